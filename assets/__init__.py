@@ -1,0 +1,1 @@
+"""Static files that ship with ftui: stylesheet, sample data, prompts."""

@@ -1,0 +1,138 @@
+"""Reading records out of JSONL files and JSON arrays, one bad record never sinking the rest.
+
+Yields `(where, obj)` for every record and `(where, RecordError)` for every record that could not
+be read, where `where` is `file:line` (JSONL) or `file[index]` (JSON array).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from ftui.errors import ImportFormatError
+from ftui.ingest.formats import RecordError
+
+_DECODER = json.JSONDecoder()
+
+
+def _has_surrogates(value: Any) -> bool:
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return True
+        return False
+    if isinstance(value, dict):
+        return any(_has_surrogates(k) or _has_surrogates(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_surrogates(v) for v in value)
+    return False
+
+
+def read_records(path: Path) -> Iterator[tuple[str, Any]]:
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError as err:
+        raise ImportFormatError(f"{path}: no such file", "check the path") from err
+    except IsADirectoryError as err:
+        raise ImportFormatError(f"{path} is a folder", "name the files inside it") from err
+    except OSError as err:
+        raise ImportFormatError(f"{path}: cannot read ({err.strerror})", "check permissions") from err
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    head = data.lstrip()[:1]
+    if head == b"[":
+        yield from _read_array(path, data)
+    elif head == b"{" and not _first_line_is_json(data):
+        yield from _read_array(path, b"[" + data + b"]", single=True)
+    else:
+        yield from _read_jsonl(path, data)
+
+
+def _first_line_is_json(data: bytes) -> bool:
+    line = data.lstrip().split(b"\n", 1)[0]
+    try:
+        json.loads(line)
+    except (ValueError, UnicodeDecodeError):
+        return False
+    return True
+
+
+def _read_jsonl(path: Path, data: bytes) -> Iterator[tuple[str, Any]]:
+    name = path.name
+    loads = json.loads
+    for lineno, line in enumerate(data.split(b"\n"), start=1):
+        if not line.strip():
+            continue
+        where = f"{name}:{lineno}"
+        try:
+            text = line.decode("utf-8")
+        except UnicodeDecodeError as err:
+            yield where, RecordError(f"invalid UTF-8 at byte {err.start} of the line")
+            continue
+        try:
+            yield where, loads(text)
+        except json.JSONDecodeError as err:
+            yield where, RecordError(f"invalid JSON: {err.msg} (column {err.colno})")
+
+
+def _read_array(path: Path, data: bytes, single: bool = False) -> Iterator[tuple[str, Any]]:
+    name = path.name
+    bad_utf8 = False
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        text = data.decode("utf-8", "surrogateescape")
+        bad_utf8 = True
+    try:
+        items = json.loads(text)
+    except json.JSONDecodeError:
+        items = None
+    if isinstance(items, list):
+        for i, item in enumerate(items):
+            where = name if single else f"{name}[{i}]"
+            if bad_utf8 and _has_surrogates(item):
+                yield where, RecordError("invalid UTF-8 inside the record")
+            else:
+                yield where, item
+        return
+    yield from _salvage_array(name, text, bad_utf8)
+
+
+def _salvage_array(name: str, text: str, bad_utf8: bool) -> Iterator[tuple[str, Any]]:
+    """A JSON array with a syntax error: decode element by element and skip the broken ones."""
+    pos = text.index("[") + 1
+    index = 0
+    end = len(text)
+    while pos < end:
+        while pos < end and text[pos] in " \t\r\n,":
+            pos += 1
+        if pos >= end or text[pos] == "]":
+            return
+        where = f"{name}[{index}]"
+        try:
+            item, pos = _DECODER.raw_decode(text, pos)
+        except json.JSONDecodeError as err:
+            line = text.count("\n", 0, err.pos) + 1
+            yield where, RecordError(f"invalid JSON: {err.msg} (line {line} of the file)")
+            # Resume at the next object that starts a line: the usual layout of such files.
+            nxt = text.find("\n", err.pos)
+            while nxt != -1:
+                j = nxt + 1
+                while j < end and text[j] in " \t\r":
+                    j += 1
+                if j < end and text[j] == "{":
+                    break
+                nxt = text.find("\n", j)
+            if nxt == -1:
+                return
+            pos = nxt + 1
+            index += 1
+            continue
+        if bad_utf8 and _has_surrogates(item):
+            yield where, RecordError("invalid UTF-8 inside the record")
+        else:
+            yield where, item
+        index += 1

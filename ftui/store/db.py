@@ -1,0 +1,113 @@
+"""Opening the store: engine, SQLite pragmas, schema creation and the schema-version check."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlalchemy import event, inspect
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
+from sqlmodel import Session, SQLModel, create_engine, select
+
+from ftui.errors import StoreError
+from ftui.store.models import StoreMeta
+
+SCHEMA_VERSION = 1
+BUSY_TIMEOUT_S = 30
+
+
+def _sqlite_pragmas(dbapi_conn, _record) -> None:
+    cur = dbapi_conn.cursor()
+    # WAL lets the UI read while a training thread or the gateway writes; the busy timeout
+    # makes a writer wait instead of failing with "database is locked".
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_S * 1000}")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.close()
+
+
+class Store:
+    """The hub: every piece of state lives here. Thread-safe to share; sessions are not."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @property
+    def url(self) -> str:
+        return self.engine.url.render_as_string(hide_password=True)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.engine.dialect.name == "sqlite"
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        with Session(self.engine, expire_on_commit=False) as session:
+            yield session
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def open_store(url: str) -> Store:
+    """Open (creating if needed) the store at `url` and check its schema version."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError as err:
+        raise StoreError(
+            f"not a database URL: {url!r}",
+            "pass a file path or a SQLAlchemy URL such as sqlite:///path/to/ftui.db",
+        ) from err
+    connect_args: dict = {}
+    if parsed.get_backend_name() == "sqlite":
+        db_path = parsed.database
+        if db_path and db_path != ":memory:":
+            try:
+                Path(db_path).parent.mkdir(parents=True, exist_ok=True)
+            except OSError as err:
+                raise StoreError(
+                    f"cannot create the folder for the store {db_path}: {err.strerror}",
+                    "set FTUI_HOME or --db to a writable location",
+                ) from err
+        connect_args = {"timeout": BUSY_TIMEOUT_S, "check_same_thread": False}
+    try:
+        engine = create_engine(parsed, connect_args=connect_args)
+    except (SQLAlchemyError, ImportError) as err:
+        raise StoreError(
+            f"cannot use the database {url}: {err}",
+            "install the driver for that database, or use a sqlite:/// URL",
+        ) from err
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    try:
+        _prepare_schema(engine)
+    except OperationalError as err:
+        engine.dispose()
+        raise StoreError(
+            f"cannot open the store {url}: {err.orig}",
+            "check that the file is a SQLite database and that its folder is writable",
+        ) from err
+    return Store(engine)
+
+
+def _prepare_schema(engine: Engine) -> None:
+    found = None
+    if inspect(engine).has_table(StoreMeta.__tablename__):
+        with Session(engine) as session:
+            row = session.exec(select(StoreMeta).where(StoreMeta.key == "schema_version")).first()
+            found = int(row.value) if row else None
+    if found is not None and found > SCHEMA_VERSION:
+        engine.dispose()
+        raise StoreError(
+            f"this store was written by a newer ftui (schema {found}; this ftui knows up to "
+            f"{SCHEMA_VERSION})",
+            "upgrade ftui (pip install -U ftui), or open another store with --db",
+        )
+    SQLModel.metadata.create_all(engine)
+    if found != SCHEMA_VERSION:
+        with Session(engine) as session:
+            session.merge(StoreMeta(key="schema_version", value=str(SCHEMA_VERSION)))
+            session.commit()

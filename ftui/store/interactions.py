@@ -1,0 +1,285 @@
+"""Queries over interactions for browsing, rating and statistics.
+
+Browsing never loads every row: pages are fetched by keyset on (created_at, id), newest first, so
+a page move costs the same at row 10 and at row 900,000. Only the columns a list shows are read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, literal, or_, select, tuple_, update
+from sqlalchemy.sql import Select
+
+from ftui import REASONING_MODES, STATUSES
+from ftui.errors import FtuiError
+from ftui.ingest.formats import normalize_tags
+from ftui.store.db import Store
+from ftui.store.models import Interaction, utcnow
+
+T = Interaction.__table__
+C = T.c
+Key = tuple[datetime, int]  # (created_at, id): position of a row in browsing order
+
+
+@dataclass(frozen=True)
+class InteractionFilter:
+    """What the browser shows. Empty fields do not filter."""
+
+    modes: tuple[str, ...] = ()
+    statuses: tuple[str, ...] = ()
+    rating_min: int | None = None
+    rating_max: int | None = None
+    unrated: bool = False  # only interactions without a rating
+    models: tuple[str, ...] = ()
+    sources: tuple[str, ...] = ()
+    tag: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    text: str = ""  # full-text search over the conversation, correction and notes
+
+    def with_(self, **changes: Any) -> InteractionFilter:
+        return replace(self, **changes)
+
+    @property
+    def is_empty(self) -> bool:
+        return self == InteractionFilter()
+
+    def describe(self) -> str:
+        parts = []
+        if self.modes:
+            parts.append("mode=" + "|".join(self.modes))
+        if self.statuses:
+            parts.append("status=" + "|".join(self.statuses))
+        if self.unrated:
+            parts.append("unrated")
+        if self.rating_min is not None or self.rating_max is not None:
+            parts.append(f"rating {self.rating_min or 1}-{self.rating_max or 5}")
+        if self.models:
+            parts.append("model=" + "|".join(self.models))
+        if self.sources:
+            parts.append("source=" + "|".join(self.sources))
+        if self.tag:
+            parts.append(f"tag={self.tag}")
+        if self.since:
+            parts.append(f"since {self.since:%Y-%m-%d}")
+        if self.until:
+            parts.append(f"until {self.until:%Y-%m-%d}")
+        if self.text:
+            parts.append(f'"{self.text}"')
+        return ", ".join(parts) or "all"
+
+
+@dataclass(frozen=True)
+class InteractionRow:
+    """What one line of the browser needs, without the conversation itself."""
+
+    id: int
+    created_at: datetime
+    reasoning_mode: str
+    model: str | None
+    rating: int | None
+    status: str
+    preview: str
+    tags: str
+    has_correction: bool
+
+    @property
+    def key(self) -> Key:
+        return (self.created_at, self.id)
+
+
+@dataclass
+class Counters:
+    total: int = 0
+    unrated: int = 0
+    accepted: int = 0
+    rejected: int = 0
+    extra: dict[str, int] = field(default_factory=dict)
+
+
+_ROW_COLUMNS = (
+    C.id, C.created_at, C.reasoning_mode, C.model, C.rating, C.status, C.preview, C.tags,
+    (C.correction.is_not(None)).label("has_correction"),
+)
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _where(f: InteractionFilter) -> list:
+    conds = []
+    if f.modes:
+        conds.append(C.reasoning_mode.in_(f.modes))
+    if f.statuses:
+        conds.append(C.status.in_(f.statuses))
+    if f.unrated:
+        conds.append(C.rating.is_(None))
+    if f.rating_min is not None:
+        conds.append(C.rating >= f.rating_min)
+    if f.rating_max is not None:
+        conds.append(C.rating <= f.rating_max)
+    if f.models:
+        conds.append(C.model.in_(f.models))
+    if f.sources:
+        conds.append(C.source.in_(f.sources))
+    if f.tag:
+        tag = _escape_like(normalize_tags([f.tag])[0] if normalize_tags([f.tag]) else f.tag)
+        conds.append((literal(",") + C.tags + literal(",")).like(f"%,{tag},%", escape="\\"))
+    if f.since:
+        conds.append(C.created_at >= f.since)
+    if f.until:
+        conds.append(C.created_at < f.until)
+    for word in f.text.split():
+        pattern = f"%{_escape_like(word)}%"
+        conds.append(or_(
+            C.messages_json.like(pattern, escape="\\"),
+            C.correction.like(pattern, escape="\\"),
+            C.notes.like(pattern, escape="\\"),
+        ))
+    return conds
+
+
+def _rows(store: Store, stmt: Select) -> list[InteractionRow]:
+    with store.engine.connect() as conn:
+        return [InteractionRow(*r) for r in conn.execute(stmt)]
+
+
+def _base(f: InteractionFilter) -> Select:
+    return select(*_ROW_COLUMNS).where(*_where(f))
+
+
+def page_first(store: Store, f: InteractionFilter, n: int) -> list[InteractionRow]:
+    """The newest `n` rows."""
+    return _rows(store, _base(f).order_by(C.created_at.desc(), C.id.desc()).limit(n))
+
+
+def page_last(store: Store, f: InteractionFilter, n: int) -> list[InteractionRow]:
+    """The oldest `n` rows, in browsing order (newest first)."""
+    rows = _rows(store, _base(f).order_by(C.created_at.asc(), C.id.asc()).limit(n))
+    return rows[::-1]
+
+
+def page_after(store: Store, f: InteractionFilter, key: Key, n: int) -> list[InteractionRow]:
+    """The `n` rows that follow `key` in browsing order (older)."""
+    stmt = _base(f).where(tuple_(C.created_at, C.id) < tuple_(*key))
+    return _rows(store, stmt.order_by(C.created_at.desc(), C.id.desc()).limit(n))
+
+
+def page_before(store: Store, f: InteractionFilter, key: Key, n: int) -> list[InteractionRow]:
+    """The `n` rows that precede `key` in browsing order (newer), in browsing order."""
+    stmt = _base(f).where(tuple_(C.created_at, C.id) > tuple_(*key))
+    rows = _rows(store, stmt.order_by(C.created_at.asc(), C.id.asc()).limit(n))
+    return rows[::-1]
+
+
+def page_from(store: Store, f: InteractionFilter, key: Key, n: int) -> list[InteractionRow]:
+    """`n` rows starting at `key` itself (or the next one if it no longer matches)."""
+    stmt = _base(f).where(tuple_(C.created_at, C.id) <= tuple_(*key))
+    return _rows(store, stmt.order_by(C.created_at.desc(), C.id.desc()).limit(n))
+
+
+def count(store: Store, f: InteractionFilter) -> int:
+    with store.engine.connect() as conn:
+        return conn.execute(select(func.count()).select_from(T).where(*_where(f))).scalar_one()
+
+
+def position_of(store: Store, f: InteractionFilter, key: Key) -> int:
+    """How many matching rows come before `key` in browsing order (its 0-based index)."""
+    with store.engine.connect() as conn:
+        stmt = select(func.count()).select_from(T).where(
+            *_where(f), tuple_(C.created_at, C.id) > tuple_(*key)
+        )
+        return conn.execute(stmt).scalar_one()
+
+
+def next_unrated(store: Store, f: InteractionFilter, after: Key | None) -> InteractionRow | None:
+    """The first unrated row after `after` (or from the top), wrapping around once."""
+    unrated = f.with_(unrated=True, rating_min=None, rating_max=None)
+    if after is not None:
+        rows = page_after(store, unrated, after, 1)
+        if rows:
+            return rows[0]
+    rows = page_first(store, unrated, 1)
+    return rows[0] if rows else None
+
+
+def counters(store: Store) -> Counters:
+    with store.engine.connect() as conn:
+        total = conn.execute(select(func.count()).select_from(T)).scalar_one()
+        unrated = conn.execute(
+            select(func.count()).select_from(T).where(C.rating.is_(None))
+        ).scalar_one()
+        by_status = dict(conn.execute(select(C.status, func.count()).group_by(C.status)).all())
+    return Counters(total, unrated, by_status.get("accepted", 0), by_status.get("rejected", 0))
+
+
+def get(store: Store, interaction_id: int) -> Interaction | None:
+    with store.session() as session:
+        return session.get(Interaction, interaction_id)
+
+
+def _update(store: Store, interaction_id: int, **values: Any) -> None:
+    values["updated_at"] = utcnow()
+    with store.engine.begin() as conn:
+        result = conn.execute(update(T).where(C.id == interaction_id).values(**values))
+    if result.rowcount == 0:
+        raise FtuiError(f"interaction {interaction_id} does not exist", "refresh the list")
+
+
+def set_rating(store: Store, interaction_id: int, rating: int | None) -> None:
+    if rating is not None and not 1 <= rating <= 5:
+        raise FtuiError(f"rating {rating} is outside 1-5", "rate 1 to 5, or 0 to clear")
+    _update(store, interaction_id, rating=rating)
+
+
+def set_status(store: Store, interaction_id: int, status: str) -> None:
+    if status not in STATUSES:
+        raise FtuiError(f"unknown status {status!r}", f"use one of: {', '.join(STATUSES)}")
+    _update(store, interaction_id, status=status)
+
+
+def set_correction(store: Store, interaction_id: int, correction: str | None) -> None:
+    """The corrected assistant reply (the training target); empty text removes it."""
+    _update(store, interaction_id, correction=correction if correction and correction.strip() else None)
+
+
+def set_tags(store: Store, interaction_id: int, tags: Sequence[str]) -> list[str]:
+    clean = normalize_tags(tags)
+    _update(store, interaction_id, tags=",".join(clean))
+    return clean
+
+
+def set_notes(store: Store, interaction_id: int, notes: str | None) -> None:
+    _update(store, interaction_id, notes=notes if notes and notes.strip() else None)
+
+
+def distinct_values(store: Store, column: str, limit: int = 200) -> list[str]:
+    """Values seen in a low-cardinality column (model, source, mode), for filter pickers."""
+    col = C[column]
+    with store.engine.connect() as conn:
+        stmt = select(col).where(col.is_not(None)).group_by(col).order_by(col).limit(limit)
+        return [v for (v,) in conn.execute(stmt)]
+
+
+def stats(store: Store) -> dict[str, Any]:
+    """Counts by status, rating, mode, model and source."""
+    out: dict[str, Any] = {}
+    with store.engine.connect() as conn:
+        out["total"] = conn.execute(select(func.count()).select_from(T)).scalar_one()
+        for name, col in (("status", C.status), ("rating", C.rating),
+                          ("mode", C.reasoning_mode), ("model", C.model), ("source", C.source)):
+            rows = conn.execute(select(col, func.count()).group_by(col).order_by(col)).all()
+            out[f"by_{name}"] = {("none" if k is None else str(k)): n for k, n in rows}
+        out["with_correction"] = conn.execute(
+            select(func.count()).select_from(T).where(C.correction.is_not(None))
+        ).scalar_one()
+    for mode in REASONING_MODES:
+        out["by_mode"].setdefault(mode, 0)
+    return out
+
+
