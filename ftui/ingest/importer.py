@@ -163,7 +163,7 @@ def _import_one(store, path, fmt, mode, source, report, progress) -> None:
                 file_format = detect_format(obj)
                 if file_format == "preference":
                     raise ImportFormatError(
-                        f"{path.name} holds preference pairs (chosen/rejected), not conversations",
+                        "the file holds preference pairs (chosen/rejected), not conversations",
                         "import the conversations the pairs came from; ftui exports preference "
                         "pairs itself (ftui dataset), it does not import them",
                     )
