@@ -177,12 +177,6 @@ def page_before(store: Store, f: InteractionFilter, key: Key, n: int) -> list[In
     return rows[::-1]
 
 
-def page_from(store: Store, f: InteractionFilter, key: Key, n: int) -> list[InteractionRow]:
-    """`n` rows starting at `key` itself (or the next one if it no longer matches)."""
-    stmt = _base(f).where(tuple_(C.created_at, C.id) <= tuple_(*key))
-    return _rows(store, stmt.order_by(C.created_at.desc(), C.id.desc()).limit(n))
-
-
 def count(store: Store, f: InteractionFilter) -> int:
     with store.engine.connect() as conn:
         return conn.execute(select(func.count()).select_from(T).where(*_where(f))).scalar_one()
@@ -283,3 +277,30 @@ def stats(store: Store) -> dict[str, Any]:
     return out
 
 
+
+
+class RowPager:
+    """Keyset pages of one filtered result, in browsing order (what a list widget asks for)."""
+
+    def __init__(self, store: Store, f: InteractionFilter) -> None:
+        self.store, self.filter = store, f
+
+    def first(self, n: int) -> list[InteractionRow]:
+        return page_first(self.store, self.filter, n)
+
+    def last(self, n: int) -> list[InteractionRow]:
+        return page_last(self.store, self.filter, n)
+
+    def after(self, key: Key, n: int) -> list[InteractionRow]:
+        return page_after(self.store, self.filter, key, n)
+
+    def before(self, key: Key, n: int) -> list[InteractionRow]:
+        return page_before(self.store, self.filter, key, n)
+
+    def count(self) -> int:
+        return count(self.store, self.filter)
+
+
+def row_of(store: Store, interaction_id: int) -> InteractionRow | None:
+    rows = _rows(store, select(*_ROW_COLUMNS).where(C.id == interaction_id))
+    return rows[0] if rows else None

@@ -1,0 +1,76 @@
+"""The ftui application: one section (Textual mode) per area, F1-F5 to switch."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from functools import partial
+
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.screen import Screen
+
+from ftui.config import Settings
+from ftui.resources import asset_path
+from ftui.store import Store
+from screens.interactions import InteractionsScreen
+from screens.placeholder import PlaceholderScreen
+from widgets.section_bar import SECTIONS
+
+
+class FtuiApp(App):
+    TITLE = "ftui"
+    CSS_PATH = str(asset_path("ftui.tcss"))
+    MODES = {
+        "interactions": InteractionsScreen,
+        "datasets": partial(PlaceholderScreen, "datasets"),
+        "training": partial(PlaceholderScreen, "training"),
+        "models": partial(PlaceholderScreen, "models"),
+        "experiments": partial(PlaceholderScreen, "experiments"),
+    }
+    BINDINGS = [
+        *(Binding(key.lower(), f"switch_mode('{mode}')", label, show=False)
+          for mode, key, label in SECTIONS),
+        Binding("ctrl+t", "toggle_dark", "Light/dark", show=False),
+    ]
+
+    def __init__(self, store: Store, settings: Settings) -> None:
+        super().__init__()
+        self.store = store
+        self.settings = settings
+
+    def on_mount(self) -> None:
+        self.switch_mode("interactions")
+
+    def action_toggle_dark(self) -> None:
+        self.theme = "textual-light" if self.current_theme.dark else "textual-dark"
+
+    def action_toggle_advance(self) -> None:
+        from dataclasses import replace
+
+        self.settings = replace(self.settings, advance_on_rate=not self.settings.advance_on_rate)
+        self.notify(f"advance after rating: {'on' if self.settings.advance_on_rate else 'off'}")
+        screen = self.screen
+        if hasattr(screen, "_render_counters"):
+            screen._render_counters()
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        for mode, key, label in SECTIONS:
+            yield SystemCommand(f"Go to {label}", f"switch section ({key})",
+                                partial(self.switch_mode, mode))
+        yield SystemCommand("Toggle advance after rating",
+                            "move to the next interaction after rating or accepting",
+                            self.action_toggle_advance)
+        yield SystemCommand("Toggle light/dark theme", "ctrl+t", self.action_toggle_dark)
+        # Every key binding of the current screen is also a palette command.
+        seen = set()
+        for key, active in screen.active_bindings.items():
+            binding = active.binding
+            if not binding.description or binding.action in seen or active.node is self:
+                continue
+            seen.add(binding.action)
+            yield SystemCommand(f"{binding.description}", f"key: {key}",
+                                partial(active.node.run_action, binding.action))
+
+    def on_unmount(self) -> None:
+        self.store.close()

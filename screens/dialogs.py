@@ -1,0 +1,206 @@
+"""Modal dialogs shared by the screens: confirm, one-line text, correction editor, filters."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from rich.markdown import Markdown
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Button, Checkbox, Input, Label, Select, Static, TextArea
+
+from ftui import REASONING_MODES, STATUSES
+from ftui.store.interactions import InteractionFilter
+
+
+class ConfirmDialog(ModalScreen[bool]):
+    BINDINGS = [
+        Binding("y", "answer(True)", "Yes"),
+        Binding("n,escape", "answer(False)", "No"),
+    ]
+
+    def __init__(self, question: str, yes: str = "Yes", no: str = "No") -> None:
+        super().__init__()
+        self.question, self.yes, self.no = question, yes, no
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Static(self.question, classes="dialog-text")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button(f"{self.yes} (y)", id="yes", variant="primary")
+                yield Button(f"{self.no} (n)", id="no")
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id == "yes")
+
+    def action_answer(self, value: bool) -> None:
+        self.dismiss(value)
+
+
+class TextInputDialog(ModalScreen[str | None]):
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, title: str, value: str = "", hint: str = "") -> None:
+        super().__init__()
+        self.title_text, self.value, self.hint = title, value, hint
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label(self.title_text, classes="dialog-title")
+            yield Input(self.value, id="value")
+            if self.hint:
+                yield Static(self.hint, classes="dialog-hint")
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        self.dismiss(event.value)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class CorrectionDialog(ModalScreen[str | None]):
+    """Edit the corrected assistant reply; the original stays visible above it."""
+
+    BINDINGS = [
+        Binding("ctrl+s", "save", "Save", priority=True),
+        Binding("escape", "cancel", "Cancel"),
+    ]
+
+    def __init__(self, original: str, correction: str | None) -> None:
+        super().__init__()
+        self.original, self.correction = original, correction
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog wide"):
+            yield Label("Correct the assistant reply — ctrl+s saves, esc cancels, "
+                        "an empty text removes the correction", classes="dialog-title")
+            with Horizontal(id="correction-panes"):
+                with VerticalScroll(id="original-pane"):
+                    yield Static(Markdown(self.original or "(no assistant text)"))
+                yield TextArea(self.correction if self.correction is not None else self.original,
+                               id="editor", soft_wrap=True, show_line_numbers=False)
+
+    def on_mount(self) -> None:
+        self.query_one("#original-pane").border_title = "original"
+        self.query_one("#editor").border_title = "correction"
+        self.query_one("#editor", TextArea).focus()
+
+    def action_save(self) -> None:
+        self.dismiss(self.query_one("#editor", TextArea).text)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+def _parse_date(text: str, name: str) -> datetime | None:
+    text = text.strip()
+    if not text:
+        return None
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError as err:
+        raise ValueError(f"{name}: {text!r} is not a date like 2026-11-25") from err
+
+
+def _parse_rating(text: str, name: str) -> int | None:
+    text = text.strip()
+    if not text:
+        return None
+    if text not in {"1", "2", "3", "4", "5"}:
+        raise ValueError(f"{name}: {text!r} is not a rating 1-5")
+    return int(text)
+
+
+class FilterDialog(ModalScreen[InteractionFilter | None]):
+    """Every filter of the browser in one form. Enter or ctrl+s applies, esc cancels."""
+
+    BINDINGS = [
+        Binding("ctrl+s", "apply", "Apply", priority=True),
+        Binding("escape", "cancel", "Cancel"),
+    ]
+
+    def __init__(self, current: InteractionFilter, models: list[str], sources: list[str]) -> None:
+        super().__init__()
+        self.current, self.models, self.sources = current, models, sources
+
+    def compose(self) -> ComposeResult:
+        f = self.current
+
+        def one(values: tuple[str, ...]) -> str | object:
+            return values[0] if values else Select.NULL
+
+        with Vertical(classes="dialog wide", id="filter-form"):
+            yield Label("Filters — ctrl+s or enter applies, esc cancels", classes="dialog-title")
+            with Horizontal(classes="form-row"):
+                yield Label("mode", classes="form-label")
+                yield Select([(m, m) for m in REASONING_MODES], value=one(f.modes), id="mode",
+                             prompt="any")
+                yield Label("status", classes="form-label")
+                yield Select([(s, s) for s in STATUSES], value=one(f.statuses), id="status",
+                             prompt="any")
+            with Horizontal(classes="form-row"):
+                yield Label("rating", classes="form-label")
+                yield Input(str(f.rating_min or ""), placeholder="min 1-5", id="rating-min")
+                yield Input(str(f.rating_max or ""), placeholder="max 1-5", id="rating-max")
+                yield Checkbox("unrated only", f.unrated, id="unrated")
+            with Horizontal(classes="form-row"):
+                yield Label("model", classes="form-label")
+                yield Select([(m, m) for m in self.models], value=one(f.models), id="model",
+                             prompt="any")
+                yield Label("source", classes="form-label")
+                yield Select([(s, s) for s in self.sources], value=one(f.sources), id="source",
+                             prompt="any")
+            with Horizontal(classes="form-row"):
+                yield Label("tag", classes="form-label")
+                yield Input(f.tag or "", placeholder="e.g. programming", id="tag")
+                yield Label("since", classes="form-label")
+                yield Input(f"{f.since:%Y-%m-%d}" if f.since else "", placeholder="YYYY-MM-DD",
+                            id="since")
+                yield Label("until", classes="form-label")
+                yield Input(f"{f.until:%Y-%m-%d}" if f.until else "", placeholder="YYYY-MM-DD",
+                            id="until")
+            yield Static("", id="filter-error", classes="dialog-error")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Apply", id="apply", variant="primary")
+                yield Button("Clear all", id="clear")
+                yield Button("Cancel", id="cancel")
+
+    def _value(self, widget_id: str) -> tuple[str, ...]:
+        value = self.query_one(f"#{widget_id}", Select).value
+        return () if value in (Select.NULL, None) else (str(value),)
+
+    def build(self) -> InteractionFilter:
+        text = lambda wid: self.query_one(f"#{wid}", Input).value  # noqa: E731
+        rmin = _parse_rating(text("rating-min"), "rating min")
+        rmax = _parse_rating(text("rating-max"), "rating max")
+        if rmin and rmax and rmin > rmax:
+            raise ValueError(f"rating min {rmin} is above max {rmax}")
+        since, until = _parse_date(text("since"), "since"), _parse_date(text("until"), "until")
+        return self.current.with_(
+            modes=self._value("mode"), statuses=self._value("status"),
+            rating_min=rmin, rating_max=rmax, unrated=self.query_one("#unrated", Checkbox).value,
+            models=self._value("model"), sources=self._value("source"),
+            tag=text("tag").strip() or None, since=since, until=until,
+        )
+
+    def action_apply(self) -> None:
+        try:
+            self.dismiss(self.build())
+        except ValueError as err:
+            self.query_one("#filter-error", Static).update(f"{err} — fix it or press esc")
+
+    def on_input_submitted(self, _event: Input.Submitted) -> None:
+        self.action_apply()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "apply":
+            self.action_apply()
+        elif event.button.id == "clear":
+            self.dismiss(InteractionFilter(text=self.current.text))
+        else:
+            self.dismiss(None)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)

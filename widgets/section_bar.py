@@ -1,0 +1,47 @@
+"""The tab bar across the top: one section per area, switched with F1-F5."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.events import Click
+from textual.widget import Widget
+
+SECTIONS: tuple[tuple[str, str, str], ...] = (
+    ("interactions", "F1", "Interactions"),
+    ("datasets", "F2", "Datasets"),
+    ("training", "F3", "Training"),
+    ("models", "F4", "Models"),
+    ("experiments", "F5", "Experiments"),
+)
+
+
+class SectionBar(Widget):
+    """Shows every section, the active one highlighted; a click switches section."""
+
+    DEFAULT_CSS = """
+    SectionBar { height: 1; background: $panel; }
+    """
+
+    def __init__(self, active: str, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.active = active
+        self._spans: list[tuple[int, int, str]] = []
+
+    def render(self) -> Text:
+        text = Text(" ftui ", style="bold reverse")
+        self._spans = []
+        for mode, key, label in SECTIONS:
+            start = text.cell_len
+            chunk = f" {key} {label} "
+            if mode == self.active:
+                text.append(chunk, style="bold reverse")
+            else:
+                text.append(f" {key} ", style="dim")
+                text.append(f"{label} ")
+            self._spans.append((start, text.cell_len, mode))
+        return text
+
+    def on_click(self, event: Click) -> None:
+        for start, end, mode in self._spans:
+            if start <= event.x < end:
+                self.app.switch_mode(mode)
