@@ -131,7 +131,7 @@ class FilterDialog(ModalScreen[InteractionFilter | None]):
         def one(values: tuple[str, ...]) -> str | object:
             return values[0] if values else Select.NULL
 
-        with Vertical(classes="dialog wide", id="filter-form"):
+        with VerticalScroll(classes="dialog wide", id="filter-form"):
             yield Label("Filters — ctrl+s or enter applies, esc cancels", classes="dialog-title")
             with Horizontal(classes="form-row"):
                 yield Label("mode", classes="form-label")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from sqlalchemy import event, inspect
 from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, DatabaseError, SQLAlchemyError
 from sqlmodel import Session, SQLModel, create_engine, select
 
 from ftui.errors import StoreError
@@ -84,7 +84,7 @@ def open_store(url: str) -> Store:
         event.listen(engine, "connect", _sqlite_pragmas)
     try:
         _prepare_schema(engine)
-    except OperationalError as err:
+    except DatabaseError as err:  # also "file is not a database"
         engine.dispose()
         raise StoreError(
             f"cannot open the store {url}: {err.orig}",

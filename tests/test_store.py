@@ -1,0 +1,49 @@
+"""The store: pragmas, schema version, clear errors."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import text
+
+from ftui.cli import main
+from ftui.errors import StoreError
+from ftui.store import SCHEMA_VERSION, open_store
+
+
+def test_sqlite_pragmas(store):
+    with store.engine.connect() as conn:
+        assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
+        assert conn.execute(text("PRAGMA busy_timeout")).scalar() >= 5000
+
+
+def test_newer_schema_is_refused_with_a_clear_message(tmp_path, capsys):
+    url = f"sqlite:///{tmp_path / 'new.db'}"
+    s = open_store(url)
+    with s.engine.begin() as conn:
+        conn.execute(text("UPDATE store_meta SET value = :v WHERE key = 'schema_version'"),
+                     {"v": str(SCHEMA_VERSION + 1)})
+    s.close()
+    with pytest.raises(StoreError, match="newer ftui"):
+        open_store(url)
+    assert main(["--db", url, "stats"]) == 2
+    err = capsys.readouterr().err
+    assert "newer ftui" in err and "fix:" in err and "Traceback" not in err
+
+
+def test_not_a_database_is_a_clear_error(tmp_path, capsys):
+    junk = tmp_path / "junk.db"
+    junk.write_bytes(b"this is not sqlite" * 100)
+    assert main(["--db", str(junk), "stats"]) == 2
+    assert "cannot open the store" in capsys.readouterr().err
+
+
+def test_db_env_variable_and_home(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("FTUI_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("FTUI_DATABASE_URL", raising=False)
+    assert main(["demo", "--json"]) == 0
+    assert (tmp_path / "home" / "ftui.db").is_file()
+    monkeypatch.setenv("FTUI_DATABASE_URL", f"sqlite:///{tmp_path / 'other.db'}")
+    capsys.readouterr()
+    assert main(["stats", "--json"]) == 0
+    assert '"total": 0' in capsys.readouterr().out
