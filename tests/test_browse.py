@@ -92,3 +92,13 @@ def test_stats_groups(demo_store):
     assert s["total"] == 276
     assert sum(s["by_mode"].values()) == 276 and all(s["by_mode"][m] > 0 for m in s["by_mode"])
     assert sum(s["by_status"].values()) == 276
+
+
+def test_bulk_import_stores_times_like_the_orm(demo_store):
+    """The fast import path writes SQL directly; its times must compare like the ORM's."""
+    row = q.page_first(demo_store, InteractionFilter(), 1)[0]
+    after = q.page_after(demo_store, InteractionFilter(), row.key, 1)
+    assert after and after[0].id != row.id
+    with demo_store.engine.connect() as conn:
+        stored = conn.exec_driver_sql("SELECT created_at FROM interaction LIMIT 1").scalar()
+    assert len(stored) == len("2026-01-01 00:00:00.000000")

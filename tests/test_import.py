@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
-import pytest
 
+import pytest
 from conftest import REALDATA, write_lines
+
 from ftui.cli import main
 from ftui.errors import FtuiError
 from ftui.ingest import import_files, log_interaction

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
+
 from ftui import REASONING_MODES, STATUSES
 
 FORMATS = ("openai", "sharegpt", "alpaca", "ftui")
@@ -67,21 +69,27 @@ class InteractionRecord:
 
 
 def canonical_json(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+    """Compact JSON with sorted keys: the stored form and the input of the content hash.
+    (Byte-identical to json.dumps(sort_keys=True, separators=(",", ":"), ensure_ascii=False).)"""
+    try:
+        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+    except (orjson.JSONEncodeError, TypeError) as err:
+        raise RecordError(f"cannot store the conversation as JSON: {err}") from err
 
 
 def content_hash(messages_json: str, tools_json: str | None, created_at: datetime | None) -> str:
     """Stable identity of an interaction: same conversation (and same logged time, when the
-    source gave one) means same hash, so importing a file twice adds nothing."""
+    source gave one) means same hash, so importing a file twice adds nothing. The first 128 bits
+    of sha256, in hex: collisions are out of reach and the unique index stays small."""
     stamp = created_at.isoformat() if created_at else ""
     raw = "\x1f".join((messages_json, tools_json or "", stamp))
-    return hashlib.sha256(raw.encode("utf-8", "surrogatepass")).hexdigest()
+    return hashlib.sha256(raw.encode()).hexdigest()[:32]
 
 
 def preview_of(messages: list[dict[str, Any]], limit: int = 160) -> str:
     for msg in messages:
-        if msg["role"] == "user" and msg.get("content"):
-            return " ".join(msg["content"].split())[:limit]
+        if msg["role"] == "user" and msg["content"]:
+            return " ".join(msg["content"][: 2 * limit].split())[:limit]
     return ""
 
 
@@ -200,44 +208,100 @@ def normalize_tags(tags) -> list[str]:
 def _check_conversation(messages: list[dict[str, Any]]) -> None:
     if not messages:
         raise RecordError("empty conversation")
-    if not any(m["role"] == "user" and m["content"].strip() for m in messages):
+    has_user = has_assistant = False
+    for m in messages:
+        role, text = m["role"], m["content"]
+        if role == "user":
+            has_user = has_user or (bool(text) and not text.isspace())
+        elif role == "assistant":
+            has_assistant = has_assistant or (bool(text) and not text.isspace()) or "tool_calls" in m
+    if not has_user:
         raise RecordError("no user turn")
-    if not any(
-        m["role"] == "assistant" and (m["content"].strip() or m.get("tool_calls")) for m in messages
-    ):
+    if not has_assistant:
         raise RecordError("no assistant turn")
+
+
+def _mode(value: Any) -> str | None:
+    if value is not None and value not in REASONING_MODES:
+        raise RecordError(f"unknown reasoning mode {value!r} (one of {', '.join(REASONING_MODES)})")
+    return value
+
+
+def _rating(value: Any) -> int | None:
+    rating = _opt_int(value, "rating")
+    if rating is not None and not 1 <= rating <= 5:
+        raise RecordError(f"rating {rating} is outside 1-5")
+    return rating
+
+
+def _status(value: Any) -> str | None:
+    if value is not None and value not in STATUSES:
+        raise RecordError(f"unknown status {value!r} (one of {', '.join(STATUSES)})")
+    return value
+
+
+def _context(value: Any) -> Any:
+    return None if value in (None, "", {}, []) else value
+
+
+# Metadata any format may carry next to its conversation: key -> (field, converter, the key this
+# one is an alias of). The proper key wins when a record has both.
+_META: dict[str, tuple[str, Any, str | None]] = {
+    "reasoning_mode": ("reasoning_mode", _mode, None),
+    "mode": ("reasoning_mode", _mode, "reasoning_mode"),
+    "model": ("model", _opt_str, None),
+    "created_at": ("created_at", parse_time, None),
+    "timestamp": ("created_at", parse_time, "created_at"),
+    "updated_at": ("updated_at", lambda v: parse_time(v, "updated_at"), None),
+    "uid": ("uid", _opt_str, None),  # other formats' "id" fields collide across files: not used
+    "source": ("source", _opt_str, None),
+    "user_id": ("user_id", _opt_str, None),
+    "user": ("user_id", _opt_str, "user_id"),
+    "session_id": ("session_id", _opt_str, None),
+    "latency_ms": ("latency_ms", lambda v: _opt_float(v, "latency_ms"), None),
+    "prompt_tokens": ("prompt_tokens", lambda v: _opt_int(v, "prompt_tokens"), None),
+    "completion_tokens": ("completion_tokens", lambda v: _opt_int(v, "completion_tokens"), None),
+    "rating": ("rating", _rating, None),
+    "status": ("status", _status, None),
+    "correction": ("correction", _opt_str, None),
+    "tags": ("tags", _tag_list, None),
+    "notes": ("notes", _opt_str, None),
+    "context": ("context", _context, None),
+}
 
 
 def _common(obj: dict[str, Any], rec: InteractionRecord) -> InteractionRecord:
     """Metadata that any format may carry next to its conversation."""
-    mode = obj.get("reasoning_mode", obj.get("mode"))
-    if mode is not None and mode not in REASONING_MODES:
-        raise RecordError(f"unknown reasoning mode {mode!r} (one of {', '.join(REASONING_MODES)})")
-    rec.reasoning_mode = mode
-    rec.model = _opt_str(obj.get("model"))
-    rec.created_at = parse_time(obj.get("created_at", obj.get("timestamp")))
-    rec.updated_at = parse_time(obj.get("updated_at"), "updated_at")
-    rec.uid = _opt_str(obj.get("uid"))  # other formats' "id" fields collide across files
-    rec.source = _opt_str(obj.get("source"))
-    rec.user_id = _opt_str(obj.get("user_id", obj.get("user")))
-    rec.session_id = _opt_str(obj.get("session_id"))
-    rec.latency_ms = _opt_float(obj.get("latency_ms"), "latency_ms")
-    rec.prompt_tokens = _opt_int(obj.get("prompt_tokens"), "prompt_tokens")
-    rec.completion_tokens = _opt_int(obj.get("completion_tokens"), "completion_tokens")
-    rating = _opt_int(obj.get("rating"), "rating")
-    if rating is not None and not 1 <= rating <= 5:
-        raise RecordError(f"rating {rating} is outside 1-5")
-    rec.rating = rating
-    status = obj.get("status")
-    if status is not None and status not in STATUSES:
-        raise RecordError(f"unknown status {status!r} (one of {', '.join(STATUSES)})")
-    rec.status = status
-    rec.correction = _opt_str(obj.get("correction"))
-    rec.tags = _tag_list(obj.get("tags"))
-    rec.notes = _opt_str(obj.get("notes"))
-    if "context" in obj and obj["context"] not in (None, "", {}, []):
-        rec.context = obj["context"]
+    meta = _META
+    for key, value in obj.items():
+        spec = meta.get(key)
+        if spec is not None and (spec[2] is None or spec[2] not in obj):
+            setattr(rec, spec[0], spec[1](value))
     return rec
+
+
+def _message(msg: Any, i: int) -> dict[str, Any]:
+    if type(msg) is not dict:
+        raise RecordError(f"message {i} is not an object")
+    role = msg.get("role")
+    role = ROLE_ALIASES.get(role) or ROLE_ALIASES.get(str(role).lower())
+    if role is None:
+        raise RecordError(f"message {i} has unknown role {msg.get('role')!r}")
+    content = msg.get("content")
+    out: dict[str, Any] = {
+        "role": role,
+        "content": content if type(content) is str else _text(content, f"message {i}"),
+    }
+    if len(msg) > 2:  # rarer fields: tool calls and tool results
+        if msg.get("tool_calls"):
+            out["tool_calls"] = _tool_calls(msg["tool_calls"], f"message {i}")
+        if msg.get("function_call"):  # the older OpenAI single-call field
+            out["tool_calls"] = _tool_calls([msg["function_call"]], f"message {i}")
+        if msg.get("tool_call_id"):
+            out["tool_call_id"] = str(msg["tool_call_id"])
+        if msg.get("name") and role == "tool":
+            out["name"] = str(msg["name"])
+    return out
 
 
 # ---------------------------------------------------------------- the formats
@@ -245,29 +309,13 @@ def _common(obj: dict[str, Any], rec: InteractionRecord) -> InteractionRecord:
 
 def parse_openai(obj: dict[str, Any]) -> InteractionRecord:
     raw = obj.get("messages")
-    if not isinstance(raw, list):
+    if type(raw) is not list:
         raise RecordError("'messages' is missing or not a list")
-    messages = []
-    for i, msg in enumerate(raw):
-        where = f"message {i}"
-        if not isinstance(msg, dict):
-            raise RecordError(f"{where} is not an object")
-        role = ROLE_ALIASES.get(str(msg.get("role", "")).lower())
-        if role is None:
-            raise RecordError(f"{where} has unknown role {msg.get('role')!r}")
-        out: dict[str, Any] = {"role": role, "content": _text(msg.get("content"), where)}
-        if msg.get("tool_calls"):
-            out["tool_calls"] = _tool_calls(msg["tool_calls"], where)
-        if msg.get("function_call"):  # the older OpenAI single-call field
-            out["tool_calls"] = _tool_calls([msg["function_call"]], where)
-        if msg.get("tool_call_id"):
-            out["tool_call_id"] = str(msg["tool_call_id"])
-        if msg.get("name") and role == "tool":
-            out["name"] = str(msg["name"])
-        messages.append(out)
+    messages = [_message(msg, i) for i, msg in enumerate(raw)]
     _check_conversation(messages)
     rec = _common(obj, InteractionRecord(messages=messages))
-    rec.tools = _tools(obj.get("tools"))
+    if "tools" in obj:
+        rec.tools = _tools(obj["tools"])
     return rec
 
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import queue
+import threading
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -67,7 +70,7 @@ def record_to_row(
         digest = rec.content_hash
     now = now or utcnow()
     return {
-        "uid": rec.uid or f"h{digest[:31]}",
+        "uid": rec.uid,
         "created_at": rec.created_at or now,
         "updated_at": rec.updated_at or rec.created_at or now,
         "source": rec.source or default_source,
@@ -154,7 +157,7 @@ def _import_one(store, path, fmt, mode, source, report, progress) -> None:
     default_source = source or f"import:{path.name}"
     batch: list[dict[str, Any]] = []
     now = utcnow()
-    with store.engine.begin() as conn:
+    with _writer_for(store) as write:
         for where, obj in read_records(path):
             if isinstance(obj, RecordError):
                 report.skip(where, str(obj))
@@ -172,7 +175,7 @@ def _import_one(store, path, fmt, mode, source, report, progress) -> None:
                                 "conversations, alpaca instruction/output, or ftui)")
                     continue
                 report.formats[path.name] = file_format
-            if not isinstance(obj, dict):
+            if type(obj) is not dict:
                 report.skip(where, f"a record must be a JSON object, not {type(obj).__name__}")
                 continue
             if not obj:
@@ -180,26 +183,124 @@ def _import_one(store, path, fmt, mode, source, report, progress) -> None:
                 continue
             try:
                 rec = PARSERS[file_format](obj)
+                batch.append(record_to_row(rec, default_mode=mode or "standard",
+                                           default_source=default_source, now=now))
             except RecordError as err:
                 report.skip(where, str(err))
                 continue
-            batch.append(record_to_row(rec, default_mode=mode or "standard",
-                                       default_source=default_source, now=now))
             if len(batch) >= BATCH:
-                _flush(conn, batch, report, progress)
+                write(batch)
+                batch = []
         if batch:
-            _flush(conn, batch, report, progress)
+            write(batch)
+    report.imported += write.added
+    report.duplicates += write.seen - write.added
+    if progress:
+        progress(write.seen)
     if file_format is None and path.name not in report.formats:
         report.formats[path.name] = "none"
 
 
-def _flush(conn, batch, report, progress) -> None:
-    added = _insert_ignoring_duplicates(conn, batch)
-    report.imported += added
-    report.duplicates += len(batch) - added
-    if progress:
-        progress(report.imported + report.duplicates)
-    batch.clear()
+class _SqlAlchemyWriter:
+    """Portable path: one transaction, batches inserted as they come."""
+
+    def __init__(self, store: Store) -> None:
+        self.store, self.added, self.seen = store, 0, 0
+
+    def __enter__(self):
+        self._ctx = self.store.engine.begin()
+        self.conn = self._ctx.__enter__()
+        return self
+
+    def __call__(self, batch: list[dict[str, Any]]) -> None:
+        self.added += _insert_ignoring_duplicates(self.conn, batch)
+        self.seen += len(batch)
+
+    def __exit__(self, *exc) -> bool:
+        return bool(self._ctx.__exit__(*exc))
+
+
+class _SqliteWriter:
+    """SQLite path: a writer thread runs `executemany` on the raw connection while the caller
+    parses the next batch. sqlite3 releases the GIL while it steps, so parsing and writing
+    overlap on two cores. It commits every COMMIT_EVERY rows: in WAL mode one huge transaction
+    spills the page cache and doubles the writes, and an interrupted import keeps what it wrote
+    (running it again adds only the rest, since duplicates are skipped)."""
+
+    COMMIT_EVERY = 20_000
+
+    _COLUMNS = [c.name for c in _TABLE.columns if c.name != "id"]
+
+    def __init__(self, store: Store) -> None:
+        self.store, self.added, self.seen = store, 0, 0
+        self._queue: queue.Queue = queue.Queue(maxsize=4)
+        self._error: BaseException | None = None
+        self._row = itemgetter(*self._COLUMNS)
+        cols = ", ".join(self._COLUMNS)
+        marks = ", ".join("?" for _ in self._COLUMNS)
+        self._sql = f"INSERT OR IGNORE INTO {_TABLE.name} ({cols}) VALUES ({marks})"
+
+    def __enter__(self):
+        self._raw = self.store.engine.raw_connection()
+        self._thread = threading.Thread(target=self._run, name="ftui-import-writer", daemon=True)
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        cur = self._raw.cursor()
+        try:
+            pending = 0
+            while (batch := self._queue.get()) is not None:
+                if self._error is None:
+                    before = self._raw.total_changes
+                    cur.executemany(self._sql, batch)
+                    self.added += self._raw.total_changes - before
+                    pending += len(batch)
+                    if pending >= self.COMMIT_EVERY:
+                        self._raw.commit()
+                        pending = 0
+        except BaseException as err:  # reported by the caller; keep draining the queue
+            self._error = err
+            while self._queue.get() is not None:
+                pass
+        finally:
+            cur.close()
+
+    def __call__(self, batch: list[dict[str, Any]]) -> None:
+        if self._error is not None:
+            raise self._error
+        self.seen += len(batch)
+        for r in batch:  # store times exactly as SQLAlchemy does, or keyset paging breaks
+            r["created_at"] = _sa_time(r["created_at"])
+            r["updated_at"] = _sa_time(r["updated_at"])
+        self._queue.put([self._row(r) for r in batch])
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        self._queue.put(None)
+        self._thread.join()
+        try:
+            if exc_type is None and self._error is None:
+                self._raw.commit()
+            else:
+                self._raw.rollback()
+        finally:
+            self._raw.close()
+        if exc_type is None and self._error is not None:
+            raise FtuiError(f"writing to the store failed: {self._error}",
+                            "check free disk space and that no other program locks the store, "
+                            "then run the import again: what was written is kept, duplicates "
+                            "are skipped") from self._error
+        return False
+
+
+def _sa_time(dt: datetime) -> str:
+    """SQLAlchemy's SQLite text form of a datetime: always with microseconds."""
+    text = dt.isoformat(" ")
+    return text if len(text) == 26 else text + ".000000"
+
+
+def _writer_for(store: Store):
+    return _SqliteWriter(store) if store.is_sqlite else _SqlAlchemyWriter(store)
 
 
 def insert_records(store: Store, records: Iterable[InteractionRecord], **row_args) -> int:

@@ -11,6 +11,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from ftui.errors import ImportFormatError
 from ftui.ingest.formats import RecordError
 
@@ -62,20 +64,24 @@ def _first_line_is_json(data: bytes) -> bool:
 
 def _read_jsonl(path: Path, data: bytes) -> Iterator[tuple[str, Any]]:
     name = path.name
-    loads = json.loads
+    loads = orjson.loads  # parses bytes and checks UTF-8 in one pass
     for lineno, line in enumerate(data.split(b"\n"), start=1):
-        if not line.strip():
-            continue
-        where = f"{name}:{lineno}"
         try:
-            text = line.decode("utf-8")
-        except UnicodeDecodeError as err:
-            yield where, RecordError(f"invalid UTF-8 at byte {err.start} of the line")
+            obj = loads(line)
+        except orjson.JSONDecodeError as err:
+            if not line.strip():
+                continue
+            yield f"{name}:{lineno}", _line_error(line, err)
             continue
-        try:
-            yield where, loads(text)
-        except json.JSONDecodeError as err:
-            yield where, RecordError(f"invalid JSON: {err.msg} (column {err.colno})")
+        yield f"{name}:{lineno}", obj
+
+
+def _line_error(line: bytes, err: json.JSONDecodeError) -> RecordError:
+    try:
+        line.decode("utf-8")
+    except UnicodeDecodeError as bad:
+        return RecordError(f"invalid UTF-8 at byte {bad.start} of the line")
+    return RecordError(f"invalid JSON: {err.msg} (column {err.colno})")
 
 
 def _read_array(path: Path, data: bytes, single: bool = False) -> Iterator[tuple[str, Any]]:

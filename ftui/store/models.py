@@ -28,19 +28,20 @@ class StoreMeta(SQLModel, table=True):
 class Interaction(SQLModel, table=True):
     __tablename__ = "interaction"
     __table_args__ = (
-        # Browsing order is newest first; (created_at, id) is the keyset for paging.
+        # Browsing order is newest first; (created_at, id) is the keyset for paging. Filters on
+        # model and source scan instead of keeping an index: every index slows bulk import.
         Index("ix_interaction_created_id", "created_at", "id"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
-    uid: str = Field(unique=True)
+    uid: str | None = Field(default=None, unique=True)  # the caller's id, when it gave one
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime, nullable=False))
     updated_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime, nullable=False))
-    source: str = Field(default="import", index=True)
+    source: str = "import"
     user_id: str | None = None
     session_id: str | None = None
     reasoning_mode: str = Field(default="standard", index=True)
-    model: str | None = Field(default=None, index=True)
+    model: str | None = None
     messages_json: str = Field(sa_column=Column(Text, nullable=False))
     tools_json: str | None = Field(default=None, sa_column=Column(Text))
     context_json: str | None = Field(default=None, sa_column=Column(Text))
@@ -53,7 +54,7 @@ class Interaction(SQLModel, table=True):
     correction: str | None = Field(default=None, sa_column=Column(Text))
     tags: str = ""  # comma-joined, sorted, no spaces: filterable with a portable LIKE
     notes: str | None = Field(default=None, sa_column=Column(Text))
-    content_hash: str = Field(unique=True)
+    content_hash: str = Field(unique=True)  # 128-bit prefix of sha256, hex (see ingest.formats)
     experiment_id: int | None = None
     arm: str | None = None
 

@@ -1,0 +1,57 @@
+"""Packaging: a plain (non-editable) install finds its assets; `--help` stays light."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_help_imports_nothing_heavy():
+    code = (
+        "import sys\n"
+        "from ftui.cli import main\n"
+        "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+        "heavy = [m for m in ('torch', 'transformers', 'peft', 'textual', 'sqlalchemy', 'sqlmodel')"
+        " if m in sys.modules]\n"
+        "print('HEAVY', heavy)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "HEAVY []" in out.stdout
+    assert "import" in out.stdout and "demo" in out.stdout  # the help lists the commands
+
+
+def test_installed_wheel_finds_stylesheet_and_demo_data(tmp_path):
+    wheel_dir, target = tmp_path / "wheel", tmp_path / "site"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
+         "-w", str(wheel_dir), str(ROOT)],
+        check=True, capture_output=True,
+    )
+    wheel = next(wheel_dir.glob("ftui-*.whl"))
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(target),
+         str(wheel)],
+        check=True, capture_output=True,
+    )
+    code = (
+        "import json, ftui, screens.app\n"
+        "from ftui.resources import asset_path\n"
+        "from ftui.cli import main\n"
+        "print(json.dumps({'ftui': ftui.__file__, 'css': screens.app.FtuiApp.CSS_PATH,\n"
+        "  'demo': str(asset_path('demo_interactions.jsonl'))}))\n"
+        f"raise SystemExit(main(['--db', {str(tmp_path / 'x.db')!r}, 'demo', '--json']))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(target)}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=tmp_path, env=env)
+    assert out.returncode == 0, out.stderr
+    paths, report = (json.loads(line) for line in out.stdout.strip().splitlines())
+    for key in ("ftui", "css", "demo"):
+        assert paths[key].startswith(str(target)), (key, paths[key])
+        assert Path(paths[key]).is_file()
+    assert report["imported"] == 276
