@@ -31,7 +31,7 @@ test: lint
 
 bench: $(VENV)/.installed-test
 	$(BIN)/pip install --quiet -e '.[bench]'
-	@echo "benchmarks: see tests/benchmarks/README.md"
+	@echo "benchmarks: see tests/benchmarks/README.md (run each with $(BIN)/python)"
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache

@@ -84,20 +84,25 @@ class InteractionsScreen(Screen):
     def reload(self) -> None:
         """Show the first page of the current filter; the total is counted in the background."""
         pager = RowPager(self.store, self.filter)
-        if self.filter.text:  # a full-text scan may take a while on a big store
-            self.query_one("#list-status", Static).update(f" searching for {self.filter.text!r}…")
+        if self.filter.may_scan:  # no index serves it: on a big store this may take a while
+            self.query_one("#list-status", Static).update(
+                f" searching… [dim]filter:[/] {self.filter.describe()}")
             self._search(pager, max(3 * self.list.page_size, 100))
         else:
             self.list.load(pager)
+            self._update_status()
             self._count(pager)
-        self._update_status()
 
     @work(thread=True, exclusive=True, group="search")
     def _search(self, pager: RowPager, want: int) -> None:
         rows = pager.first(want)
-        self.app.call_from_thread(self.list.set_rows, pager, rows, want)
-        self.app.call_from_thread(self._update_status)
+        self.app.call_from_thread(self._show_found, pager, rows, want)
         self._count(pager)
+
+    def _show_found(self, pager: RowPager, rows: list, want: int) -> None:
+        if pager.filter == self.filter:  # the user may have moved on meanwhile
+            self.list.set_rows(pager, rows, want)
+            self._update_status()
 
     @work(thread=True, exclusive=True, group="count")
     def _count(self, pager: RowPager) -> None:
@@ -284,17 +289,19 @@ class InteractionsScreen(Screen):
         sources = core.distinct_values(self.store, "source")
 
         def apply(new: InteractionFilter | None) -> None:
-            if new is not None and new != self.filter:
-                self.filter = new
-                self.reload()
+            if new is not None:
+                self.apply_filter(new)
 
         self.app.push_screen(FilterDialog(self.filter, models, sources), apply)
 
-    def action_clear_filters(self) -> None:
-        if not self.filter.is_empty:
-            self.filter = InteractionFilter()
-            self.query_one("#search", Input).display = False
+    def apply_filter(self, new: InteractionFilter) -> None:
+        if new != self.filter:
+            self.filter = new
+            self.query_one("#search", Input).display = bool(new.text)
             self.reload()
+
+    def action_clear_filters(self) -> None:
+        self.apply_filter(InteractionFilter())
 
     def action_next_unrated(self) -> None:
         row = self.list.current

@@ -81,9 +81,9 @@ def content_hash(messages_json: str, tools_json: str | None, created_at: datetim
     """Stable identity of an interaction: same conversation (and same logged time, when the
     source gave one) means same hash, so importing a file twice adds nothing. The first 128 bits
     of sha256, in hex: collisions are out of reach and the unique index stays small."""
-    stamp = created_at.isoformat() if created_at else ""
-    raw = "\x1f".join((messages_json, tools_json or "", stamp))
-    return hashlib.sha256(raw.encode()).hexdigest()[:32]
+    digest = hashlib.sha256(messages_json.encode())
+    digest.update(f"\x1f{tools_json or ''}\x1f{created_at.isoformat() if created_at else ''}".encode())
+    return digest.hexdigest()[:32]
 
 
 def preview_of(messages: list[dict[str, Any]], limit: int = 160) -> str:

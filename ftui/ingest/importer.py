@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 import queue
 import threading
 import uuid
+from collections import deque
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from operator import itemgetter
@@ -27,7 +31,7 @@ from ftui.ingest.formats import (
     normalize_tags,
     preview_of,
 )
-from ftui.ingest.reader import read_records
+from ftui.ingest.reader import file_layout, jsonl_chunks, load_file, records_in
 from ftui.store import Interaction, Store, utcnow
 
 BATCH = 2000
@@ -152,53 +156,113 @@ def import_files(
     return report
 
 
+UNKNOWN_SHAPE = ("not a known record shape (openai messages, sharegpt conversations, "
+                 "alpaca instruction/output, or ftui)")
+
+
+@dataclass(frozen=True)
+class _Converter:
+    """One record -> one row (a dict of columns), or the reason it is skipped. Picklable, so a
+    worker process can run it."""
+
+    file_format: str | None
+    mode: str
+    source: str
+    now: datetime
+
+    def __call__(self, obj: Any) -> dict[str, Any] | str:
+        if type(obj) is not dict:
+            return f"a record must be a JSON object, not {type(obj).__name__}"
+        if not obj:
+            return "empty record"
+        if self.file_format is None:
+            return UNKNOWN_SHAPE
+        try:
+            rec = PARSERS[self.file_format](obj)
+            return record_to_row(rec, default_mode=self.mode, default_source=self.source,
+                                 now=self.now)
+        except RecordError as err:
+            return str(err)
+
+
+def _detect(name: str, data: bytes, layout: str) -> str | None:
+    """The format of a file: that of its first record of a known shape."""
+    for _where, obj in records_in(name, data, layout):
+        found = detect_format(obj) if not isinstance(obj, RecordError) else None
+        if found == "preference":
+            raise ImportFormatError(
+                "the file holds preference pairs (chosen/rejected), not conversations",
+                "import the conversations the pairs came from; ftui exports preference "
+                "pairs itself (ftui dataset), it does not import them",
+            )
+        if found is not None:
+            return found
+    return None
+
+
+# Files at least this big are parsed in a worker process while this one writes: two cores busy
+# without fighting over the GIL (a writer thread spends its time waiting for it).
+PARALLEL_MIN_BYTES = 8 << 20
+CHUNK_BYTES = 2 << 20
+
+
 def _import_one(store, path, fmt, mode, source, report, progress) -> None:
-    file_format = None if fmt == "auto" else fmt
-    default_source = source or f"import:{path.name}"
-    batch: list[dict[str, Any]] = []
-    now = utcnow()
+    data = load_file(path)
+    layout = file_layout(data)
+    file_format = _detect(path.name, data, layout) if fmt == "auto" else fmt
+    report.formats[path.name] = file_format or "none"
+    convert = _Converter(file_format, mode or "standard", source or f"import:{path.name}", utcnow())
     with _writer_for(store) as write:
-        for where, obj in read_records(path):
-            if isinstance(obj, RecordError):
-                report.skip(where, str(obj))
-                continue
-            if file_format is None:
-                file_format = detect_format(obj)
-                if file_format == "preference":
-                    raise ImportFormatError(
-                        "the file holds preference pairs (chosen/rejected), not conversations",
-                        "import the conversations the pairs came from; ftui exports preference "
-                        "pairs itself (ftui dataset), it does not import them",
-                    )
-                if file_format is None:
-                    report.skip(where, "not a known record shape (openai messages, sharegpt "
-                                "conversations, alpaca instruction/output, or ftui)")
+        if (layout == "jsonl" and len(data) >= PARALLEL_MIN_BYTES and store.is_sqlite
+                and (os.cpu_count() or 1) > 1):
+            for rows, errors in _parse_in_worker(path.name, data, convert):
+                for where, reason in errors:
+                    report.skip(where, reason)
+                write.tuples(rows)
+                if progress:
+                    progress(write.seen)
+        else:
+            batch: list[dict[str, Any]] = []
+            for where, obj in records_in(path.name, data, layout):
+                row = str(obj) if isinstance(obj, RecordError) else convert(obj)
+                if type(row) is str:
+                    report.skip(where, row)
                     continue
-                report.formats[path.name] = file_format
-            if type(obj) is not dict:
-                report.skip(where, f"a record must be a JSON object, not {type(obj).__name__}")
-                continue
-            if not obj:
-                report.skip(where, "empty record")
-                continue
-            try:
-                rec = PARSERS[file_format](obj)
-                batch.append(record_to_row(rec, default_mode=mode or "standard",
-                                           default_source=default_source, now=now))
-            except RecordError as err:
-                report.skip(where, str(err))
-                continue
-            if len(batch) >= BATCH:
+                batch.append(row)
+                if len(batch) >= BATCH:
+                    write(batch)
+                    batch = []
+                    if progress:
+                        progress(write.seen)
+            if batch:
                 write(batch)
-                batch = []
-        if batch:
-            write(batch)
     report.imported += write.added
     report.duplicates += write.seen - write.added
-    if progress:
-        progress(write.seen)
-    if file_format is None and path.name not in report.formats:
-        report.formats[path.name] = "none"
+
+
+def _parse_chunk(name: str, first_line: int, chunk: bytes, convert: _Converter):
+    """Worker process: parse one piece of a JSONL file into insert-ready tuples."""
+    rows, errors = [], []
+    for where, obj in records_in(name, chunk, "jsonl", first_line):
+        row = str(obj) if isinstance(obj, RecordError) else convert(obj)
+        if type(row) is str:
+            errors.append((where, row))
+        else:
+            rows.append(_SqliteWriter.as_tuple(row))
+    return rows, errors
+
+
+def _parse_in_worker(name: str, data: bytes, convert: _Converter):
+    """Yield (rows, errors) per chunk, in file order, parsed by one worker process."""
+    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context(method)) as pool:
+        pending: deque = deque()
+        for first_line, chunk in jsonl_chunks(data, CHUNK_BYTES):
+            pending.append(pool.submit(_parse_chunk, name, first_line, chunk, convert))
+            if len(pending) >= 4:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
 
 
 class _SqlAlchemyWriter:
@@ -215,6 +279,9 @@ class _SqlAlchemyWriter:
     def __call__(self, batch: list[dict[str, Any]]) -> None:
         self.added += _insert_ignoring_duplicates(self.conn, batch)
         self.seen += len(batch)
+
+    def tuples(self, rows: list[tuple]) -> None:
+        raise NotImplementedError("tuples are only written to SQLite")
 
     def __exit__(self, *exc) -> bool:
         return bool(self._ctx.__exit__(*exc))
@@ -235,7 +302,6 @@ class _SqliteWriter:
         self.store, self.added, self.seen = store, 0, 0
         self._queue: queue.Queue = queue.Queue(maxsize=4)
         self._error: BaseException | None = None
-        self._row = itemgetter(*self._COLUMNS)
         cols = ", ".join(self._COLUMNS)
         marks = ", ".join("?" for _ in self._COLUMNS)
         self._sql = f"INSERT OR IGNORE INTO {_TABLE.name} ({cols}) VALUES ({marks})"
@@ -266,14 +332,23 @@ class _SqliteWriter:
         finally:
             cur.close()
 
+    _ROW = itemgetter(*_COLUMNS)
+
+    @classmethod
+    def as_tuple(cls, row: dict[str, Any]) -> tuple:
+        # Store times exactly as SQLAlchemy does, or keyset paging compares them wrongly.
+        row["created_at"] = _sa_time(row["created_at"])
+        row["updated_at"] = _sa_time(row["updated_at"])
+        return cls._ROW(row)
+
     def __call__(self, batch: list[dict[str, Any]]) -> None:
+        self.tuples([self.as_tuple(r) for r in batch])
+
+    def tuples(self, rows: list[tuple]) -> None:
         if self._error is not None:
             raise self._error
-        self.seen += len(batch)
-        for r in batch:  # store times exactly as SQLAlchemy does, or keyset paging breaks
-            r["created_at"] = _sa_time(r["created_at"])
-            r["updated_at"] = _sa_time(r["updated_at"])
-        self._queue.put([self._row(r) for r in batch])
+        self.seen += len(rows)
+        self._queue.put(rows)
 
     def __exit__(self, exc_type, exc, tb) -> bool:
         self._queue.put(None)

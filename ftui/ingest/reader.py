@@ -33,7 +33,7 @@ def _has_surrogates(value: Any) -> bool:
     return False
 
 
-def read_records(path: Path) -> Iterator[tuple[str, Any]]:
+def load_file(path: Path) -> bytes:
     try:
         data = path.read_bytes()
     except FileNotFoundError as err:
@@ -42,15 +42,41 @@ def read_records(path: Path) -> Iterator[tuple[str, Any]]:
         raise ImportFormatError(f"{path} is a folder", "name the files inside it") from err
     except OSError as err:
         raise ImportFormatError(f"{path}: cannot read ({err.strerror})", "check permissions") from err
-    if data.startswith(b"\xef\xbb\xbf"):
-        data = data[3:]
+    return data[3:] if data.startswith(b"\xef\xbb\xbf") else data
+
+
+def file_layout(data: bytes) -> str:
+    """"array" (a JSON array), "single" (one pretty-printed object) or "jsonl"."""
     head = data.lstrip()[:1]
     if head == b"[":
-        yield from _read_array(path, data)
-    elif head == b"{" and not _first_line_is_json(data):
-        yield from _read_array(path, b"[" + data + b"]", single=True)
-    else:
-        yield from _read_jsonl(path, data)
+        return "array"
+    if head == b"{" and not _first_line_is_json(data):
+        return "single"
+    return "jsonl"
+
+
+def records_in(name: str, data: bytes, layout: str, first_line: int = 1) -> Iterator[tuple[str, Any]]:
+    if layout == "array":
+        return _read_array(name, data)
+    if layout == "single":
+        return _read_array(name, b"[" + data + b"]", single=True)
+    return _read_jsonl(name, data, first_line)
+
+
+def read_records(path: Path) -> Iterator[tuple[str, Any]]:
+    data = load_file(path)
+    yield from records_in(path.name, data, file_layout(data))
+
+
+def jsonl_chunks(data: bytes, size: int) -> Iterator[tuple[int, bytes]]:
+    """Split JSONL at line ends into pieces of about `size` bytes: (first line number, bytes)."""
+    start, line = 0, 1
+    while start < len(data):
+        end = data.find(b"\n", start + size)
+        end = len(data) if end == -1 else end + 1
+        yield line, data[start:end]
+        line += data.count(b"\n", start, end)
+        start = end
 
 
 def _first_line_is_json(data: bytes) -> bool:
@@ -62,10 +88,9 @@ def _first_line_is_json(data: bytes) -> bool:
     return True
 
 
-def _read_jsonl(path: Path, data: bytes) -> Iterator[tuple[str, Any]]:
-    name = path.name
+def _read_jsonl(name: str, data: bytes, first_line: int = 1) -> Iterator[tuple[str, Any]]:
     loads = orjson.loads  # parses bytes and checks UTF-8 in one pass
-    for lineno, line in enumerate(data.split(b"\n"), start=1):
+    for lineno, line in enumerate(data.split(b"\n"), start=first_line):
         try:
             obj = loads(line)
         except orjson.JSONDecodeError as err:
@@ -84,8 +109,7 @@ def _line_error(line: bytes, err: json.JSONDecodeError) -> RecordError:
     return RecordError(f"invalid JSON: {err.msg} (column {err.colno})")
 
 
-def _read_array(path: Path, data: bytes, single: bool = False) -> Iterator[tuple[str, Any]]:
-    name = path.name
+def _read_array(name: str, data: bytes, single: bool = False) -> Iterator[tuple[str, Any]]:
     bad_utf8 = False
     try:
         text = data.decode("utf-8")

@@ -48,6 +48,11 @@ class InteractionFilter:
     def is_empty(self) -> bool:
         return self == InteractionFilter()
 
+    @property
+    def may_scan(self) -> bool:
+        """True when no index serves the filter, so a page may scan the whole table."""
+        return bool(self.text or self.tag or self.models or self.sources)
+
     def describe(self) -> str:
         parts = []
         if self.modes:

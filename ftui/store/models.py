@@ -10,7 +10,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Column, DateTime, Index, Text
+from sqlalchemy import Column, DateTime, Index, Text, text
 from sqlmodel import Field, SQLModel
 
 
@@ -28,19 +28,28 @@ class StoreMeta(SQLModel, table=True):
 class Interaction(SQLModel, table=True):
     __tablename__ = "interaction"
     __table_args__ = (
-        # Browsing order is newest first; (created_at, id) is the keyset for paging. Filters on
-        # model and source scan instead of keeping an index: every index slows bulk import.
+        # Browsing order is newest first; (created_at, id) is the keyset for paging. Filter
+        # columns lead composite indexes that end in the same keyset, so a filtered page comes
+        # out of the index already in order (a plain index on rating would make SQLite sort
+        # every unrated row to show fifty). Model, source and tags have no index: every index
+        # slows bulk import, and the screen filters on them in a worker thread.
         Index("ix_interaction_created_id", "created_at", "id"),
+        Index("ix_interaction_rating_created", "rating", "created_at", "id"),
+        Index("ix_interaction_status_created", "status", "created_at", "id"),
+        Index("ix_interaction_mode_created", "reasoning_mode", "created_at", "id"),
+        # Most rows carry no uid: a partial index keeps them out of it (cheaper bulk import).
+        Index("uq_interaction_uid", "uid", unique=True,
+              sqlite_where=text("uid IS NOT NULL"), postgresql_where=text("uid IS NOT NULL")),
     )
 
     id: int | None = Field(default=None, primary_key=True)
-    uid: str | None = Field(default=None, unique=True)  # the caller's id, when it gave one
+    uid: str | None = None  # the caller's id, when it gave one (unique among those given)
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime, nullable=False))
     updated_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime, nullable=False))
     source: str = "import"
     user_id: str | None = None
     session_id: str | None = None
-    reasoning_mode: str = Field(default="standard", index=True)
+    reasoning_mode: str = "standard"
     model: str | None = None
     messages_json: str = Field(sa_column=Column(Text, nullable=False))
     tools_json: str | None = Field(default=None, sa_column=Column(Text))
@@ -49,8 +58,8 @@ class Interaction(SQLModel, table=True):
     latency_ms: float | None = None
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
-    rating: int | None = Field(default=None, index=True)
-    status: str = Field(default="new", index=True)
+    rating: int | None = None
+    status: str = "new"
     correction: str | None = Field(default=None, sa_column=Column(Text))
     tags: str = ""  # comma-joined, sorted, no spaces: filterable with a portable LIKE
     notes: str | None = Field(default=None, sa_column=Column(Text))
