@@ -28,8 +28,16 @@ START = datetime(2026, 10, 1, 8, 0, 0)
 
 
 def first_sentence(text: str) -> str:
-    line = text.strip().split("\n")[0].lstrip("-*0123456789. ")
-    return line.split(". ")[0].rstrip(".:") + "."
+    """The first sentence of prose: not a code fence, not a line inside a code block."""
+    in_code = False
+    for raw in text.strip().split("\n"):
+        if raw.startswith("```"):
+            in_code = not in_code
+            continue
+        line = raw.strip().lstrip("-*0123456789. ")
+        if line and not in_code:
+            return line.split(". ")[0].rstrip(".:") + "."
+    return "see the answer below."
 
 
 def chain_of_thought(prompt: str, answer: str) -> str:

@@ -41,6 +41,7 @@ class InteractionsScreen(Screen):
         Binding("n", "next_unrated", "Next unrated"),
         Binding("escape", "clear_filters", "Clear filter", show=False),
         Binding("r", "reload", "Reload", show=False),
+        Binding("D", "load_demo", "Load demo data", show=False),
     ]
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]
 
@@ -84,6 +85,9 @@ class InteractionsScreen(Screen):
     def reload(self) -> None:
         """Show the first page of the current filter; the total is counted in the background."""
         pager = RowPager(self.store, self.filter)
+        self.list.empty_text = (
+            "no interactions yet: press D for the demo data, or run `ftui import FILE...`"
+            if self.filter.is_empty else "nothing matches the filter (esc clears it)")
         if self.filter.may_scan:  # no index serves it: on a big store this may take a while
             self.query_one("#list-status", Static).update(
                 f" searching… [dim]filter:[/] {self.filter.describe()}")
@@ -142,6 +146,9 @@ class InteractionsScreen(Screen):
     def _maybe_load_demo(self, yes: bool | None) -> None:
         if yes:
             self.load_demo_data()
+
+    def action_load_demo(self) -> None:
+        self.load_demo_data()
 
     @work(thread=True, exclusive=True, group="demo")
     def load_demo_data(self) -> None:

@@ -190,3 +190,17 @@ async def test_small_terminal_and_sections(demo_store, settings):
         assert app.current_mode == "interactions"
         await pilot.press("ctrl+t")
         assert not app.current_theme.dark
+
+
+async def test_declining_the_demo_leaves_a_hint_and_D_loads_it_later(store, settings):
+    app = FtuiApp(store, settings)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        await pilot.press("n")
+        await settle(pilot)
+        assert q.count(store, InteractionFilter()) == 0
+        assert "no interactions yet" in lst(app).empty_text
+        await pilot.press("D")
+        await settle(pilot, 6)
+        assert q.count(store, InteractionFilter()) == 276
+        assert lst(app).current is not None

@@ -84,6 +84,7 @@ class InteractionList(Widget, can_focus=True):
         self.at_end = True
         self.first_abs: int | None = 0  # position of rows[0] in the whole result, if known
         self.total: int | None = None
+        self.empty_text = "nothing matches"
         self._last_highlight: int | None = -1
 
     # ------------------------------------------------------------ state
@@ -269,7 +270,9 @@ class InteractionList(Widget, can_focus=True):
         base = self.rich_style
         if idx >= len(self.rows):
             if idx == 0 and not self.rows:
-                return Strip([Segment(" nothing matches".ljust(width), base)]).crop(0, width)
+                text = f" {self.empty_text}".ljust(width)
+                return Strip([Segment(text, base + self.get_component_rich_style(
+                    "interaction-list--dim"))]).crop(0, width)
             return Strip.blank(width, base)
         row = self.rows[idx]
         get = self.get_component_rich_style
