@@ -14,7 +14,7 @@ from sqlmodel import Session, SQLModel, create_engine, select
 from ftui.errors import StoreError
 from ftui.store.models import StoreMeta
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: datasets
 BUSY_TIMEOUT_S = 30
 
 

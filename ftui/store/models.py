@@ -82,3 +82,50 @@ class Interaction(SQLModel, table=True):
     @property
     def tag_list(self) -> list[str]:
         return [t for t in self.tags.split(",") if t]
+
+
+class Dataset(SQLModel, table=True):
+    """A frozen dataset version: never edited after it is built."""
+
+    __tablename__ = "dataset"
+    __table_args__ = (Index("uq_dataset_name_hash", "name", "content_hash", unique=True),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(index=True)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime, nullable=False))
+    content_hash: str
+    spec_json: str = Field(sa_column=Column(Text, nullable=False))
+    report_json: str = Field(sa_column=Column(Text, nullable=False))  # counts, removed, stats
+    tokenizer: str = "approx"
+    examples: int = 0
+
+    @property
+    def spec(self) -> dict[str, Any]:
+        return json.loads(self.spec_json)
+
+    @property
+    def report(self) -> dict[str, Any]:
+        return json.loads(self.report_json)
+
+
+class DatasetExample(SQLModel, table=True):
+    __tablename__ = "dataset_example"
+    __table_args__ = (Index("ix_example_dataset_split", "dataset_id", "split", "position"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    dataset_id: int = Field(foreign_key="dataset.id", ondelete="CASCADE")
+    split: str  # train / validation / test
+    position: int  # order inside the split
+    interaction_id: int | None = Field(default=None, foreign_key="interaction.id",
+                                       ondelete="SET NULL")
+    reasoning_mode: str
+    rating: int | None = None
+    tokens: int = 0
+    example_key: str  # hash of the final conversation, to compare versions
+    messages_json: str = Field(sa_column=Column(Text, nullable=False))
+    tools_json: str | None = Field(default=None, sa_column=Column(Text))
+    redactions: int = 0
+
+    @property
+    def messages(self) -> list[dict[str, Any]]:
+        return json.loads(self.messages_json)

@@ -1,0 +1,142 @@
+"""Frozen dataset versions in the store: build, list, show, diff, preview."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import insert, select
+from sqlmodel import col
+
+from ftui.curate.build import BuildResult, Progress, count_matching, run_pipeline, select_candidates
+from ftui.curate.spec import DatasetSpec
+from ftui.errors import FtuiError
+from ftui.ingest.formats import canonical_json
+from ftui.prompts import system_prompts
+from ftui.store import Dataset, DatasetExample, Store
+
+PREVIEW_SAMPLE = 3000
+
+
+def build_dataset(store: Store, name: str, spec: DatasetSpec, *, home: Path | None = None,
+                  progress: Progress | None = None) -> tuple[Dataset, BuildResult, bool]:
+    """Build and freeze a version. Returns (version, result, created); the same rules over the
+    same data give the same hash, and then the existing version is returned unchanged."""
+    name = name.strip()
+    if not name:
+        raise FtuiError("a dataset needs a name", "give one, e.g. ftui dataset build support-v1")
+    spec.validate()
+    total = count_matching(store, spec)
+    if progress:
+        progress("selecting", 0.0)
+    result = run_pipeline(select_candidates(store, spec), spec, system_prompts(home),
+                          progress=progress, total=total)
+    if not result.examples:
+        raise FtuiError(
+            f"no example is left: {result.matched} interactions matched the rules and the "
+            f"cleaning removed {sum(result.removed.values())} ({_removed_text(result.removed)})",
+            "loosen the rules: lower --min-rating, add --include-unrated, or widen the modes")
+    with store.session() as session:
+        existing = session.query(Dataset).filter(
+            Dataset.name == name, Dataset.content_hash == result.content_hash).first()
+        if existing is not None:
+            return existing, result, False
+        version = Dataset(name=name, content_hash=result.content_hash, spec_json=spec.canonical(),
+                          report_json=json.dumps(result.report()), tokenizer=result.tokenizer,
+                          examples=len(result.examples))
+        session.add(version)
+        session.flush()
+        position: dict[str, int] = {}
+        rows = []
+        for ex in result.examples:
+            position[ex.split] = position.get(ex.split, -1) + 1
+            rows.append({
+                "dataset_id": version.id, "split": ex.split, "position": position[ex.split],
+                "interaction_id": ex.interaction_id, "reasoning_mode": ex.mode,
+                "rating": ex.rating, "tokens": ex.tokens, "example_key": ex.key,
+                "messages_json": canonical_json(ex.messages), "tools_json": ex.tools_json,
+                "redactions": ex.redactions,
+            })
+        for i in range(0, len(rows), 5000):
+            session.execute(insert(DatasetExample.__table__), rows[i:i + 5000])
+        session.commit()
+        session.refresh(version)
+        return version, result, True
+
+
+def _removed_text(removed: dict[str, int]) -> str:
+    return ", ".join(f"{k} {v}" for k, v in removed.items()) or "nothing"
+
+
+def preview(store: Store, spec: DatasetSpec, *, home: Path | None = None,
+            sample: int = PREVIEW_SAMPLE) -> BuildResult:
+    """The build's steps over the best `sample` matches: what the rules would do, quickly."""
+    spec.validate()
+    total = count_matching(store, spec)
+    result = run_pipeline(select_candidates(store, spec, limit=sample), spec, system_prompts(home))
+    result.sampled = total > sample
+    result.matched = total
+    return result
+
+
+def list_datasets(store: Store) -> list[Dataset]:
+    with store.session() as session:
+        return list(session.query(Dataset).order_by(col(Dataset.id).desc()).all())
+
+
+def get_dataset(store: Store, dataset_id: int | str) -> Dataset:
+    with store.session() as session:
+        found = None
+        if str(dataset_id).isdigit():
+            found = session.get(Dataset, int(dataset_id))
+        if found is None:  # by name: the newest version
+            found = session.query(Dataset).filter(Dataset.name == str(dataset_id)).order_by(
+                col(Dataset.id).desc()).first()
+    if found is None:
+        raise FtuiError(f"no dataset {dataset_id!r}", "see the ids with: ftui dataset list")
+    return found
+
+
+def examples_of(store: Store, dataset_id: int, split: str | None = None) -> Iterator[DatasetExample]:
+    with store.session() as session:
+        q = session.query(DatasetExample).filter(DatasetExample.dataset_id == dataset_id)
+        if split:
+            q = q.filter(DatasetExample.split == split)
+        yield from q.order_by(DatasetExample.split, DatasetExample.position).yield_per(2000)
+
+
+@dataclass
+class Diff:
+    a: Dataset
+    b: Dataset
+    added: list[str]  # example keys in b only
+    removed: list[str]  # in a only
+    kept: int
+    counts: dict[str, tuple[int, int]]  # split -> (a, b)
+    spec_changes: dict[str, tuple[Any, Any]]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"a": self.a.id, "b": self.b.id, "added": len(self.added),
+                "removed": len(self.removed), "kept": self.kept,
+                "splits": {k: {"a": a, "b": b} for k, (a, b) in self.counts.items()},
+                "spec_changes": {k: {"a": a, "b": b} for k, (a, b) in self.spec_changes.items()}}
+
+
+def diff_datasets(store: Store, a_id: int | str, b_id: int | str) -> Diff:
+    a, b = get_dataset(store, a_id), get_dataset(store, b_id)
+    with store.engine.connect() as conn:
+        keys = {}
+        for version in (a, b):
+            stmt = select(DatasetExample.example_key).where(DatasetExample.dataset_id == version.id)
+            keys[version.id] = set(conn.execute(stmt).scalars())
+    ka, kb = keys[a.id], keys[b.id]
+    sa, sb = a.report["splits"], b.report["splits"]
+    spec_a, spec_b = a.spec, b.spec
+    changes = {k: (spec_a.get(k), spec_b.get(k)) for k in sorted(set(spec_a) | set(spec_b))
+               if spec_a.get(k) != spec_b.get(k)}
+    return Diff(a, b, sorted(kb - ka), sorted(ka - kb), len(ka & kb),
+                {s: (sa.get(s, 0), sb.get(s, 0)) for s in ("train", "validation", "test")},
+                changes)

@@ -1,0 +1,98 @@
+"""Redaction on a table of positives and tricky negatives; precision and recall stay high."""
+
+from __future__ import annotations
+
+import pytest
+
+from ftui.curate.redact import find, redact
+
+# (text, the kinds that must be found in it)
+POSITIVES = [
+    ("mail me at jane.doe@example.com please", ["EMAIL"]),
+    ("cc: ops-team+alerts@mail.example.org", ["EMAIL"]),
+    ("call +1 415 555 0132 tonight", ["PHONE"]),
+    ("office: (030) 1234 5678", ["PHONE"]),
+    ("mobile 0171-555-0199", ["PHONE"]),
+    ("server 192.168.10.42 refuses ssh", ["IP_ADDRESS"]),
+    ("backup at 10.0.0.7.", ["IP_ADDRESS"]),
+    ("ipv6 2001:db8:85a3::8a2e:370:7334 is down", ["IP_ADDRESS"]),
+    ("link-local fe80::1ff:fe23:4567:890a here", ["IP_ADDRESS"]),
+    ("card 4111 1111 1111 1111 exp 12/28", ["CREDIT_CARD"]),
+    ("card 5555-5555-5555-4444", ["CREDIT_CARD"]),
+    ("amex 378282246310005", ["CREDIT_CARD"]),
+    ("IBAN DE89 3704 0044 0532 0130 00 for the transfer", ["IBAN"]),
+    ("pay to GB82WEST12345698765432", ["IBAN"]),
+    ("key sk-proj-4fG7hJ2kL9mN3pQ8rS1tU6vW0xY5zA2bC7dE works", ["API_KEY"]),
+    ("OPENAI_API_KEY=sk-abcdefghijklmnopqrstuvwxyz012345", ["API_KEY"]),
+    ("token ghp_R4nd0mT0k3nV4lu3F0rT35t1ngOnly12345678", ["API_KEY"]),
+    ("slack xoxb-123456789012-abcdefghijkl", ["API_KEY"]),
+    ("google AIzaSyA1234567890abcdefghijklmnopqrstuv", ["API_KEY"]),
+    ("stripe sk_live_4eC39HqLyjWDarjtT1zdp7dc", ["API_KEY"]),
+    ("hf token hf_abcdefghijklmnopqrstuvwxyzABCDEF12", ["API_KEY"]),
+    ("AKIAIOSFODNN7EXAMPLE is my access key", ["AWS_ACCESS_KEY"]),
+    ("aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", ["SECRET"]),
+    ("jwt eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0."
+     "dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U", ["JWT"]),
+    ("-----BEGIN RSA PRIVATE KEY-----\nMIIEpAIBAAKCAQEA1234\nabcd\n-----END RSA PRIVATE KEY-----",
+     ["PRIVATE_KEY"]),
+    ("-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXk\n-----END OPENSSH PRIVATE KEY-----",
+     ["PRIVATE_KEY"]),
+    ("email a@b.io and phone +44 20 7946 0958", ["EMAIL", "PHONE"]),
+]
+
+# Text that looks close to PII but is not: nothing may be found.
+NEGATIVES = [
+    "upgrade to version 1.2.3.4 of the driver",
+    "python 3.11.7 and node 20.20.2",
+    "release v2.10.0.1 fixed it",
+    "the commit is 3f786850e387550fdab836ed7e6dc881de23001b",
+    "sha256: 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+    "@property\ndef name(self):\n    return self._name",
+    "@app.route('/users/<int:id>')",
+    "listen on 127.0.0.1:8080 and 0.0.0.0",
+    "std::vector<int> v; std::cout << v.size();",
+    "the meeting is at 12:30:45 UTC",
+    "date 2026-11-25 and time 10:00",
+    "order id 1234567890123",
+    "a ratio of 3.14159 and 2.71828",
+    "port range 8000-9000",
+    "use numpy.float64 and os.path.join",
+    "git@github.com:org/repo.git is the ssh remote",
+    "x = [1, 2, 3, 4, 5, 6, 7, 8]",
+    "The ISBN 978-3-16-148410-0 of the book",
+    "netmask 255.255.255.0",
+    "sk-learn is not a key, nor is task-runner-config",
+]
+
+
+def test_positives_found_with_their_kind():
+    missed = []
+    for text, kinds in POSITIVES:
+        found = sorted(f.kind for f in find(text))
+        if found != sorted(kinds):
+            missed.append((text, kinds, found))
+    recall = 1 - len(missed) / len(POSITIVES)
+    assert recall >= 0.95, missed
+    assert not missed, missed
+
+
+def test_negatives_untouched():
+    false = [(t, [f.kind for f in find(t)]) for t in NEGATIVES if find(t)]
+    assert not false, false
+
+
+def test_precision_and_recall_over_the_table():
+    tp = sum(len(find(t)) == len(k) for t, k in POSITIVES)
+    fp = sum(len(find(t)) for t in NEGATIVES)
+    precision = tp / (tp + fp)
+    recall = tp / len(POSITIVES)
+    assert precision >= 0.95 and recall >= 0.95, (precision, recall)
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("mail jane@example.com now", "mail <EMAIL> now"),
+    ("key AKIAIOSFODNN7EXAMPLE!", "key <AWS_ACCESS_KEY>!"),
+    ("no secrets here", "no secrets here"),
+])
+def test_placeholders(text, expected):
+    assert redact(text)[0] == expected
