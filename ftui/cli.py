@@ -99,6 +99,207 @@ def cmd_export(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _spec_from_args(args: argparse.Namespace):
+    from ftui.curate import DatasetSpec
+
+    near = None if str(args.near_dup).lower() == "off" else _fraction(args.near_dup, "--near-dup")
+    statuses = tuple(args.status) if args.status else ("new", "accepted")
+    return DatasetSpec(
+        min_rating=args.min_rating or None, include_unrated=args.include_unrated,
+        statuses=statuses, modes=tuple(args.mode or ()), models=tuple(args.model or ()),
+        sources=tuple(args.source or ()), tags=tuple(args.tag or ()),
+        exclude_tags=tuple(args.exclude_tag or ()), since=args.since, until=args.until,
+        min_tokens=args.min_tokens, max_tokens=args.max_tokens, over_length=args.over_length,
+        max_examples=args.max_examples, system_prompt=args.system_prompt, redact=args.redact,
+        near_dup=near, val=args.val, test=args.test, seed=args.seed, tokenizer=args.tokenizer,
+    ).validate()
+
+
+def _fraction(text: str, flag: str) -> float:
+    from ftui.errors import FtuiError
+
+    try:
+        return float(text)
+    except ValueError as err:
+        raise FtuiError(f"{flag} {text!r} is not a number", f"e.g. {flag} 0.85, or off") from err
+
+
+def _dataset_line(d) -> str:
+    splits = d.report["splits"]
+    return (f"{d.id:>4}  {d.name:<24} {d.created_at:%Y-%m-%d %H:%M}  {d.content_hash[:12]}  "
+            f"train {splits['train']:>6}  val {splits['validation']:>5}  test {splits['test']:>5}")
+
+
+def cmd_dataset_build(args: argparse.Namespace) -> int:
+    from ftui.config import load_settings
+    from ftui.curate import build_dataset
+
+    spec = _spec_from_args(args)
+    store = _open(args)
+    version, result, created = build_dataset(store, args.name, spec, home=load_settings(args.db).home)
+    payload = {"id": version.id, "name": version.name, "hash": version.content_hash,
+               "created": created, "matched": result.matched, "splits": result.splits,
+               "removed": result.removed, "changed": result.changed,
+               "tokenizer": result.tokenizer, "seconds": result.seconds}
+
+    def human() -> None:
+        verb = "built" if created else "unchanged (same rules, same data):"
+        print(f"{verb} dataset {version.id} {version.name!r}  hash {version.content_hash}")
+        print(f"  matched {result.matched}  ->  " + "  ".join(
+            f"{k} {v}" for k, v in result.splits.items()))
+        for rule, n in result.removed.items():
+            print(f"  removed {n:>6}  {rule.replace('_', ' ')}")
+        for what, n in result.changed.items():
+            print(f"  changed {n:>6}  {what.replace('_', ' ')}")
+
+    _emit(args, payload, human)
+    return EXIT_OK
+
+
+def cmd_dataset_list(args: argparse.Namespace) -> int:
+    from ftui.curate import list_datasets
+
+    versions = list_datasets(_open(args))
+    payload = {"datasets": [{"id": d.id, "name": d.name, "hash": d.content_hash,
+                             "created_at": d.created_at.isoformat(), "splits": d.report["splits"],
+                             "examples": d.examples} for d in versions]}
+    _emit(args, payload, lambda: print("\n".join(_dataset_line(d) for d in versions)
+                                       or "no datasets yet: ftui dataset build NAME"))
+    return EXIT_OK
+
+
+def cmd_dataset_show(args: argparse.Namespace) -> int:
+    from ftui.curate import examples_of, get_dataset
+
+    store = _open(args)
+    d = get_dataset(store, args.id)
+    report = d.report
+    sample = []
+    for i, ex in enumerate(examples_of(store, d.id)):
+        if i >= args.examples:
+            break
+        sample.append({"split": ex.split, "mode": ex.reasoning_mode, "tokens": ex.tokens,
+                       "messages": ex.messages})
+    payload = {"id": d.id, "name": d.name, "hash": d.content_hash, "spec": d.spec, **report,
+               "sample": sample}
+
+    def human() -> None:
+        print(_dataset_line(d))
+        print("  rules: " + ", ".join(f"{k}={v}" for k, v in d.spec.items() if v not in (None, (), [])))
+        print(f"  matched {report['matched']}; removed: " + (", ".join(
+            f"{k} {v}" for k, v in report["removed"].items()) or "nothing"))
+        for split in ("all", "train", "validation", "test"):
+            st = report["stats"][split]
+            if st["examples"]:
+                tok = st["tokens"]
+                print(f"  {split:<10} {st['examples']:>6} examples  tokens total {tok['total']}"
+                      f"  mean {tok['mean']}  p50 {tok['p50']}  p95 {tok['p95']}  max {tok['max']}"
+                      f"  turns {st['turns_mean']}  modes {st['by_mode']}")
+        if not report.get("exact_tokens", False):
+            print("  (token figures are approximate: built with --tokenizer approx)")
+
+    _emit(args, payload, human)
+    return EXIT_OK
+
+
+def cmd_dataset_export(args: argparse.Namespace) -> int:
+    from ftui.curate.export import export_dataset
+
+    result = export_dataset(_open(args), args.id, args.format, args.out)
+
+    def human() -> None:
+        for split, path in result["files"].items():
+            print(f"{split:<10} {path}")
+        for split, n in result["skipped"].items():
+            print(f"  skipped {n} {split} examples: {result['note']}", file=sys.stderr)
+
+    _emit(args, result, human)
+    return EXIT_OK
+
+
+def cmd_dataset_diff(args: argparse.Namespace) -> int:
+    from ftui.curate import diff_datasets
+
+    diff = diff_datasets(_open(args), args.a, args.b)
+    data = diff.as_dict()
+
+    def human() -> None:
+        print(f"dataset {diff.a.id} -> {diff.b.id}: +{len(diff.added)} added, "
+              f"-{len(diff.removed)} removed, {diff.kept} in both")
+        for split, (a, b) in diff.counts.items():
+            print(f"  {split:<10} {a:>6} -> {b:<6} ({b - a:+d})")
+        for key, (a, b) in diff.spec_changes.items():
+            print(f"  rule {key}: {a} -> {b}")
+
+    _emit(args, data, human)
+    return EXIT_OK
+
+
+def cmd_dataset_pairs(args: argparse.Namespace) -> int:
+    from ftui.curate.export import export_preferences
+
+    n = export_preferences(_open(args), args.out, args.min_gap)
+    _emit(args, {"pairs": n, "path": args.out},
+          lambda: print(f"wrote {n} preference pairs to {args.out}"))
+    return EXIT_OK
+
+
+def _add_dataset_commands(sub, add) -> None:
+    ds = sub.add_parser("dataset", help="build, inspect, compare and export dataset versions",
+                        description="Datasets: frozen, cleaned, split training sets.")
+    dsub = ds.add_subparsers(dest="dataset_command", metavar="ACTION", required=True)
+
+    def dadd(name, func, help_text):
+        p = dsub.add_parser(name, help=help_text, description=help_text)
+        p.set_defaults(func=func)
+        p.add_argument("--json", action="store_true", help="print one JSON object")
+        return p
+
+    p = dadd("build", cmd_dataset_build, "build a frozen dataset version from the store")
+    p.add_argument("name")
+    p.add_argument("--min-rating", type=int, default=4,
+                   help="lowest rating kept; lower ratings always go (default 4; 0: any rating)")
+    p.add_argument("--include-unrated", action="store_true", help="keep unrated interactions")
+    p.add_argument("--status", action="append", choices=["new", "accepted", "rejected"],
+                   help="statuses kept (repeat; default new and accepted: rejected stays out)")
+    p.add_argument("--mode", action="append", choices=REASONING_MODES, help="modes kept (repeat)")
+    p.add_argument("--model", action="append", help="models kept (repeat)")
+    p.add_argument("--source", action="append", help="sources kept (repeat)")
+    p.add_argument("--tag", action="append", help="keep interactions with any of these tags")
+    p.add_argument("--exclude-tag", action="append", help="drop interactions with this tag")
+    p.add_argument("--since", help="created on or after this date (YYYY-MM-DD)")
+    p.add_argument("--until", help="created before this date (YYYY-MM-DD)")
+    p.add_argument("--min-tokens", type=int)
+    p.add_argument("--max-tokens", type=int)
+    p.add_argument("--over-length", choices=["drop", "truncate"], default="drop",
+                   help="too-long examples: drop, or drop their oldest turns (default drop)")
+    p.add_argument("--max-examples", type=int)
+    p.add_argument("--system-prompt", choices=["keep", "mode"], default="keep",
+                   help="keep the logged system prompt, or use the mode's standard one")
+    p.add_argument("--tokenizer", default="approx",
+                   help="tokenizer.json (or its folder) of the base model, or approx")
+    p.add_argument("--redact", choices=["off", "redact", "drop"], default="redact")
+    p.add_argument("--near-dup", default="0.85", help="Jaccard threshold, or off")
+    p.add_argument("--val", type=float, default=0.1, help="validation fraction (default 0.1)")
+    p.add_argument("--test", type=float, default=0.0, help="test fraction (default 0)")
+    p.add_argument("--seed", type=int, default=0)
+    dadd("list", cmd_dataset_list, "list dataset versions")
+    p = dadd("show", cmd_dataset_show, "rules, counts and statistics of a version")
+    p.add_argument("id", help="dataset id (or name: its newest version)")
+    p.add_argument("--examples", type=int, default=3, help="sample examples in --json")
+    p = dadd("export", cmd_dataset_export, "write a version out, one file per split")
+    p.add_argument("id")
+    p.add_argument("--format", required=True, choices=["openai", "sharegpt", "alpaca", "hf"])
+    p.add_argument("--out", required=True, metavar="DIR")
+    p = dadd("diff", cmd_dataset_diff, "what changed between two versions")
+    p.add_argument("a")
+    p.add_argument("b")
+    p = dadd("pairs", cmd_dataset_pairs,
+             "export preference pairs (two rated answers to one prompt) as JSONL for DPO")
+    p.add_argument("--out", required=True, metavar="FILE")
+    p.add_argument("--min-gap", type=int, default=1, help="rating difference needed (default 1)")
+
+
 # ---------------------------------------------------------------- parser
 
 
@@ -135,6 +336,7 @@ def build_parser() -> argparse.ArgumentParser:
     add("stats", cmd_stats, "counts by status, rating, mode, model and source")
     p = add("export", cmd_export, "write every interaction to a JSONL file in ftui's format")
     p.add_argument("out", metavar="FILE")
+    _add_dataset_commands(sub, add)
     return parser
 
 

@@ -8,8 +8,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import insert, select
-from sqlmodel import col
+from sqlalchemy import insert
+from sqlalchemy import select as sa_select
+from sqlmodel import col, select
 
 from ftui.curate.build import BuildResult, Progress, count_matching, run_pipeline, select_candidates
 from ftui.curate.spec import DatasetSpec
@@ -40,8 +41,8 @@ def build_dataset(store: Store, name: str, spec: DatasetSpec, *, home: Path | No
             f"cleaning removed {sum(result.removed.values())} ({_removed_text(result.removed)})",
             "loosen the rules: lower --min-rating, add --include-unrated, or widen the modes")
     with store.session() as session:
-        existing = session.query(Dataset).filter(
-            Dataset.name == name, Dataset.content_hash == result.content_hash).first()
+        existing = session.exec(select(Dataset).where(
+            Dataset.name == name, Dataset.content_hash == result.content_hash)).first()
         if existing is not None:
             return existing, result, False
         version = Dataset(name=name, content_hash=result.content_hash, spec_json=spec.canonical(),
@@ -84,7 +85,7 @@ def preview(store: Store, spec: DatasetSpec, *, home: Path | None = None,
 
 def list_datasets(store: Store) -> list[Dataset]:
     with store.session() as session:
-        return list(session.query(Dataset).order_by(col(Dataset.id).desc()).all())
+        return list(session.exec(select(Dataset).order_by(col(Dataset.id).desc())).all())
 
 
 def get_dataset(store: Store, dataset_id: int | str) -> Dataset:
@@ -93,8 +94,8 @@ def get_dataset(store: Store, dataset_id: int | str) -> Dataset:
         if str(dataset_id).isdigit():
             found = session.get(Dataset, int(dataset_id))
         if found is None:  # by name: the newest version
-            found = session.query(Dataset).filter(Dataset.name == str(dataset_id)).order_by(
-                col(Dataset.id).desc()).first()
+            found = session.exec(select(Dataset).where(Dataset.name == str(dataset_id)).order_by(
+                col(Dataset.id).desc())).first()
     if found is None:
         raise FtuiError(f"no dataset {dataset_id!r}", "see the ids with: ftui dataset list")
     return found
@@ -102,10 +103,11 @@ def get_dataset(store: Store, dataset_id: int | str) -> Dataset:
 
 def examples_of(store: Store, dataset_id: int, split: str | None = None) -> Iterator[DatasetExample]:
     with store.session() as session:
-        q = session.query(DatasetExample).filter(DatasetExample.dataset_id == dataset_id)
+        stmt = select(DatasetExample).where(DatasetExample.dataset_id == dataset_id)
         if split:
-            q = q.filter(DatasetExample.split == split)
-        yield from q.order_by(DatasetExample.split, DatasetExample.position).yield_per(2000)
+            stmt = stmt.where(DatasetExample.split == split)
+        stmt = stmt.order_by(col(DatasetExample.split), col(DatasetExample.position))
+        yield from session.exec(stmt.execution_options(yield_per=2000))
 
 
 @dataclass
@@ -130,7 +132,8 @@ def diff_datasets(store: Store, a_id: int | str, b_id: int | str) -> Diff:
     with store.engine.connect() as conn:
         keys = {}
         for version in (a, b):
-            stmt = select(DatasetExample.example_key).where(DatasetExample.dataset_id == version.id)
+            stmt = sa_select(DatasetExample.example_key).where(
+                DatasetExample.dataset_id == version.id)
             keys[version.id] = set(conn.execute(stmt).scalars())
     ka, kb = keys[a.id], keys[b.id]
     sa, sb = a.report["splits"], b.report["splits"]

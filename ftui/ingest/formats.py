@@ -338,7 +338,11 @@ def parse_sharegpt(obj: dict[str, Any]) -> InteractionRecord:
         role = ROLE_ALIASES.get(speaker)
         if role is None:
             raise RecordError(f"{where} has unknown speaker {turn.get('from')!r}")
-        messages.append({"role": role, "content": _text(value, where)})
+        msg = {"role": role, "content": _text(value, where)}
+        prev = messages[-1] if messages else None
+        if role == "tool" and prev and len(prev.get("tool_calls") or ()) == 1:
+            msg["name"] = prev["tool_calls"][0]["function"]["name"]  # the call it answers
+        messages.append(msg)
     _check_conversation(messages)
     rec = _common(obj, InteractionRecord(messages=messages))
     rec.tools = _tools(obj.get("tools"))
