@@ -12,6 +12,7 @@ from textual.screen import Screen
 from ftui.config import Settings
 from ftui.resources import asset_path
 from ftui.store import Store
+from screens.datasets import DatasetsScreen
 from screens.interactions import InteractionsScreen
 from screens.placeholder import PlaceholderScreen
 from widgets.section_bar import SECTIONS
@@ -22,7 +23,7 @@ class FtuiApp(App):
     CSS_PATH = str(asset_path("ftui.tcss"))
     MODES = {
         "interactions": InteractionsScreen,
-        "datasets": partial(PlaceholderScreen, "datasets"),
+        "datasets": DatasetsScreen,
         "training": partial(PlaceholderScreen, "training"),
         "models": partial(PlaceholderScreen, "models"),
         "experiments": partial(PlaceholderScreen, "experiments"),

@@ -1,0 +1,385 @@
+"""Datasets: the rules as a form, a live preview of what they produce, frozen versions."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen, Screen
+from textual.timer import Timer
+from textual.widgets import (
+    Checkbox,
+    DataTable,
+    Footer,
+    Input,
+    Label,
+    ProgressBar,
+    Select,
+    SelectionList,
+    Static,
+)
+
+from ftui import REASONING_MODES
+from ftui.curate import (
+    BuildResult,
+    DatasetSpec,
+    build_dataset,
+    diff_datasets,
+    list_datasets,
+    preview,
+)
+from ftui.curate.export import EXPORT_FORMATS, export_dataset
+from ftui.errors import FtuiError
+from widgets.dataset_plots import MixBars, TokenHistogram
+from widgets.section_bar import SectionBar
+
+PREVIEW_DELAY_S = 0.4
+PLACEHOLDER = re.compile(r"<(?:EMAIL|PHONE|IP_ADDRESS|CREDIT_CARD|IBAN|API_KEY|AWS_ACCESS_KEY|"
+                         r"SECRET|JWT|PRIVATE_KEY)>")
+
+
+def _row(label: str, *widgets) -> Horizontal:
+    return Horizontal(Label(label, classes="form-label wide"), *widgets, classes="form-row")
+
+
+def _int(text: str, name: str) -> int | None:
+    text = text.strip()
+    if not text:
+        return None
+    if not text.isdigit():
+        raise FtuiError(f"{name}: {text!r} is not a whole number", f"type a number for {name}")
+    return int(text)
+
+
+def _float(text: str, name: str) -> float:
+    try:
+        return float(text.strip() or 0)
+    except ValueError as err:
+        raise FtuiError(f"{name}: {text!r} is not a number", f"e.g. 0.1 for {name}") from err
+
+
+def highlight_redactions(text: str) -> Text:
+    out = Text(text)
+    for m in PLACEHOLDER.finditer(text):
+        out.stylize("bold reverse yellow", m.start(), m.end())
+    return out
+
+
+class ExportDialog(ModalScreen[tuple[str, str] | None]):
+    BINDINGS = [Binding("escape", "cancel", "Cancel"), Binding("ctrl+s", "go", "Export", priority=True)]
+
+    def __init__(self, default_dir: str) -> None:
+        super().__init__()
+        self.default_dir = default_dir
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label("Export — ctrl+s or enter exports, esc cancels", classes="dialog-title")
+            yield Select([(f, f) for f in EXPORT_FORMATS], value="openai", id="format",
+                         allow_blank=False)
+            yield Input(self.default_dir, id="out")
+            yield Static("one file per split is written into this folder", classes="dialog-hint")
+
+    def action_go(self) -> None:
+        self.dismiss((str(self.query_one("#format", Select).value), self.query_one("#out", Input).value))
+
+    def on_input_submitted(self, _event) -> None:
+        self.action_go()
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class TextDialog(ModalScreen[None]):
+    BINDINGS = [Binding("escape,enter,q", "close", "Close")]
+
+    def __init__(self, title: str, body: str) -> None:
+        super().__init__()
+        self.title_text, self.body = title, body
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog wide"):
+            yield Label(self.title_text, classes="dialog-title")
+            with VerticalScroll(classes="dialog-body"):
+                yield Static(self.body)
+
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+
+class DatasetsScreen(Screen):
+    BINDINGS = [
+        Binding("b", "build", "Build version"),
+        Binding("ctrl+b", "build", "Build version", show=False, priority=True),
+        Binding("escape", "leave_form", "Versions", show=False),
+        Binding("d", "diff", "Diff"),
+        Binding("x", "export", "Export"),
+        Binding("m", "mark", "Mark for diff", show=False),
+        Binding("ctrl+r", "refresh_preview", "Refresh preview", show=False),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._timer: Timer | None = None
+        self.result: BuildResult | None = None
+        self.marked: int | None = None
+
+    @property
+    def store(self):
+        return self.app.store
+
+    def compose(self) -> ComposeResult:
+        yield SectionBar("datasets")
+        with Horizontal(id="datasets-body"):
+            with VerticalScroll(id="spec-form"):
+                yield _row("name", Input("demo", id="name", compact=True))
+                yield _row("min rating", Select([(str(i), i) for i in range(1, 6)], value=4,
+                                                 prompt="any", id="min_rating", compact=True))
+                yield Checkbox("include unrated", id="include_unrated", compact=True)
+                yield _row("statuses", Checkbox("new", True, id="st_new", compact=True),
+                           Checkbox("accepted", True, id="st_accepted", compact=True),
+                           Checkbox("rejected", False, id="st_rejected", compact=True))
+                yield Label("modes (none ticked: all)", classes="form-note")
+                yield SelectionList[str](*[(m, m) for m in REASONING_MODES], id="modes", compact=True)
+                yield _row("tags", Input(placeholder="any of, comma-separated", id="tags", compact=True))
+                yield _row("not tags", Input(placeholder="comma-separated", id="exclude_tags", compact=True))
+                yield _row("since", Input(placeholder="YYYY-MM-DD", id="since", compact=True))
+                yield _row("until", Input(placeholder="YYYY-MM-DD", id="until", compact=True))
+                yield _row("min tokens", Input(id="min_tokens", compact=True))
+                yield _row("max tokens", Input(id="max_tokens", compact=True))
+                yield _row("too long", Select([("drop", "drop"), ("truncate", "truncate")],
+                                              value="drop", allow_blank=False, id="over_length", compact=True))
+                yield _row("max examples", Input(id="max_examples", compact=True))
+                yield _row("system", Select([("keep logged", "keep"), ("mode's standard", "mode")],
+                                            value="keep", allow_blank=False, id="system_prompt", compact=True))
+                yield _row("PII", Select([("redact", "redact"), ("drop example", "drop"),
+                                          ("off", "off")], value="redact", allow_blank=False,
+                                         id="redact", compact=True))
+                yield _row("near-dup", Input("0.85", placeholder="0.85 or off", id="near_dup", compact=True))
+                yield _row("validation", Input("0.1", id="val", compact=True))
+                yield _row("test", Input("0", id="test", compact=True))
+                yield _row("seed", Input("0", id="seed", compact=True))
+                yield _row("tokenizer", Input("approx", id="tokenizer", compact=True))
+            with Vertical(id="dataset-preview"):
+                yield Static("", id="funnel")
+                yield ProgressBar(id="build-progress", show_eta=False)
+                with Horizontal(id="plots"):
+                    yield TokenHistogram(id="hist")
+                    yield MixBars(id="mix")
+                yield VerticalScroll(Static("", id="samples"), id="samples-pane")
+                yield DataTable(id="versions", cursor_type="row")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#build-progress").display = False
+        table = self.query_one("#versions", DataTable)
+        table.add_columns("id", "name", "created", "hash", "train", "val", "test")
+        table.border_title = "versions (m marks one for d)"
+        self.refresh_versions()
+        self.schedule_preview()
+        table.focus()  # b / d / x work at once; tab or a click enters the rules form
+
+    def action_leave_form(self) -> None:
+        self.query_one("#versions", DataTable).focus()
+
+    # ------------------------------------------------------------ the spec
+
+    def spec(self) -> DatasetSpec:
+        q = self.query_one
+        text = lambda wid: q(f"#{wid}", Input).value  # noqa: E731
+        min_rating = q("#min_rating", Select).value
+        near = text("near_dup").strip().lower()
+        statuses = tuple(s for s in ("new", "accepted", "rejected")
+                         if q(f"#st_{s}", Checkbox).value)
+        split_tags = lambda v: tuple(t.strip() for t in v.split(",") if t.strip())  # noqa: E731
+        return DatasetSpec(
+            min_rating=None if min_rating in (Select.NULL, None) else int(min_rating),
+            include_unrated=q("#include_unrated", Checkbox).value,
+            statuses=statuses,
+            modes=tuple(q("#modes", SelectionList).selected),
+            tags=split_tags(text("tags")), exclude_tags=split_tags(text("exclude_tags")),
+            since=text("since").strip() or None, until=text("until").strip() or None,
+            min_tokens=_int(text("min_tokens"), "min tokens"),
+            max_tokens=_int(text("max_tokens"), "max tokens"),
+            over_length=str(q("#over_length", Select).value),
+            max_examples=_int(text("max_examples"), "max examples"),
+            system_prompt=str(q("#system_prompt", Select).value),
+            redact=str(q("#redact", Select).value),
+            near_dup=None if near in ("", "off") else _float(near, "near-dup"),
+            val=_float(text("val"), "validation"), test=_float(text("test"), "test"),
+            seed=_int(text("seed"), "seed") or 0,
+            tokenizer=text("tokenizer").strip() or "approx",
+        ).validate()
+
+    # ------------------------------------------------------------ live preview
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if event.input.id != "name":
+            self.schedule_preview()
+
+    def on_select_changed(self, _event) -> None:
+        self.schedule_preview()
+
+    def on_checkbox_changed(self, _event) -> None:
+        self.schedule_preview()
+
+    def on_selection_list_selected_changed(self, _event) -> None:
+        self.schedule_preview()
+
+    def schedule_preview(self) -> None:
+        if self._timer is not None:
+            self._timer.stop()
+        self._timer = self.set_timer(PREVIEW_DELAY_S, self.action_refresh_preview)
+
+    def action_refresh_preview(self) -> None:
+        try:
+            spec = self.spec()
+        except FtuiError as err:
+            self.query_one("#funnel", Static).update(Text(str(err), style="bold red"))
+            return
+        self.query_one("#funnel", Static).update(Text("previewing…", style="dim"))
+        self._preview(spec)
+
+    @work(thread=True, exclusive=True, group="preview")
+    def _preview(self, spec: DatasetSpec) -> None:
+        try:
+            result = preview(self.store, spec, home=self.app.settings.home)
+        except FtuiError as err:
+            self.app.call_from_thread(self.query_one("#funnel", Static).update,
+                                      Text(str(err), style="bold red"))
+            return
+        self.app.call_from_thread(self.show_result, result)
+
+    def show_result(self, r: BuildResult) -> None:
+        self.result = r
+        lines = Text()
+        sample = f" (steps shown on the best {r.matched if not r.sampled else 3000:,})" \
+            if r.sampled else ""
+        lines.append(f"{r.matched:,} interactions match the rules{sample}\n", style="bold")
+        for rule, n in r.removed.items():
+            lines.append(f"  − {n:,} {rule.replace('_', ' ')}\n", style="red")
+        for what, n in r.changed.items():
+            lines.append(f"  ~ {n:,} {what.replace('_', ' ')}\n", style="yellow")
+        s = r.splits
+        lines.append(f"→ train {s['train']:,}   validation {s['validation']:,}   test {s['test']:,}",
+                     style="bold green")
+        self.query_one("#funnel", Static).update(lines)
+        self.query_one(TokenHistogram).show([e.tokens for e in r.examples], r.exact_tokens)
+        stats = r.stats["all"]
+        self.query_one(MixBars).show(stats["by_mode"], stats["by_rating"])
+        body = Text()
+        shown = sorted(r.examples, key=lambda e: -e.redactions)[:6]
+        for ex in shown:
+            body.append(f"#{ex.interaction_id} {ex.mode} {ex.split} · {ex.tokens} tokens"
+                        + (f" · {ex.redactions} redacted" if ex.redactions else "") + "\n",
+                        style="bold")
+            for msg in ex.messages:
+                if msg["role"] == "system":
+                    continue
+                body.append(f"  {msg['role']}: ", style="cyan")
+                body.append_text(highlight_redactions(" ".join(msg["content"].split())[:300]))
+                body.append("\n")
+            body.append("\n")
+        self.query_one("#samples", Static).update(body or Text("no example", style="dim"))
+
+    # ------------------------------------------------------------ versions
+
+    def refresh_versions(self) -> None:
+        table = self.query_one("#versions", DataTable)
+        table.clear()
+        for d in list_datasets(self.store):
+            s = d.report["splits"]
+            mark = "*" if d.id == self.marked else ""
+            table.add_row(f"{d.id}{mark}", d.name, f"{d.created_at:%m-%d %H:%M}",
+                          d.content_hash[:10], str(s["train"]), str(s["validation"]),
+                          str(s["test"]), key=str(d.id))
+
+    def _selected_version(self) -> int | None:
+        table = self.query_one("#versions", DataTable)
+        if table.row_count == 0:
+            return None
+        row_key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key
+        return int(row_key.value)
+
+    def action_build(self) -> None:
+        try:
+            spec = self.spec()
+        except FtuiError as err:
+            self.app.notify(str(err), severity="error", timeout=8)
+            return
+        name = self.query_one("#name", Input).value
+        bar = self.query_one("#build-progress", ProgressBar)
+        bar.display = True
+        bar.update(total=100, progress=0)
+        self._build(name, spec)
+
+    @work(thread=True, exclusive=True, group="build")
+    def _build(self, name: str, spec: DatasetSpec) -> None:
+        bar = self.query_one("#build-progress", ProgressBar)
+
+        def progress(step: str, fraction: float) -> None:
+            self.app.call_from_thread(bar.update, progress=round(fraction * 100))
+
+        try:
+            version, result, created = build_dataset(self.store, name, spec,
+                                                     home=self.app.settings.home, progress=progress)
+        except FtuiError as err:
+            self.app.call_from_thread(self.app.notify, str(err), severity="error", timeout=10)
+        else:
+            verb = "built" if created else "unchanged, same rules and data:"
+            self.app.call_from_thread(
+                self.app.notify, f"{verb} dataset {version.id} '{version.name}' "
+                f"({len(result.examples)} examples, hash {version.content_hash[:10]})")
+            self.app.call_from_thread(self.refresh_versions)
+        finally:
+            self.app.call_from_thread(setattr, bar, "display", False)
+
+    def action_mark(self) -> None:
+        self.marked = self._selected_version()
+        self.refresh_versions()
+
+    def action_diff(self) -> None:
+        chosen = self._selected_version()
+        versions = [d.id for d in list_datasets(self.store)]
+        if chosen is None or len(versions) < 2:
+            self.app.notify("diff needs two versions: build another one first", severity="warning")
+            return
+        other = self.marked if self.marked not in (None, chosen) else next(
+            (v for v in versions if v < chosen), next(v for v in versions if v != chosen))
+        a, b = sorted((other, chosen))
+        diff = diff_datasets(self.store, a, b)
+        lines = [f"+{len(diff.added)} examples added, -{len(diff.removed)} removed, "
+                 f"{diff.kept} in both", ""]
+        for split, (na, nb) in diff.counts.items():
+            lines.append(f"{split:<11} {na:>6} -> {nb:<6} ({nb - na:+d})")
+        if diff.spec_changes:
+            lines.append("")
+            lines += [f"rule {k}: {va} -> {vb}" for k, (va, vb) in diff.spec_changes.items()]
+        self.app.push_screen(TextDialog(f"dataset {a} -> {b}", "\n".join(lines)))
+
+    def action_export(self) -> None:
+        chosen = self._selected_version()
+        if chosen is None:
+            self.app.notify("no version to export: press b to build one", severity="warning")
+            return
+        default = str(Path(self.app.settings.home) / "exports" / f"dataset-{chosen}")
+
+        def go(answer: tuple[str, str] | None) -> None:
+            if answer is None:
+                return
+            fmt, out = answer
+            try:
+                result = export_dataset(self.store, chosen, fmt, out)
+            except FtuiError as err:
+                self.app.notify(str(err), severity="error", timeout=10)
+                return
+            skipped = sum(result["skipped"].values())
+            self.app.notify(f"exported {fmt} to {out}: {', '.join(result['files'])}"
+                            + (f" ({skipped} skipped: {result['note']})" if skipped else ""))
+
+        self.app.push_screen(ExportDialog(default), go)
