@@ -274,7 +274,7 @@ def run_pipeline(rows: Iterable[tuple], spec: DatasetSpec, prompts: dict[str, st
     def lap(step: str) -> None:
         nonlocal tick
         now = time.perf_counter()
-        seconds[step] = round(seconds.get(step, 0) + now - tick, 3)
+        seconds[step] = seconds.get(step, 0.0) + now - tick  # rounded once, at the end
         tick = now
 
     examples: list[Example] = []
@@ -354,5 +354,6 @@ def run_pipeline(rows: Iterable[tuple], spec: DatasetSpec, prompts: dict[str, st
         digest.update(f"\n{split}:{key}".encode())
     if progress:
         progress("done", 1.0)
+    seconds = {k: round(v, 3) for k, v in seconds.items()}
     return BuildResult(spec, kept, matched, dict(removed), dict(changed), seconds, stats,
                        digest.hexdigest()[:32], tokenizer.name, tokenizer.exact)

@@ -92,12 +92,16 @@ class Pattern:
     kind: str  # the placeholder is <KIND>
     regex: re.Pattern
     valid: Callable[[re.Match], bool] | None = None
+    needs: tuple[str, ...] = ()  # the text must contain one of these, or the regex is skipped
+    digits: bool = False  # the regex only matches text with a digit
 
 
 PATTERNS: tuple[Pattern, ...] = (
     Pattern("PRIVATE_KEY", re.compile(
-        r"-----BEGIN (?:[A-Z]+ )*PRIVATE KEY-----[\s\S]*?-----END (?:[A-Z]+ )*PRIVATE KEY-----")),
-    Pattern("JWT", re.compile(r"\beyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{10,}")),
+        r"-----BEGIN (?:[A-Z]+ )*PRIVATE KEY-----[\s\S]*?-----END (?:[A-Z]+ )*PRIVATE KEY-----"),
+        needs=("-----BEGIN",)),
+    Pattern("JWT", re.compile(r"\beyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{10,}"),
+            needs=("eyJ",)),
     Pattern("API_KEY", re.compile(
         r"\b(?:sk-(?:proj-|ant-)?[A-Za-z0-9_-]{20,}"  # OpenAI, Anthropic
         r"|gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{30,}"  # GitHub
@@ -105,24 +109,31 @@ PATTERNS: tuple[Pattern, ...] = (
         r"|AIza[0-9A-Za-z_-]{35}"  # Google
         r"|(?:sk|rk|pk)_live_[0-9A-Za-z]{20,}"  # Stripe
         r"|hf_[A-Za-z0-9]{30,}"  # Hugging Face
-        r"|glpat-[A-Za-z0-9_-]{20,})")),  # GitLab
-    Pattern("AWS_ACCESS_KEY", re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b")),
+        r"|glpat-[A-Za-z0-9_-]{20,})"),  # GitLab
+        needs=("sk-", "gh", "github_pat_", "xox", "AIza", "_live_", "hf_", "glpat-")),
+    Pattern("AWS_ACCESS_KEY", re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"), needs=("AKIA", "ASIA")),
     Pattern("SECRET", re.compile(r"(?<![A-Za-z0-9/+])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])"),
-            lambda m: _secret_like(m)),
+            lambda m: _secret_like(m), needs=("secret", "Secret", "SECRET", "password", "Password")),
     Pattern("EMAIL", re.compile(r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b"),
-            lambda m: not m.string.startswith(":", m.end())),  # git@host:repo is ssh, not mail
-    Pattern("IBAN", re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?\b"), _iban),
-    Pattern("CREDIT_CARD", re.compile(r"(?<![\d-])\d{4}(?:[ -]?\d{4}){2}[ -]?\d{1,7}(?![\d-])|(?<!\d)3[47]\d{2}[ -]?\d{6}[ -]?\d{5}(?!\d)"), _card),
+            lambda m: not m.string.startswith(":", m.end()),  # git@host:repo is ssh, not mail
+            needs=("@",)),
+    Pattern("IBAN", re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?\b"), _iban,
+            digits=True),
+    Pattern("CREDIT_CARD", re.compile(r"(?<![\d-])\d{4}(?:[ -]?\d{4}){2}[ -]?\d{1,7}(?![\d-])|(?<!\d)3[47]\d{2}[ -]?\d{6}[ -]?\d{5}(?!\d)"), _card,
+            digits=True),
     Pattern("IP_ADDRESS", re.compile(
         r"(?<![\d.])(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?![\d])"),
-        _ipv4),
+        _ipv4, needs=(".",), digits=True),
     Pattern("IP_ADDRESS", re.compile(
         r"(?<![\w:])(?:[0-9A-Fa-f]{1,4}:){1,7}(?::|(?::[0-9A-Fa-f]{1,4}){1,7}|[0-9A-Fa-f]{1,4})(?![\w:])"),
-        _ipv6),
+        _ipv6, needs=(":",)),
     Pattern("PHONE", re.compile(
         r"(?<![\w.+-])(?:\+\d{1,3}[ -]?)?(?:\(\d{2,4}\)[ -]?)?\d{2,4}(?:[ -]\d{2,4}){1,4}(?![\w-])"),
-        _phone),
+        _phone, digits=True),
 )
+
+
+_DIGIT = re.compile(r"\d")
 
 
 @dataclass(frozen=True)
@@ -135,7 +146,12 @@ class Finding:
 def find(text: str, patterns: tuple[Pattern, ...] = PATTERNS) -> list[Finding]:
     """Non-overlapping findings in text order; earlier patterns win overlaps."""
     taken: list[Finding] = []
+    has_digit = _DIGIT.search(text) is not None
     for pattern in patterns:
+        if pattern.digits and not has_digit:
+            continue
+        if pattern.needs and not any(n in text for n in pattern.needs):
+            continue
         for m in pattern.regex.finditer(text):
             if pattern.valid is not None and not pattern.valid(m):
                 continue

@@ -32,7 +32,7 @@ from ftui.store import open_store  # noqa: E402
 from ftui.store.interactions import InteractionFilter  # noqa: E402
 
 
-def build_store(path: Path, rows: int):
+def build_store(path: Path, rows: int, source=records):
     store = open_store(f"sqlite:///{path}")
     have = q.count(store, InteractionFilter())
     if have >= rows:
@@ -41,7 +41,7 @@ def build_store(path: Path, rows: int):
     t0 = time.perf_counter()
     with _SqliteWriter(store) as write:
         batch = []
-        for rec in records(rows, seed=1):
+        for rec in source(rows, seed=1):
             batch.append(record_to_row(parse_openai(rec)))
             if len(batch) == 5000:
                 write(batch)

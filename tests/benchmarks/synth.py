@@ -59,3 +59,38 @@ def parsed_records(n: int, seed: int = 0) -> Iterator[InteractionRecord]:
 
     for rec in records(n, seed):
         yield parse_openai(rec)
+
+
+def varied_records(n: int, seed: int = 0, near_dup_share: float = 0.05) -> Iterator[dict]:
+    """Mostly distinct conversations, as a real log has: prompts and answers assembled from
+    sentences of the demo set, with `near_dup_share` of them near copies (a word changed) of an
+    earlier one. For benchmarks of cleaning steps, where 100k copies of 276 answers would be
+    unrealistic."""
+    rng = random.Random(seed)
+    pairs = _demo_pairs()
+    sentences = [s.strip() for _, a in pairs for s in a.replace("\n", " ").split(". ") if len(s) > 20]
+    start = datetime(2025, 1, 1)
+    made: list[dict] = []
+    for i in range(n):
+        if made and rng.random() < near_dup_share:
+            base = made[rng.randrange(len(made))]
+            answer = base["messages"][2]["content"].replace(" the ", " a ", 1) + " Thanks!"
+            user = base["messages"][1]["content"]
+        else:
+            user = f"{pairs[rng.randrange(len(pairs))][0]} {rng.choice(sentences)}"
+            answer = ". ".join(rng.sample(sentences, rng.randint(2, 6))) + "."
+        rec = {
+            "messages": [
+                {"role": "system", "content": "You are a helpful assistant."},
+                {"role": "user", "content": user},
+                {"role": "assistant", "content": answer},
+            ],
+            "reasoning_mode": rng.choice(REASONING_MODES),
+            "model": rng.choice(MODELS),
+            "created_at": (start + timedelta(seconds=i * 37)).isoformat(),
+            "rating": rng.choice([None, 1, 2, 3, 4, 5]),
+        }
+        made.append(rec)
+        if len(made) > 5000:
+            made.pop(0)
+        yield rec
