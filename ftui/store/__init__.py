@@ -1,6 +1,16 @@
 """The store: SQLModel tables over SQLite (or any SQLAlchemy URL)."""
 
 from ftui.store.db import SCHEMA_VERSION, Store, open_store
-from ftui.store.models import Dataset, DatasetExample, Interaction, StoreMeta, utcnow
+from ftui.store.models import (
+    Dataset,
+    DatasetExample,
+    Interaction,
+    RunEvent,
+    RunMetric,
+    StoreMeta,
+    TrainingRun,
+    utcnow,
+)
 
-__all__ = ["SCHEMA_VERSION", "Dataset", "DatasetExample", "Interaction", "Store", "StoreMeta", "open_store", "utcnow"]
+__all__ = ["SCHEMA_VERSION", "Dataset", "DatasetExample", "Interaction", "RunEvent", "RunMetric",
+           "TrainingRun", "Store", "StoreMeta", "open_store", "utcnow"]

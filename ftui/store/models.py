@@ -129,3 +129,64 @@ class DatasetExample(SQLModel, table=True):
     @property
     def messages(self) -> list[dict[str, Any]]:
         return json.loads(self.messages_json)
+
+
+class TrainingRun(SQLModel, table=True):
+    """One fine-tuning run. The worker writes status, progress and heartbeat; the UI reads them."""
+
+    __tablename__ = "training_run"
+
+    id: int | None = Field(default=None, primary_key=True)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime, nullable=False))
+    started_at: datetime | None = Field(default=None, sa_column=Column(DateTime))
+    finished_at: datetime | None = Field(default=None, sa_column=Column(DateTime))
+    heartbeat_at: datetime | None = Field(default=None, sa_column=Column(DateTime))
+    status: str = Field(default="queued", index=True)
+    base_model: str
+    dataset_id: int = Field(foreign_key="dataset.id")
+    config_json: str = Field(sa_column=Column(Text, nullable=False))
+    step: int = 0
+    total_steps: int = 0
+    epoch: float = 0.0
+    train_tokens: int = 0
+    best_eval_loss: float | None = None
+    error: str | None = Field(default=None, sa_column=Column(Text))
+    output_dir: str | None = None
+    adapter_dir: str | None = None
+    worker: str | None = None  # host:pid of the process running it
+    cancel_requested: bool = False
+    pause_requested: bool = False
+    summary_json: str | None = Field(default=None, sa_column=Column(Text))
+
+    @property
+    def config(self) -> dict[str, Any]:
+        return json.loads(self.config_json)
+
+    @property
+    def summary(self) -> dict[str, Any]:
+        return json.loads(self.summary_json) if self.summary_json else {}
+
+
+class RunMetric(SQLModel, table=True):
+    __tablename__ = "run_metric"
+    __table_args__ = (Index("ix_metric_run_name_step", "run_id", "name", "step"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: int = Field(foreign_key="training_run.id", ondelete="CASCADE")
+    step: int
+    name: str
+    value: float
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime, nullable=False))
+
+
+class RunEvent(SQLModel, table=True):
+    """The run's log lines, for the log tail in the run view and `ftui runs logs`."""
+
+    __tablename__ = "run_event"
+    __table_args__ = (Index("ix_event_run", "run_id", "id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: int = Field(foreign_key="training_run.id", ondelete="CASCADE")
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime, nullable=False))
+    level: str = "info"
+    message: str = Field(sa_column=Column(Text, nullable=False))

@@ -1,0 +1,1 @@
+"""Training: run configs, base models, label masking, the Trainer + peft run, the worker."""

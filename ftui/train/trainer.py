@@ -1,0 +1,375 @@
+"""Running one training run: transformers' Trainer with a peft LoRA adapter, and a callback that
+writes progress, metrics and a heartbeat to the store and obeys cancel / pause requests."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import threading
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+from ftui.curate import examples_of, get_dataset
+from ftui.errors import FtuiError
+from ftui.store import Store, utcnow
+from ftui.train.config import RunConfig
+from ftui.train.runs import get_run, log, update_run, write_metrics
+
+os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # they would draw over the TUI
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+HEARTBEAT_S = 5
+
+
+def run_dir(home: Path, run_id: int) -> Path:
+    return Path(home) / "runs" / f"run-{run_id}"
+
+
+def latest_checkpoint(out: Path) -> str | None:
+    points = sorted(out.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]))
+    return str(points[-1]) if points else None
+
+
+def pick_precision(requested: str) -> str:
+    import torch
+
+    if not torch.cuda.is_available():
+        if requested in ("bf16", "fp16"):
+            raise FtuiError(f"precision {requested} needs a GPU and none is visible",
+                            "use precision = auto or fp32 on this machine")
+        return "fp32"
+    if requested != "auto":
+        return requested
+    return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+
+
+def _is_oom(err: BaseException) -> bool:
+    import torch
+
+    return isinstance(err, torch.OutOfMemoryError) or "out of memory" in str(err).lower()
+
+
+def oom_message(config: RunConfig, err: BaseException) -> str:
+    import torch
+
+    figure = ""
+    if torch.cuda.is_available():
+        used = torch.cuda.max_memory_allocated() / 2**30
+        total = torch.cuda.get_device_properties(0).total_memory / 2**30
+        figure = f" (peak {used:.1f} GiB of {total:.1f} GiB on GPU 0)"
+    tips = []
+    if config.batch_size > 1:
+        tips.append(f"batch_size {config.batch_size} -> {max(1, config.batch_size // 2)} with "
+                    f"grad_accum {config.grad_accum * 2}")
+    if not config.gradient_checkpointing:
+        tips.append("gradient_checkpointing = true")
+    if config.max_seq_len > 512:
+        tips.append(f"max_seq_len {config.max_seq_len} -> {config.max_seq_len // 2}")
+    if not config.qlora:
+        tips.append("qlora = true (4-bit base, needs bitsandbytes and CUDA)")
+    return f"out of memory{figure}: {str(err).splitlines()[0][:200]}. Try: " + "; ".join(tips)
+
+
+class _Beat:
+    """Keeps the heartbeat fresh while nothing else does (loading a model can take minutes)."""
+
+    def __init__(self, store: Store, run_id: int) -> None:
+        self.store, self.run_id = store, run_id
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True, name="ftui-heartbeat")
+
+    def _loop(self) -> None:
+        while not self._stop.wait(HEARTBEAT_S):
+            update_run(self.store, self.run_id, heartbeat_at=utcnow())
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join(timeout=HEARTBEAT_S + 1)
+
+
+def _make_callback(store: Store, run_id: int, is_main: bool, counter: dict[str, Any]):
+    from transformers import TrainerCallback
+
+    class StoreCallback(TrainerCallback):
+        """Writes what the Trainer logs to the store and obeys the run's cancel / pause flags."""
+
+        def __init__(self) -> None:
+            self.last_log_t = time.perf_counter()
+            self.last_tokens = 0
+            self.last_samples = 0
+            self.cancelled = False
+
+        def on_train_begin(self, args, state, control, **kw):
+            if is_main:
+                update_run(store, run_id, total_steps=state.max_steps, heartbeat_at=utcnow())
+                log(store, run_id, f"training: {state.max_steps} steps")
+
+        def on_step_end(self, args, state, control, **kw):
+            if not is_main:
+                return
+            update_run(store, run_id, step=state.global_step, epoch=float(state.epoch or 0),
+                       total_steps=state.max_steps, heartbeat_at=utcnow(),
+                       train_tokens=counter["tokens"])
+            run = get_run(store, run_id)
+            while run.pause_requested and not run.cancel_requested:
+                if run.status != "paused":
+                    update_run(store, run_id, status="paused")
+                    log(store, run_id, f"paused at step {state.global_step}")
+                time.sleep(0.5)
+                update_run(store, run_id, heartbeat_at=utcnow())
+                run = get_run(store, run_id)
+            if run.status == "paused":
+                update_run(store, run_id, status="running")
+                log(store, run_id, f"resumed at step {state.global_step}")
+            if run.cancel_requested:
+                self.cancelled = True
+                control.should_save = True  # keep this step as the last checkpoint
+                control.should_training_stop = True
+
+        def on_log(self, args, state, control, logs=None, **kw):
+            if not is_main or not logs:
+                return
+            now = time.perf_counter()
+            dt = max(now - self.last_log_t, 1e-6)
+            values: dict[str, float] = {}
+            for key, name in (("loss", "train_loss"), ("eval_loss", "eval_loss"),
+                              ("learning_rate", "learning_rate"), ("grad_norm", "grad_norm"),
+                              ("epoch", "epoch")):
+                if key in logs and logs[key] is not None:
+                    values[name] = float(logs[key])
+            if "eval_loss" in values:
+                values["perplexity"] = math.exp(min(values["eval_loss"], 50))
+                best = get_run(store, run_id).best_eval_loss
+                if best is None or values["eval_loss"] < best:
+                    update_run(store, run_id, best_eval_loss=values["eval_loss"])
+            if "train_loss" in values:
+                tokens = counter["tokens"] - self.last_tokens
+                samples = counter["samples"] - self.last_samples
+                values["tokens_per_second"] = tokens / dt
+                values["samples_per_second"] = samples / dt
+                values["peak_memory_mb"] = _peak_memory_mb()
+                self.last_tokens, self.last_samples, self.last_log_t = (
+                    counter["tokens"], counter["samples"], now)
+            write_metrics(store, run_id, state.global_step, values)
+
+    return StoreCallback()
+
+
+def _peak_memory_mb() -> float:
+    import torch
+
+    if torch.cuda.is_available():
+        return torch.cuda.max_memory_allocated() / 2**20
+    import psutil
+
+    return psutil.Process().memory_info().rss / 2**20
+
+
+def _counting_trainer(counter: dict[str, Any]):
+    from transformers import Trainer
+
+    class CountingTrainer(Trainer):
+        """Counts trained tokens (labels that are not masked), the honest tokens/s figure."""
+
+        def compute_loss(self, model, inputs, *args, **kwargs):
+            if model.training:
+                counter["tokens"] += int((inputs["labels"] != -100).sum())
+                counter["samples"] += int(inputs["labels"].shape[0])
+            return super().compute_loss(model, inputs, *args, **kwargs)
+
+    return CountingTrainer
+
+
+def execute_run(store: Store, run_id: int, home: Path) -> str:
+    """Run (or continue) one claimed run to its end; returns the final status. Never raises for
+    a failure of the run itself: that is recorded in the run with its message."""
+    run = get_run(store, run_id)
+    is_main = int(os.environ.get("RANK", "0")) == 0
+    try:
+        with _Beat(store, run_id) if is_main else _nullcontext():
+            status = _train(store, run, home, is_main)
+    except FtuiError as err:
+        status = "failed"
+        update_run(store, run_id, status=status, error=str(err), finished_at=utcnow())
+        log(store, run_id, str(err), "error")
+    except Exception as err:  # a crash of the run must not take the app down
+        config = RunConfig.from_dict(run.config)
+        message = oom_message(config, err) if _is_oom(err) else f"{type(err).__name__}: {err}"
+        status = "failed"
+        update_run(store, run_id, status=status, error=message, finished_at=utcnow())
+        log(store, run_id, message, "error")
+        log(store, run_id, traceback.format_exc()[-4000:], "debug")
+    return status
+
+
+class _nullcontext:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        return None
+
+
+def _train(store: Store, run, home: Path, is_main: bool) -> str:
+    import transformers
+    from peft import LoraConfig, get_peft_model
+    from transformers import EarlyStoppingCallback, TrainingArguments
+
+    from ftui.train.base import load_base
+    from ftui.train.data import Collator, ListDataset, check_trainable, encode
+
+    transformers.utils.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+    config = RunConfig.from_dict(run.config).validate()
+    if config.qlora:
+        _check_qlora()
+    precision = pick_precision(config.precision)
+    out = run_dir(home, run.id)
+    out.mkdir(parents=True, exist_ok=True)
+    update_run(store, run.id, output_dir=str(out))
+    log(store, run.id, f"loading base model {run.base_model} ({precision})")
+    tokenizer, model = load_base(run.base_model, home, "fp32" if precision == "fp32" else precision)
+    dataset = get_dataset(store, run.dataset_id)
+    sets = {}
+    for split in ("train", "validation"):
+        sets[split] = [encode(tokenizer, ex.messages, max_len=config.max_seq_len,
+                              train_on=config.train_on,
+                              source=f"{split} example {ex.position} (interaction {ex.interaction_id})")
+                       for ex in examples_of(store, dataset.id, split)]
+    if not sets["train"]:
+        raise FtuiError(f"dataset {dataset.id} has no train examples", "build it with more data")
+    check_trainable(sets["train"] + sets["validation"])
+    present = {name.split(".")[-1] for name, _ in model.named_modules()}
+    targets = [m for m in config.target_modules if m in present]
+    if not targets:
+        raise FtuiError(f"none of the target modules {', '.join(config.target_modules)} exist in "
+                        f"{run.base_model}", "set target_modules to names of its linear layers")
+    model = get_peft_model(model, LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha,
+                                             lora_dropout=config.lora_dropout,
+                                             target_modules=targets, task_type="CAUSAL_LM"))
+    if config.gradient_checkpointing:
+        model.gradient_checkpointing_enable()
+        model.enable_input_require_grads()
+    has_eval = bool(sets["validation"])
+    args = TrainingArguments(
+        output_dir=str(out),
+        per_device_train_batch_size=config.batch_size,
+        per_device_eval_batch_size=config.batch_size,
+        gradient_accumulation_steps=config.grad_accum,
+        learning_rate=config.learning_rate,
+        lr_scheduler_type=config.schedule,
+        warmup_steps=config.warmup_ratio,  # a float below 1 is a ratio of the total steps
+        num_train_epochs=config.epochs,
+        max_steps=config.max_steps,
+        logging_steps=config.logging_steps,
+        eval_strategy="steps" if has_eval else "no",
+        eval_steps=config.eval_steps,
+        save_strategy="steps",
+        save_steps=config.save_steps,
+        save_total_limit=config.keep_checkpoints,
+        load_best_model_at_end=bool(config.early_stopping_patience and has_eval),
+        metric_for_best_model="eval_loss",
+        seed=config.seed,
+        bf16=precision == "bf16",
+        fp16=precision == "fp16",
+        use_cpu=precision == "fp32" and not _cuda(),
+        train_sampling_strategy="group_by_length" if config.group_by_length else "random",
+        report_to="none",
+        disable_tqdm=True,
+        remove_unused_columns=False,
+        dataloader_num_workers=0,
+    )
+    counter = {"tokens": 0, "samples": 0}
+    callback = _make_callback(store, run.id, is_main, counter)
+    callbacks = [callback]
+    if config.early_stopping_patience and has_eval:
+        callbacks.append(EarlyStoppingCallback(config.early_stopping_patience))
+    train_set = ListDataset(sets["train"])
+    trainer = _counting_trainer(counter)(
+        model=model, args=args, train_dataset=train_set,
+        eval_dataset=ListDataset(sets["validation"]) if has_eval else None,
+        data_collator=Collator(tokenizer.pad_token_id), callbacks=callbacks,
+    )
+    from transformers.trainer_callback import PrinterCallback, ProgressCallback
+
+    for noisy in (PrinterCallback, ProgressCallback):  # they print over the TUI
+        trainer.remove_callback(noisy)
+    resume = latest_checkpoint(out) if run.step > 0 else None
+    if resume:
+        log(store, run.id, f"resuming from {Path(resume).name}")
+    started = time.perf_counter()
+    trainer.train(resume_from_checkpoint=resume)
+    elapsed = time.perf_counter() - started
+    if not is_main:
+        return "completed"
+    if callback.cancelled:
+        update_run(store, run.id, status="cancelled", finished_at=utcnow(),
+                   step=trainer.state.global_step)
+        log(store, run.id, f"cancelled at step {trainer.state.global_step}; checkpoint kept")
+        return "cancelled"
+    adapter = out / "adapter"
+    model.save_pretrained(adapter)  # safetensors: adapter_model.safetensors + adapter_config.json
+    tokenizer.save_pretrained(adapter)
+    summary = _summary(store, run.id, counter["tokens"], elapsed)
+    (adapter / "README.md").write_text(_model_card(run, dataset, config, targets, summary),
+                                       encoding="utf-8")
+    update_run(store, run.id, status="completed", finished_at=utcnow(), adapter_dir=str(adapter),
+               step=trainer.state.global_step, summary_json=json.dumps(summary),
+               train_tokens=counter["tokens"])
+    log(store, run.id, f"completed: adapter in {adapter}")
+    return "completed"
+
+
+def _cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def _check_qlora() -> None:
+    import torch
+
+    if not torch.cuda.is_available():
+        raise FtuiError("QLoRA (4-bit) needs a CUDA GPU and none is visible",
+                        "set qlora = false on this machine")
+    try:
+        import bitsandbytes  # noqa: F401
+    except ImportError as err:
+        raise FtuiError("QLoRA needs the bitsandbytes package", "pip install bitsandbytes") from err
+    raise FtuiError("QLoRA is not wired in this version of ftui",
+                    "set qlora = false and use gradient_checkpointing to save memory")
+
+
+def _summary(store: Store, run_id: int, tokens: int, elapsed: float) -> dict[str, Any]:
+    from ftui.train.runs import metric_series
+
+    train = metric_series(store, run_id, "train_loss")
+    evals = metric_series(store, run_id, "eval_loss")
+    return {
+        "first_train_loss": train[0][1] if train else None,
+        "final_train_loss": train[-1][1] if train else None,
+        "final_eval_loss": evals[-1][1] if evals else None,
+        "best_eval_loss": min(v for _, v in evals) if evals else None,
+        "trained_tokens": tokens,
+        "seconds": round(elapsed, 2),
+        "tokens_per_second": round(tokens / elapsed, 1) if elapsed else None,
+    }
+
+
+def _model_card(run, dataset, config: RunConfig, targets: list[str], summary: dict) -> str:
+    rows = "\n".join(f"| {k} | {v} |" for k, v in config.as_dict().items())
+    figures = "\n".join(f"| {k} | {v} |" for k, v in summary.items())
+    return (
+        f"# LoRA adapter from ftui run {run.id}\n\n"
+        f"- base model: `{run.base_model}`\n"
+        f"- dataset: {dataset.name} (version {dataset.id}, hash `{dataset.content_hash}`)\n"
+        f"- target modules: {', '.join(targets)}\n\n"
+        f"## Hyper-parameters\n\n| key | value |\n|---|---|\n{rows}\n\n"
+        f"## Final metrics\n\n| metric | value |\n|---|---|\n{figures}\n"
+    )
