@@ -244,6 +244,172 @@ def cmd_dataset_pairs(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _run_payload(run) -> dict[str, Any]:
+    summary = run.summary
+    return {
+        "run_id": run.id, "status": run.status, "base": run.base_model, "dataset": run.dataset_id,
+        "steps": run.step, "total_steps": run.total_steps, "epoch": round(run.epoch, 3),
+        "first_train_loss": summary.get("first_train_loss"),
+        "final_train_loss": summary.get("final_train_loss"),
+        "final_eval_loss": summary.get("final_eval_loss"),
+        "best_eval_loss": run.best_eval_loss,
+        "tokens_per_second": summary.get("tokens_per_second"),
+        "trained_tokens": run.train_tokens, "adapter_dir": run.adapter_dir,
+        "output_dir": run.output_dir, "error": run.error, "worker": run.worker,
+        "created_at": run.created_at.isoformat(),
+    }
+
+
+def _run_line(run) -> str:
+    progress = f"{run.step}/{run.total_steps}" if run.total_steps else f"{run.step}"
+    best = f"{run.best_eval_loss:.4f}" if run.best_eval_loss is not None else "-"
+    return (f"{run.id:>4}  {run.status:<11} {run.base_model[:24]:<24} dataset {run.dataset_id:<4} "
+            f"step {progress:<11} best eval {best:<8} {run.created_at:%Y-%m-%d %H:%M}")
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from ftui.config import load_settings
+    from ftui.train.config import load_config
+    from ftui.train.runs import create_run, get_run
+    from ftui.train.worker import run_worker, spawn_detached
+
+    settings = load_settings(args.db)
+    config = load_config(args.config, args.set)
+    store = _open(args)
+    run = create_run(store, args.dataset, args.base, config)
+    if args.detach:
+        from ftui.train.trainer import run_dir
+
+        pid = spawn_detached(settings.database_url, run.id, run_dir(settings.home, run.id) / "worker.log")
+        _emit(args, {**_run_payload(get_run(store, run.id)), "pid": pid},
+              lambda: print(f"run {run.id} started in the background (pid {pid}); watch it with "
+                            f"`ftui runs show {run.id}` or in the TUI (F3)"))
+        return EXIT_OK
+    run_worker(store, settings.home, once=True, only=run.id)
+    run = get_run(store, run.id)
+    payload = _run_payload(run)
+
+    def human() -> None:
+        print(_run_line(run))
+        if run.error:
+            print(f"  error: {run.error}", file=sys.stderr)
+        for key in ("first_train_loss", "final_train_loss", "final_eval_loss",
+                    "tokens_per_second", "adapter_dir"):
+            if payload.get(key) is not None:
+                print(f"  {key.replace('_', ' ')}: {payload[key]}")
+
+    _emit(args, payload, human)
+    return {"completed": EXIT_OK, "cancelled": EXIT_SKIPPED}.get(run.status, EXIT_ERROR)
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    from ftui.train import runs
+
+    store = _open(args)
+    action = args.runs_command
+    if action == "list":
+        items = runs.list_runs(store)
+        _emit(args, {"runs": [_run_payload(r) for r in items]},
+              lambda: print("\n".join(_run_line(r) for r in items) or
+                            "no runs yet: ftui train --dataset ID --base tiny"))
+        return EXIT_OK
+    if action == "logs":
+        lines = runs.events(store, int(args.id), limit=args.tail)
+        _emit(args, {"run_id": int(args.id), "events": [
+            {"time": e.created_at.isoformat(), "level": e.level, "message": e.message}
+            for e in lines]},
+            lambda: print("\n".join(f"{e.created_at:%H:%M:%S} {e.level:<5} {e.message}"
+                                     for e in lines if e.level != "debug" or args.debug)))
+        return EXIT_OK
+    if action == "show":
+        runs.mark_stale(store)
+        run = runs.get_run(store, int(args.id))
+    elif action == "cancel":
+        run = runs.request_cancel(store, int(args.id))
+    elif action == "pause":
+        run = runs.request_pause(store, int(args.id), True)
+    elif action == "unpause":
+        run = runs.request_pause(store, int(args.id), False)
+    else:  # resume
+        run = runs.resume_run(store, int(args.id))
+        if args.detach:
+            from ftui.config import load_settings
+            from ftui.train.trainer import run_dir
+            from ftui.train.worker import spawn_detached
+
+            settings = load_settings(args.db)
+            spawn_detached(settings.database_url, run.id,
+                           run_dir(settings.home, run.id) / "worker.log")
+        elif not args.queue_only:
+            from ftui.config import load_settings
+            from ftui.train.worker import run_worker
+
+            run_worker(store, load_settings(args.db).home, once=True, only=run.id)
+            run = runs.get_run(store, run.id)
+
+    def human() -> None:
+        print(_run_line(run))
+        if run.error:
+            print(f"  {run.error}")
+        for key, value in _run_payload(run).items():
+            if key not in ("run_id", "status", "error") and value not in (None, ""):
+                print(f"  {key.replace('_', ' ')}: {value}")
+
+    _emit(args, _run_payload(run), human)
+    return EXIT_OK
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from ftui.config import load_settings
+    from ftui.train.worker import run_worker
+
+    done = run_worker(_open(args), load_settings(args.db).home, once=args.once, only=args.run)
+    _emit(args, {"runs": done}, lambda: print(f"worker done: ran {len(done)} run(s)"))
+    return EXIT_OK
+
+
+def _add_training_commands(sub) -> None:
+    p = sub.add_parser("train", help="fine-tune a LoRA adapter on a dataset version",
+                       description="Create a training run and run it (in the foreground unless "
+                       "--detach).")
+    p.set_defaults(func=cmd_train)
+    p.add_argument("--dataset", required=True, help="dataset id (or name: its newest version)")
+    p.add_argument("--base", required=True,
+                   help="tiny, demo, a model folder, a .gguf file, or a cached Hugging Face id")
+    p.add_argument("--config", help="run config file (JSON or TOML)")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="override one config value, e.g. --set lora_r=8 (repeat)")
+    p.add_argument("--detach", action="store_true",
+                   help="run in a background worker process that survives this terminal")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    runs_p = sub.add_parser("runs", help="list, show, cancel, pause, resume training runs")
+    rsub = runs_p.add_subparsers(dest="runs_command", metavar="ACTION", required=True)
+    for name, help_text in (("list", "list runs"), ("show", "one run"),
+                            ("cancel", "stop at the next step, keeping the last checkpoint"),
+                            ("pause", "pause a running run"), ("unpause", "continue a paused run"),
+                            ("resume", "continue a cancelled, failed or interrupted run from its "
+                                       "last checkpoint"),
+                            ("logs", "the run's log")):
+        rp = rsub.add_parser(name, help=help_text, description=help_text)
+        rp.set_defaults(func=cmd_runs)
+        rp.add_argument("--json", action="store_true", help="print one JSON object")
+        if name != "list":
+            rp.add_argument("id")
+        if name == "resume":
+            rp.add_argument("--detach", action="store_true", help="resume in a background worker")
+            rp.add_argument("--queue-only", action="store_true",
+                            help="only queue it (a running worker or the TUI picks it up)")
+        if name == "logs":
+            rp.add_argument("--tail", type=int, default=200)
+            rp.add_argument("--debug", action="store_true", help="include tracebacks")
+    w = sub.add_parser("worker", help="run queued training runs, one at a time",
+                       description="A headless training worker: runs queued runs one at a time.")
+    w.set_defaults(func=cmd_worker)
+    w.add_argument("--once", action="store_true", help="stop when no run is queued")
+    w.add_argument("--run", type=int, help="run only this run")
+    w.add_argument("--json", action="store_true", help="print one JSON object")
+
+
 def _add_dataset_commands(sub, add) -> None:
     ds = sub.add_parser("dataset", help="build, inspect, compare and export dataset versions",
                         description="Datasets: frozen, cleaned, split training sets.")
@@ -337,6 +503,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("export", cmd_export, "write every interaction to a JSONL file in ftui's format")
     p.add_argument("out", metavar="FILE")
     _add_dataset_commands(sub, add)
+    _add_training_commands(sub)
     return parser
 
 

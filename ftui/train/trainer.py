@@ -9,6 +9,7 @@ import os
 import threading
 import time
 import traceback
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -226,6 +227,8 @@ def _train(store: Store, run, home: Path, is_main: bool) -> str:
 
     transformers.utils.logging.set_verbosity_error()
     transformers.utils.logging.disable_progress_bar()
+    for module in ("transformers", "peft", "torch", "accelerate"):  # they would print over the TUI
+        warnings.filterwarnings("ignore", module=module)
     config = RunConfig.from_dict(run.config).validate()
     if config.qlora:
         _check_qlora()
