@@ -15,6 +15,7 @@ from ftui.store import Store
 from screens.datasets import DatasetsScreen
 from screens.interactions import InteractionsScreen
 from screens.placeholder import PlaceholderScreen
+from screens.training import TrainingScreen
 from widgets.section_bar import SECTIONS
 
 
@@ -24,7 +25,7 @@ class FtuiApp(App):
     MODES = {
         "interactions": InteractionsScreen,
         "datasets": DatasetsScreen,
-        "training": partial(PlaceholderScreen, "training"),
+        "training": TrainingScreen,
         "models": partial(PlaceholderScreen, "models"),
         "experiments": partial(PlaceholderScreen, "experiments"),
     }
@@ -38,6 +39,15 @@ class FtuiApp(App):
         super().__init__()
         self.store = store
         self.settings = settings
+        self.training_worker = None
+
+    def ensure_training_worker(self) -> None:
+        """Start the in-app training worker thread on first use (runs go one at a time)."""
+        if self.training_worker is None or not self.training_worker.is_alive():
+            from ftui.train.worker import WorkerThread
+
+            self.training_worker = WorkerThread(self.store, self.settings.home)
+            self.training_worker.start()
 
     def on_mount(self) -> None:
         self.switch_mode("interactions")
@@ -74,4 +84,6 @@ class FtuiApp(App):
                                 partial(active.node.run_action, binding.action))
 
     def on_unmount(self) -> None:
+        if self.training_worker is not None:
+            self.training_worker.stop_event.set()  # a run in progress shows as interrupted
         self.store.close()
