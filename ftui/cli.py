@@ -276,6 +276,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     settings = load_settings(args.db)
     config = load_config(args.config, args.set)
     store = _open(args)
+    from ftui.train.distributed import is_distributed
+
+    if is_distributed() and not args.detach:
+        return _train_distributed(args, store, settings, config)
     run = create_run(store, args.dataset, args.base, config)
     if args.detach:
         from ftui.train.trainer import run_dir
@@ -299,6 +303,36 @@ def cmd_train(args: argparse.Namespace) -> int:
                 print(f"  {key.replace('_', ' ')}: {payload[key]}")
 
     _emit(args, payload, human)
+    return {"completed": EXIT_OK, "cancelled": EXIT_SKIPPED}.get(run.status, EXIT_ERROR)
+
+
+def _train_distributed(args, store, settings, config) -> int:
+    """Under torchrun / accelerate launch: rank 0 creates and owns the run; all ranks train it."""
+    from ftui.errors import FtuiError
+    from ftui.train.distributed import broadcast, init_if_needed, world
+    from ftui.train.runs import claim_next, create_run, get_run
+    from ftui.train.trainer import execute_run
+
+    init_if_needed()
+    rank, size = world()
+    run_id, failure = None, None
+    if rank == 0:
+        try:
+            run_id = create_run(store, args.dataset, args.base, config).id
+            claim_next(store, only=run_id)
+        except FtuiError as err:
+            failure = err
+    run_id = broadcast(run_id)  # None tells the other ranks to stop quietly
+    if failure is not None:
+        raise failure
+    if run_id is None:
+        return EXIT_ERROR
+    execute_run(store, run_id, settings.home)
+    if rank != 0:
+        return EXIT_OK
+    run = get_run(store, run_id)
+    _emit(args, {**_run_payload(run), "world_size": size},
+          lambda: print(_run_line(run) + f"  ({size} processes)"))
     return {"completed": EXIT_OK, "cancelled": EXIT_SKIPPED}.get(run.status, EXIT_ERROR)
 
 

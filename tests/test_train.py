@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import signal
 import subprocess
@@ -246,3 +247,24 @@ def test_run_rows_are_plain_store_rows(demo_store, dataset_id):
     assert runs.request_cancel(demo_store, run.id).status == "cancelled"
     with pytest.raises(FtuiError, match="only queued or running"):
         runs.request_cancel(demo_store, run.id)
+
+
+def test_two_process_data_parallel_run_only_rank0_writes(demo_store, dataset_id, home):
+    env = {**os.environ, "FTUI_HOME": str(home), "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+           "--master_port", "29631", "-m", "ftui", "--db", demo_store.url, "train",
+           "--dataset", str(dataset_id), "--base", "tiny", "--set", "max_steps=6",
+           "--set", "eval_steps=3", "--set", "save_steps=3", "--json"]
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    result = json.loads(next(line for line in out.stdout.splitlines() if line.startswith("{")))
+    assert (result["status"], result["steps"], result["world_size"]) == ("completed", 6, 2)
+    run_rows = runs.list_runs(demo_store)
+    assert len(run_rows) == 1  # one run record, created by rank 0 only
+    assert len(runs.metric_series(demo_store, result["run_id"], "train_loss")) == 6
+    single = runs.create_run(demo_store, dataset_id, "tiny",
+                             RunConfig(**{**FAST, "max_steps": 6}).validate())
+    run_worker(demo_store, home, once=True)
+    # two ranks see twice the examples per step: twice the epochs in the same steps
+    one = runs.get_run(demo_store, single.id).epoch
+    assert result["epoch"] == pytest.approx(2 * one, rel=0.1)

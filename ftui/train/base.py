@@ -58,10 +58,23 @@ def _build_tiny(target: Path) -> None:
                          eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id,
                          bos_token_id=tok.bos_token_id)
     model = LlamaForCausalLM(config)
-    tmp = target.with_name(target.name + ".part")
-    model.save_pretrained(tmp)
-    tok.save_pretrained(tmp)
-    tmp.rename(target)
+    _publish(target, lambda tmp: (model.save_pretrained(tmp), tok.save_pretrained(tmp)))
+
+
+def _publish(target: Path, write) -> None:
+    """Write into a private folder, then rename it into place: two processes building the same
+    model at once (data-parallel ranks, two workers) never see a half-written folder."""
+    import os
+    import shutil
+
+    tmp = target.with_name(f"{target.name}.part-{os.getpid()}")
+    write(tmp)
+    try:
+        tmp.rename(target)
+    except OSError:
+        if not (target / "config.json").is_file():
+            raise
+        shutil.rmtree(tmp, ignore_errors=True)  # another process finished first
 
 
 def demo_gguf_path() -> Path:
@@ -99,10 +112,7 @@ def _load_gguf(path: Path):
 
 def _build_demo(target: Path) -> None:
     tok, model = _load_gguf(demo_gguf_path())
-    tmp = target.with_name(target.name + ".part")
-    model.save_pretrained(tmp)
-    tok.save_pretrained(tmp)
-    tmp.rename(target)
+    _publish(target, lambda tmp: (model.save_pretrained(tmp), tok.save_pretrained(tmp)))
 
 
 def resolve_base(name: str, home: Path) -> tuple[str, dict[str, Any]]:

@@ -17,6 +17,7 @@ from ftui.curate import examples_of, get_dataset
 from ftui.errors import FtuiError
 from ftui.store import Store, utcnow
 from ftui.train.config import RunConfig
+from ftui.train.distributed import broadcast, is_distributed, world
 from ftui.train.runs import get_run, log, update_run, write_metrics
 
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # they would draw over the TUI
@@ -112,8 +113,14 @@ def _make_callback(store: Store, run_id: int, is_main: bool, counter: dict[str, 
                 log(store, run_id, f"training: {state.max_steps} steps")
 
         def on_step_end(self, args, state, control, **kw):
-            if not is_main:
-                return
+            stop = self._check_store(state) if is_main else False
+            if broadcast(stop):  # every rank stops at the same step, or they would hang
+                self.cancelled = True
+                control.should_save = True  # keep this step as the last checkpoint
+                control.should_training_stop = True
+
+        def _check_store(self, state) -> bool:
+            """Rank 0: write progress and heartbeat; obey pause (here) and cancel (returned)."""
             update_run(store, run_id, step=state.global_step, epoch=float(state.epoch or 0),
                        total_steps=state.max_steps, heartbeat_at=utcnow(),
                        train_tokens=counter["tokens"])
@@ -128,10 +135,7 @@ def _make_callback(store: Store, run_id: int, is_main: bool, counter: dict[str, 
             if run.status == "paused":
                 update_run(store, run_id, status="running")
                 log(store, run_id, f"resumed at step {state.global_step}")
-            if run.cancel_requested:
-                self.cancelled = True
-                control.should_save = True  # keep this step as the last checkpoint
-                control.should_training_stop = True
+            return bool(run.cancel_requested)
 
         def on_log(self, args, state, control, logs=None, **kw):
             if not is_main or not logs:
@@ -150,8 +154,9 @@ def _make_callback(store: Store, run_id: int, is_main: bool, counter: dict[str, 
                 if best is None or values["eval_loss"] < best:
                     update_run(store, run_id, best_eval_loss=values["eval_loss"])
             if "train_loss" in values:
-                tokens = counter["tokens"] - self.last_tokens
-                samples = counter["samples"] - self.last_samples
+                # Each rank counts its own batches; ranks see same-sized shards.
+                tokens = (counter["tokens"] - self.last_tokens) * world()[1]
+                samples = (counter["samples"] - self.last_samples) * world()[1]
                 values["tokens_per_second"] = tokens / dt
                 values["samples_per_second"] = samples / dt
                 values["peak_memory_mb"] = _peak_memory_mb()
@@ -191,21 +196,23 @@ def execute_run(store: Store, run_id: int, home: Path) -> str:
     """Run (or continue) one claimed run to its end; returns the final status. Never raises for
     a failure of the run itself: that is recorded in the run with its message."""
     run = get_run(store, run_id)
-    is_main = int(os.environ.get("RANK", "0")) == 0
+    is_main = world()[0] == 0
     try:
         with _Beat(store, run_id) if is_main else _nullcontext():
             status = _train(store, run, home, is_main)
     except FtuiError as err:
         status = "failed"
-        update_run(store, run_id, status=status, error=str(err), finished_at=utcnow())
-        log(store, run_id, str(err), "error")
+        if is_main:
+            update_run(store, run_id, status=status, error=str(err), finished_at=utcnow())
+            log(store, run_id, str(err), "error")
     except Exception as err:  # a crash of the run must not take the app down
         config = RunConfig.from_dict(run.config)
         message = oom_message(config, err) if _is_oom(err) else f"{type(err).__name__}: {err}"
         status = "failed"
-        update_run(store, run_id, status=status, error=message, finished_at=utcnow())
-        log(store, run_id, message, "error")
-        log(store, run_id, traceback.format_exc()[-4000:], "debug")
+        if is_main:
+            update_run(store, run_id, status=status, error=message, finished_at=utcnow())
+            log(store, run_id, message, "error")
+            log(store, run_id, traceback.format_exc()[-4000:], "debug")
     return status
 
 
@@ -235,8 +242,11 @@ def _train(store: Store, run, home: Path, is_main: bool) -> str:
     precision = pick_precision(config.precision)
     out = run_dir(home, run.id)
     out.mkdir(parents=True, exist_ok=True)
-    update_run(store, run.id, output_dir=str(out))
-    log(store, run.id, f"loading base model {run.base_model} ({precision})")
+    note = (lambda *a, **k: None) if not is_main else log  # only rank 0 writes to the store
+    if is_main:
+        update_run(store, run.id, output_dir=str(out))
+    note(store, run.id, f"loading base model {run.base_model} ({precision})"
+         + (f" on {world()[1]} processes" if is_distributed() else ""))
     tokenizer, model = load_base(run.base_model, home, "fp32" if precision == "fp32" else precision)
     dataset = get_dataset(store, run.dataset_id)
     sets = {}
@@ -305,7 +315,7 @@ def _train(store: Store, run, home: Path, is_main: bool) -> str:
         trainer.remove_callback(noisy)
     resume = latest_checkpoint(out) if run.step > 0 else None
     if resume:
-        log(store, run.id, f"resuming from {Path(resume).name}")
+        note(store, run.id, f"resuming from {Path(resume).name}")
     started = time.perf_counter()
     trainer.train(resume_from_checkpoint=resume)
     elapsed = time.perf_counter() - started
@@ -319,12 +329,12 @@ def _train(store: Store, run, home: Path, is_main: bool) -> str:
     adapter = out / "adapter"
     model.save_pretrained(adapter)  # safetensors: adapter_model.safetensors + adapter_config.json
     tokenizer.save_pretrained(adapter)
-    summary = _summary(store, run.id, counter["tokens"], elapsed)
+    summary = _summary(store, run.id, counter["tokens"] * world()[1], elapsed)
     (adapter / "README.md").write_text(_model_card(run, dataset, config, targets, summary),
                                        encoding="utf-8")
     update_run(store, run.id, status="completed", finished_at=utcnow(), adapter_dir=str(adapter),
                step=trainer.state.global_step, summary_json=json.dumps(summary),
-               train_tokens=counter["tokens"])
+               train_tokens=counter["tokens"] * world()[1])
     log(store, run.id, f"completed: adapter in {adapter}")
     return "completed"
 
