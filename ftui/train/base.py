@@ -37,6 +37,7 @@ def _build_tiny(target: Path) -> None:
 
     from ftui.resources import asset_path
 
+    _quiet()
     texts = []
     for line in asset_path("demo_interactions.jsonl").read_text(encoding="utf-8").splitlines():
         texts += [m["content"] for m in json.loads(line)["messages"] if m["content"]]
@@ -89,10 +90,19 @@ def demo_gguf_path() -> Path:
     return path
 
 
+def _quiet() -> None:
+    """transformers draws progress bars on stderr (loading, GGUF conversion): over a TUI."""
+    import transformers
+
+    transformers.utils.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+
+
 def _load_gguf(path: Path):
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    _quiet()
     try:
         tok = AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name)
         model = AutoModelForCausalLM.from_pretrained(path.parent, gguf_file=path.name,
@@ -147,15 +157,27 @@ def resolve_base(name: str, home: Path) -> tuple[str, dict[str, Any]]:
     return name, {"local_files_only": True}
 
 
-def load_base(name: str, home: Path, dtype_name: str = "fp32"):
-    """(tokenizer, model) ready for training, on CPU; the Trainer moves it to the device."""
+def load_base(name: str, home: Path, dtype_name: str = "fp32", quantize_4bit: bool = False):
+    """(tokenizer, model) ready for training, on CPU (the Trainer moves it to the device), or
+    quantized to 4 bits on the GPU for QLoRA."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    _quiet()
     where, extra = resolve_base(name, home)
     if extra.pop("gguf", False):
+        if quantize_4bit:
+            raise FtuiError("QLoRA does not apply to a .gguf base (it is de-quantized on load)",
+                            "set qlora = false, or use the model's transformers folder")
         return _load_gguf(Path(where))
     dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[dtype_name]
+    if quantize_4bit:
+        from transformers import BitsAndBytesConfig
+
+        extra["quantization_config"] = BitsAndBytesConfig(
+            load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+            bnb_4bit_compute_dtype=dtype if dtype != torch.float32 else torch.bfloat16)
+        extra["device_map"] = {"": 0}
     try:
         tok = AutoTokenizer.from_pretrained(where, **extra)
         model = AutoModelForCausalLM.from_pretrained(where, dtype=dtype, **extra)

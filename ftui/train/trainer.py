@@ -247,7 +247,13 @@ def _train(store: Store, run, home: Path, is_main: bool) -> str:
         update_run(store, run.id, output_dir=str(out))
     note(store, run.id, f"loading base model {run.base_model} ({precision})"
          + (f" on {world()[1]} processes" if is_distributed() else ""))
-    tokenizer, model = load_base(run.base_model, home, "fp32" if precision == "fp32" else precision)
+    tokenizer, model = load_base(run.base_model, home, "fp32" if precision == "fp32" else precision,
+                                 quantize_4bit=config.qlora)
+    if config.qlora:
+        from peft import prepare_model_for_kbit_training
+
+        model = prepare_model_for_kbit_training(
+            model, use_gradient_checkpointing=config.gradient_checkpointing)
     dataset = get_dataset(store, run.dataset_id)
     sets = {}
     for split in ("train", "validation"):
@@ -355,8 +361,6 @@ def _check_qlora() -> None:
         import bitsandbytes  # noqa: F401
     except ImportError as err:
         raise FtuiError("QLoRA needs the bitsandbytes package", "pip install bitsandbytes") from err
-    raise FtuiError("QLoRA is not wired in this version of ftui",
-                    "set qlora = false and use gradient_checkpointing to save memory")
 
 
 def _summary(store: Store, run_id: int, tokens: int, elapsed: float) -> dict[str, Any]:

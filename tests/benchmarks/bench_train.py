@@ -1,0 +1,159 @@
+"""Training throughput on the demo model (SmolLM2-135M) on this machine.
+
+1. Overhead: the same config and data through ftui's worker and through a plain `Trainer`
+   script written here (same model, encoded data, collator and LoRA config; no store, no
+   callbacks), alternated, best of --rounds: ftui's trained tokens/s must be >= 0.97x.
+2. Efficiency: ftui's default batching (length-grouped, padded to the batch's longest) against
+   naive padding (random order, every batch padded to max_seq_len, like padding="max_length"),
+   same batch size: trained tokens/s must be >= 1.5x. Random order with dynamic padding is shown
+   too.
+3. Model FLOP utilization against a measured fp32 matmul peak: FLOPs per processed token taken as
+   6N (the usual full-training estimate) and 4N (LoRA: no weight gradients for the frozen base).
+
+    python tests/benchmarks/bench_train.py [--steps 4] [--rounds 2] [--batch 8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+import torch  # noqa: E402
+
+from ftui.curate import DatasetSpec, build_dataset, examples_of  # noqa: E402
+from ftui.demo import load_demo  # noqa: E402
+from ftui.store import open_store  # noqa: E402
+from ftui.train import runs  # noqa: E402
+from ftui.train.base import load_base  # noqa: E402
+from ftui.train.config import RunConfig  # noqa: E402
+from ftui.train.data import Collator, ListDataset, encode  # noqa: E402
+from ftui.train.worker import run_worker  # noqa: E402
+
+
+def matmul_peak_gflops() -> float:
+    a, b = torch.randn(2048, 2048), torch.randn(2048, 2048)
+    for _ in range(2):
+        a @ b
+    t, n = time.perf_counter(), 10
+    for _ in range(n):
+        a @ b
+    return 2 * 2048**3 * n / (time.perf_counter() - t) / 1e9
+
+
+def plain_trainer(home: Path, store, dataset_id: int, cfg: RunConfig, pad_to: int | None,
+                  grouped: bool) -> tuple[float, int, int]:
+    """(seconds, trained tokens, processed tokens) of a plain Trainer run."""
+    from peft import LoraConfig, get_peft_model
+    from transformers import Trainer, TrainingArguments
+    from transformers.trainer_callback import PrinterCallback
+
+    tok, model = load_base("demo", home)
+    enc = [encode(tok, ex.messages, max_len=cfg.max_seq_len)
+           for ex in examples_of(store, dataset_id, "train")]
+    model = get_peft_model(model, LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha,
+                                             lora_dropout=cfg.lora_dropout,
+                                             target_modules=list(cfg.target_modules),
+                                             task_type="CAUSAL_LM"))
+    base = Collator(tok.pad_token_id)
+    seen = {"trained": 0, "processed": 0}
+
+    def collate(batch):
+        if pad_to:  # naive: pad every batch to max_seq_len
+            batch = [{"input_ids": b["input_ids"] + [tok.pad_token_id] * (pad_to - len(b["input_ids"])),
+                      "labels": b["labels"] + [-100] * (pad_to - len(b["labels"]))} for b in batch]
+        out = base(batch)
+        seen["trained"] += int((out["labels"] != -100).sum())
+        seen["processed"] += out["input_ids"].numel()
+        return out
+
+    with tempfile.TemporaryDirectory() as out_dir:
+        args = TrainingArguments(
+            output_dir=out_dir, per_device_train_batch_size=cfg.batch_size, max_steps=cfg.max_steps,
+            learning_rate=cfg.learning_rate, lr_scheduler_type=cfg.schedule,
+            warmup_steps=cfg.warmup_ratio, logging_steps=1, save_strategy="no", report_to="none",
+            disable_tqdm=True, remove_unused_columns=False, use_cpu=True, seed=cfg.seed,
+            train_sampling_strategy="group_by_length" if grouped else "random")
+        trainer = Trainer(model=model, args=args, train_dataset=ListDataset(enc),
+                          data_collator=collate)
+        trainer.remove_callback(PrinterCallback)
+        t = time.perf_counter()
+        trainer.train()
+        return time.perf_counter() - t, seen["trained"], seen["processed"]
+
+
+def ftui_run(home: Path, store, dataset_id: int, cfg: RunConfig) -> tuple[float, int]:
+    run = runs.create_run(store, dataset_id, "demo", cfg)
+    run_worker(store, home, once=True, only=run.id)
+    done = runs.get_run(store, run.id)
+    assert done.status == "completed", done.error
+    return done.summary["seconds"], done.summary["trained_tokens"]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--steps", type=int, default=4)
+    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--batch", type=int, default=8)
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        home = Path(tmp)
+        store = open_store(f"sqlite:///{home / 'bench.db'}")
+        load_demo(store)
+        version, _, _ = build_dataset(store, "bench", DatasetSpec(
+            min_rating=None, include_unrated=True, val=0.0, near_dup=None))
+        cfg = RunConfig(max_steps=args.steps, batch_size=args.batch, max_seq_len=512,
+                        save_steps=10_000, eval_steps=10_000, warmup_ratio=0.0).validate()
+        load_base("demo", home)  # build the de-quantized copy once, outside the timings
+        ftui_tps, plain_tps = [], []
+        for r in range(args.rounds):
+            order = ("plain", "ftui") if r % 2 == 0 else ("ftui", "plain")
+            for who in order:
+                if who == "ftui":
+                    sec, tokens = ftui_run(home, store, version.id, cfg)
+                    ftui_tps.append(tokens / sec)
+                else:
+                    sec, tokens, _ = plain_trainer(home, store, version.id, cfg, None, True)
+                    plain_tps.append(tokens / sec)
+        naive = plain_trainer(home, store, version.id, cfg, cfg.max_seq_len, False)
+        dynamic = plain_trainer(home, store, version.id, cfg, None, False)
+        grouped = plain_trainer(home, store, version.id, cfg, None, True)
+        peak = matmul_peak_gflops()
+        n_params = 134_515_008  # SmolLM2-135M
+    best_ftui, best_plain = max(ftui_tps), max(plain_tps)
+    overhead = best_ftui / best_plain
+    rate = {name: tr / sec for name, (sec, tr, _) in
+            (("naive", naive), ("dynamic", dynamic), ("grouped", grouped))}
+    processed = {name: pr / sec for name, (sec, _, pr) in
+                 (("naive", naive), ("dynamic", dynamic), ("grouped", grouped))}
+    efficiency = rate["grouped"] / rate["naive"]
+    mfu6 = processed["grouped"] * 6 * n_params / 1e9 / peak
+    mfu4 = processed["grouped"] * 4 * n_params / 1e9 / peak
+    print(f"demo (SmolLM2-135M), CPU, batch {args.batch}, {args.steps} steps, best of {args.rounds}")
+    print(f"{'overhead':<34}{'trained tok/s':>14}")
+    print(f"{'plain Trainer script':<34}{best_plain:>14.1f}")
+    print(f"{'ftui worker (store, callbacks)':<34}{best_ftui:>14.1f}   ratio {overhead:.3f} (>= 0.97)")
+    print(f"\n{'batching':<34}{'trained tok/s':>14}{'processed tok/s':>17}")
+    for name, label in (("naive", "naive: random, pad to max_seq_len"),
+                        ("dynamic", "random, pad to batch max"),
+                        ("grouped", "ftui default: length-grouped")):
+        print(f"{label:<34}{rate[name]:>14.1f}{processed[name]:>17.1f}")
+    print(f"length-grouped / naive: {efficiency:.2f}x (>= 1.5)")
+    print(f"\nmatmul peak {peak:.0f} GFLOP/s; MFU {mfu6:.0%} (6N/token), {mfu4:.0%} (4N/token, LoRA)")
+    print(json.dumps({
+        "bench": "train", "ftui_tokens_per_s": round(best_ftui, 1),
+        "plain_tokens_per_s": round(best_plain, 1), "overhead_ratio": round(overhead, 3),
+        "batching_tokens_per_s": {k: round(v, 1) for k, v in rate.items()},
+        "efficiency_ratio": round(efficiency, 2), "matmul_peak_gflops": round(peak, 1),
+        "mfu_6n": round(mfu6, 3), "mfu_4n": round(mfu4, 3),
+        "pass": overhead >= 0.97 and efficiency >= 1.5,
+    }))
+
+
+if __name__ == "__main__":
+    main()
