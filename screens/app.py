@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from functools import partial
 
+from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
@@ -82,6 +83,44 @@ class FtuiApp(App):
             seen.add(binding.action)
             yield SystemCommand(f"{binding.description}", f"key: {key}",
                                 partial(active.node.run_action, binding.action))
+
+    def _local_active_runs(self) -> list[int]:
+        """Runs this app's worker thread is training now."""
+        if self.training_worker is None or not self.training_worker.is_alive():
+            return []
+        from ftui.train.runs import ACTIVE, list_runs, worker_name
+
+        me = worker_name()
+        return [r.id for r in list_runs(self.store) if r.status in ACTIVE and r.worker == me]
+
+    async def action_quit(self) -> None:
+        active = self._local_active_runs()
+        if not active:
+            self.exit()
+            return
+        from screens.dialogs import ConfirmDialog
+
+        names = ", ".join(str(i) for i in active)
+        self.push_screen(ConfirmDialog(
+            f"Run {names} is training inside this app.\n\nQuit anyway? It stops at the next "
+            "step and keeps a checkpoint there; resume it later (F3, then r), or run it in a "
+            "background process next time.", yes="Stop it and quit", no="Stay"),
+            lambda yes: self._stop_training_and_quit(active) if yes else None)
+
+    def _stop_training_and_quit(self, run_ids: list[int]) -> None:
+        from ftui.train.runs import request_cancel
+
+        for run_id in run_ids:
+            request_cancel(self.store, run_id)
+        self.training_worker.stop_event.set()
+        self.notify("stopping the training run at the next step, then quitting…", timeout=30)
+        self._exit_when_worker_stops()
+
+    @work(thread=True, group="quit")
+    def _exit_when_worker_stops(self) -> None:
+        # torch must not be inside a step when the interpreter shuts down (it aborts).
+        self.training_worker.join(timeout=300)
+        self.call_from_thread(self.exit)
 
     def on_unmount(self) -> None:
         if self.training_worker is not None:

@@ -17,7 +17,7 @@ from ftui.store import utcnow
 from ftui.telemetry import gpu_stats, host_stats, no_gpu_reason
 from ftui.train import runs as core
 from ftui.train.config import PRESETS, RunConfig
-from ftui.train.estimate import estimate
+from ftui.train.estimate import base_config, estimate, memory_need
 from widgets.run_plots import LossPlot, LrPlot
 from widgets.section_bar import SectionBar
 
@@ -105,10 +105,20 @@ class NewRunDialog(ModalScreen[tuple[int, str, RunConfig, bool] | None]):
         except (FtuiError, StopIteration) as err:
             box.update(Text(str(err), style="red"))
             return
-        gpu = "" if no_gpu_reason() is None else f"   ({no_gpu_reason()}: trains on the CPU)"
+        on_gpu = no_gpu_reason() is None
+        gpu = "" if on_gpu else f"\n{no_gpu_reason()}: trains on the CPU"
+        memory = ""
+        base = self.query_one("#base", Input).value.strip()
+        base_cfg = base_config(base, self.app.settings.home) if base else None
+        need = memory_need(base_cfg, config, "bf16" if on_gpu else "fp32") if base_cfg else None
+        if need is not None:
+            memory = (f"\nmemory ≈ {need.total_gib:.1f} GiB {'on the GPU' if on_gpu else 'of RAM'}"
+                      f" (weights {need.weights_gib:.1f}, adapter+optimizer "
+                      f"{need.adapter_gib:.2f}, activations {need.activations_gib:.1f}; "
+                      f"{need.params / 1e6:,.0f}M parameters)")
         box.update(f"{est.train_examples} train examples · {est.steps_per_epoch} steps/epoch · "
                    f"{est.total_steps} steps · {est.tokens_per_epoch:,} tokens/epoch"
-                   f"{'' if est.tokens_exact else ' (approx.)'}{gpu}")
+                   f"{'' if est.tokens_exact else ' (approx.)'}{memory}{gpu}")
 
     def action_start(self) -> None:
         try:

@@ -268,3 +268,19 @@ def test_two_process_data_parallel_run_only_rank0_writes(demo_store, dataset_id,
     # two ranks see twice the examples per step: twice the epochs in the same steps
     one = runs.get_run(demo_store, single.id).epoch
     assert result["epoch"] == pytest.approx(2 * one, rel=0.1)
+
+
+def test_memory_estimate_from_the_base_config():
+    from ftui.train.estimate import memory_need
+
+    smollm2 = {"hidden_size": 576, "num_hidden_layers": 30, "vocab_size": 49152,
+               "intermediate_size": 1536, "tie_word_embeddings": True}
+    cfg = RunConfig(batch_size=4, max_seq_len=512).validate()
+    est = memory_need(smollm2, cfg, "fp32")
+    assert 120e6 < est.params < 150e6  # SmolLM2-135M: 134.5M parameters
+    assert est.weights_gib == pytest.approx(est.params * 4 / 2**30)
+    half = memory_need(smollm2, cfg.with_(gradient_checkpointing=True), "fp32")
+    assert half.activations_gib < est.activations_gib
+    q = memory_need(smollm2, cfg.with_(qlora=True), "bf16")
+    assert q.weights_gib == pytest.approx(est.weights_gib / 8)
+    assert memory_need({"hidden_size": 8}, cfg, "fp32") is None

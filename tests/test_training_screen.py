@@ -53,3 +53,31 @@ async def test_new_run_from_the_form_trains_and_the_view_follows(demo_store, tmp
         await pilot.press("c")  # cancelling a finished run is refused with a message, no crash
         await pilot.pause(0.2)
         assert runs.get_run(demo_store, run.id).status == "completed"
+
+
+async def test_quitting_during_a_run_asks_then_stops_it_with_a_checkpoint(demo_store, tmp_path):
+    from ftui.train.config import RunConfig
+    from screens.dialogs import ConfirmDialog
+
+    home = tmp_path / "home"
+    home.mkdir()
+    version, _, _ = build_dataset(demo_store, "quit-set", DatasetSpec(min_rating=4))
+    app = FtuiApp(demo_store, Settings(home=home, database_url=demo_store.url))
+    async with app.run_test(size=(120, 40)) as pilot:
+        run = runs.create_run(demo_store, version.id, "tiny",
+                              RunConfig(max_steps=100_000, save_steps=50, eval_steps=50,
+                                        max_seq_len=256).validate())
+        app.ensure_training_worker()
+        deadline = time.monotonic() + 120
+        while runs.get_run(demo_store, run.id).step < 2 and time.monotonic() < deadline:
+            await pilot.pause(0.1)
+        await pilot.press("ctrl+q")
+        await pilot.pause(0.3)
+        assert isinstance(app.screen, ConfirmDialog)
+        await pilot.press("y")
+        deadline = time.monotonic() + 120
+        while app.is_running and time.monotonic() < deadline:
+            await pilot.pause(0.1)
+    stopped = runs.get_run(demo_store, run.id)
+    assert stopped.status == "cancelled"
+    assert (Path(stopped.output_dir) / f"checkpoint-{stopped.step}").is_dir()

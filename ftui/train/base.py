@@ -99,10 +99,16 @@ def _quiet() -> None:
 
 
 def _load_gguf(path: Path):
+    import functools
+
     import torch
+    import transformers.modeling_gguf_pytorch_utils as gguf_utils
+    from tqdm.auto import tqdm
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     _quiet()
+    # Its conversion bar is a plain tqdm, deaf to transformers' switch: silence it here.
+    gguf_utils.tqdm = functools.partial(tqdm, disable=True)
     try:
         tok = AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name)
         model = AutoModelForCausalLM.from_pretrained(path.parent, gguf_file=path.name,

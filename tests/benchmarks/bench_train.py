@@ -2,7 +2,9 @@
 
 1. Overhead: the same config and data through ftui's worker and through a plain `Trainer`
    script written here (same model, encoded data, collator and LoRA config; no store, no
-   callbacks), alternated, best of --rounds: ftui's trained tokens/s must be >= 0.97x.
+   callbacks), alternated over --rounds: ftui's trained tokens/s must be >= 0.97x. Each run's
+   rate is the median of its per-step rates from step 2 on (step 1 pays one-time warm-up), and
+   the ratio compares the medians over all rounds.
 2. Efficiency: ftui's default batching (length-grouped, padded to the batch's longest) against
    naive padding (random order, every batch padded to max_seq_len, like padding="max_length"),
    same batch size: trained tokens/s must be >= 1.5x. Random order with dynamic padding is shown
@@ -47,10 +49,10 @@ def matmul_peak_gflops() -> float:
 
 
 def plain_trainer(home: Path, store, dataset_id: int, cfg: RunConfig, pad_to: int | None,
-                  grouped: bool) -> tuple[float, int, int]:
-    """(seconds, trained tokens, processed tokens) of a plain Trainer run."""
+                  grouped: bool) -> tuple[float, int, int, list[float]]:
+    """(seconds, trained tokens, processed tokens, per-step trained tokens/s) of a plain run."""
     from peft import LoraConfig, get_peft_model
-    from transformers import Trainer, TrainingArguments
+    from transformers import Trainer, TrainerCallback, TrainingArguments
     from transformers.trainer_callback import PrinterCallback
 
     tok, model = load_base("demo", home)
@@ -79,20 +81,35 @@ def plain_trainer(home: Path, store, dataset_id: int, cfg: RunConfig, pad_to: in
             warmup_steps=cfg.warmup_ratio, logging_steps=1, save_strategy="no", report_to="none",
             disable_tqdm=True, remove_unused_columns=False, use_cpu=True, seed=cfg.seed,
             train_sampling_strategy="group_by_length" if grouped else "random")
+        marks: list[tuple[float, int]] = []
+
+        class StepTimer(TrainerCallback):
+            def on_step_begin(self, *a, **k):
+                if not marks:
+                    marks.append((time.perf_counter(), seen["trained"]))
+
+            def on_step_end(self, *a, **k):
+                marks.append((time.perf_counter(), seen["trained"]))
+
         trainer = Trainer(model=model, args=args, train_dataset=ListDataset(enc),
-                          data_collator=collate)
+                          data_collator=collate, callbacks=[StepTimer()])
         trainer.remove_callback(PrinterCallback)
         t = time.perf_counter()
         trainer.train()
-        return time.perf_counter() - t, seen["trained"], seen["processed"]
+        # The batch of step k is collated before step k begins: pair each step's time with the
+        # tokens of the batch it trained on.
+        rates = [(marks[i][1] - marks[i - 1][1]) / (marks[i][0] - marks[i - 1][0])
+                 for i in range(2, len(marks))]
+        return time.perf_counter() - t, seen["trained"], seen["processed"], rates
 
 
-def ftui_run(home: Path, store, dataset_id: int, cfg: RunConfig) -> tuple[float, int]:
+def ftui_run(home: Path, store, dataset_id: int, cfg: RunConfig) -> list[float]:
+    """Per-step trained tokens/s of an ftui run, from step 2 on, as its store metrics say."""
     run = runs.create_run(store, dataset_id, "demo", cfg)
     run_worker(store, home, once=True, only=run.id)
     done = runs.get_run(store, run.id)
     assert done.status == "completed", done.error
-    return done.summary["seconds"], done.summary["trained_tokens"]
+    return [v for step, v in runs.metric_series(store, run.id, "tokens_per_second") if step >= 2]
 
 
 def main() -> None:
@@ -100,6 +117,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=4)
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--skip-batching", action="store_true", help="only the overhead comparison")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp)
@@ -115,27 +133,30 @@ def main() -> None:
             order = ("plain", "ftui") if r % 2 == 0 else ("ftui", "plain")
             for who in order:
                 if who == "ftui":
-                    sec, tokens = ftui_run(home, store, version.id, cfg)
-                    ftui_tps.append(tokens / sec)
+                    ftui_tps += ftui_run(home, store, version.id, cfg)
                 else:
-                    sec, tokens, _ = plain_trainer(home, store, version.id, cfg, None, True)
-                    plain_tps.append(tokens / sec)
-        naive = plain_trainer(home, store, version.id, cfg, cfg.max_seq_len, False)
-        dynamic = plain_trainer(home, store, version.id, cfg, None, False)
-        grouped = plain_trainer(home, store, version.id, cfg, None, True)
+                    plain_tps += plain_trainer(home, store, version.id, cfg, None, True)[3]
+        if args.skip_batching:
+            naive = dynamic = grouped = (1.0, 1, 1, [])
+        else:
+            naive = plain_trainer(home, store, version.id, cfg, cfg.max_seq_len, False)
+            dynamic = plain_trainer(home, store, version.id, cfg, None, False)
+            grouped = plain_trainer(home, store, version.id, cfg, None, True)
         peak = matmul_peak_gflops()
         n_params = 134_515_008  # SmolLM2-135M
-    best_ftui, best_plain = max(ftui_tps), max(plain_tps)
+    import statistics
+
+    best_ftui, best_plain = statistics.median(ftui_tps), statistics.median(plain_tps)
     overhead = best_ftui / best_plain
-    rate = {name: tr / sec for name, (sec, tr, _) in
+    rate = {name: tr / sec for name, (sec, tr, _, _) in
             (("naive", naive), ("dynamic", dynamic), ("grouped", grouped))}
-    processed = {name: pr / sec for name, (sec, _, pr) in
+    processed = {name: pr / sec for name, (sec, _, pr, _) in
                  (("naive", naive), ("dynamic", dynamic), ("grouped", grouped))}
     efficiency = rate["grouped"] / rate["naive"]
     mfu6 = processed["grouped"] * 6 * n_params / 1e9 / peak
     mfu4 = processed["grouped"] * 4 * n_params / 1e9 / peak
-    print(f"demo (SmolLM2-135M), CPU, batch {args.batch}, {args.steps} steps, best of {args.rounds}")
-    print(f"{'overhead':<34}{'trained tok/s':>14}")
+    print(f"demo (SmolLM2-135M), CPU, batch {args.batch}, {args.steps} steps, {args.rounds} rounds")
+    print(f"{'overhead (median per-step rate)':<34}{'trained tok/s':>14}")
     print(f"{'plain Trainer script':<34}{best_plain:>14.1f}")
     print(f"{'ftui worker (store, callbacks)':<34}{best_ftui:>14.1f}   ratio {overhead:.3f} (>= 0.97)")
     print(f"\n{'batching':<34}{'trained tok/s':>14}{'processed tok/s':>17}")
@@ -151,7 +172,7 @@ def main() -> None:
         "batching_tokens_per_s": {k: round(v, 1) for k, v in rate.items()},
         "efficiency_ratio": round(efficiency, 2), "matmul_peak_gflops": round(peak, 1),
         "mfu_6n": round(mfu6, 3), "mfu_4n": round(mfu4, 3),
-        "pass": overhead >= 0.97 and efficiency >= 1.5,
+        "pass": overhead >= 0.97 and (args.skip_batching or efficiency >= 1.5),
     }))
 
 
