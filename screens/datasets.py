@@ -35,6 +35,7 @@ from ftui.curate import (
 )
 from ftui.curate.export import EXPORT_FORMATS, export_dataset
 from ftui.errors import FtuiError
+from screens.dialogs import TextDialog
 from widgets.dataset_plots import MixBars, TokenHistogram
 from widgets.section_bar import SectionBar
 
@@ -92,23 +93,6 @@ class ExportDialog(ModalScreen[tuple[str, str] | None]):
         self.action_go()
 
     def action_cancel(self) -> None:
-        self.dismiss(None)
-
-
-class TextDialog(ModalScreen[None]):
-    BINDINGS = [Binding("escape,enter,q", "close", "Close")]
-
-    def __init__(self, title: str, body: str) -> None:
-        super().__init__()
-        self.title_text, self.body = title, body
-
-    def compose(self) -> ComposeResult:
-        with Vertical(classes="dialog wide"):
-            yield Label(self.title_text, classes="dialog-title")
-            with VerticalScroll(classes="dialog-body"):
-                yield Static(self.body)
-
-    def action_close(self) -> None:
         self.dismiss(None)
 
 

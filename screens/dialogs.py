@@ -39,6 +39,23 @@ class ConfirmDialog(ModalScreen[bool]):
         self.dismiss(value)
 
 
+class TextDialog(ModalScreen[None]):
+    BINDINGS = [Binding("escape,enter,q", "close", "Close")]
+
+    def __init__(self, title: str, body: str) -> None:
+        super().__init__()
+        self.title_text, self.body = title, body
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog wide"):
+            yield Label(self.title_text, classes="dialog-title")
+            with VerticalScroll(classes="dialog-body"):
+                yield Static(self.body)
+
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+
 class TextInputDialog(ModalScreen[str | None]):
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
 

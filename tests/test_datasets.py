@@ -199,3 +199,12 @@ def test_cli_build_json_contract_and_same_hash(demo_store, capsys):
     assert "validation and test fractions" in capsys.readouterr().err
     assert main(["--db", db, "dataset", "diff", str(first["id"]), str(first["id"]), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["added"] == 0
+
+
+def test_tag_rules_compare_tags_as_they_are_stored(demo_store):
+    spec = dict(min_rating=None, include_unrated=True, near_dup=None, val=0.0,
+                statuses=("new", "accepted", "rejected"))
+    tagged = preview(demo_store, DatasetSpec(**spec, tags=("Contains PII",)))
+    assert tagged.matched == 7
+    rest = preview(demo_store, DatasetSpec(**spec, exclude_tags=("CONTAINS-PII",)))
+    assert rest.matched == q.stats(demo_store)["total"] - 7

@@ -23,7 +23,7 @@ from ftui.curate.dedup import NearDuplicates, normalized_text
 from ftui.curate.redact import find, might_contain, redact
 from ftui.curate.spec import DatasetSpec
 from ftui.curate.tokens import load_tokenizer
-from ftui.ingest.formats import canonical_json
+from ftui.ingest.formats import canonical_json, normalize_tags
 from ftui.store import Interaction, Store
 
 T = Interaction.__table__
@@ -96,9 +96,9 @@ def _conditions(spec: DatasetSpec) -> list:
     if spec.sources:
         conds.append(C.source.in_(spec.sources))
     tagged = literal(",") + C.tags + literal(",")
-    if spec.tags:
-        conds.append(or_(*(tagged.like(f"%,{t},%") for t in spec.tags)))
-    for t in spec.exclude_tags:
+    if spec.tags:  # tags are stored normalized: compare them the same way
+        conds.append(or_(*(tagged.like(f"%,{t},%") for t in normalize_tags(spec.tags))))
+    for t in normalize_tags(spec.exclude_tags):
         conds.append(not_(tagged.like(f"%,{t},%")))
     if spec.since:
         conds.append(C.created_at >= datetime.fromisoformat(spec.since))

@@ -133,7 +133,7 @@ def _where(f: InteractionFilter) -> list:
     if f.sources:
         conds.append(C.source.in_(f.sources))
     if f.tag:
-        tag = _escape_like(normalize_tags([f.tag])[0] if normalize_tags([f.tag]) else f.tag)
+        tag = _escape_like((normalize_tags([f.tag]) or [f.tag])[0])  # as tags are stored
         conds.append((literal(",") + C.tags + literal(",")).like(f"%,{tag},%", escape="\\"))
     if f.since:
         conds.append(C.created_at >= f.since)
