@@ -13,9 +13,6 @@ import re
 import zlib
 from collections.abc import Iterable
 
-import numpy as np
-from datasketch import MinHash, MinHashLSH
-
 NUM_PERM = 128
 SHINGLE = 3  # word 3-grams: short chat texts, where an edit at each end must not dominate
 _WORD = re.compile(r"\w+")
@@ -54,19 +51,24 @@ class NearDuplicates:
     SCREEN_MARGIN = 0.12  # estimated Jaccard this far below the threshold still gets checked
 
     def __init__(self, threshold: float) -> None:
+        from datasketch import MinHash, MinHashLSH  # imported here: not at the app's start
+
+        self._MinHash = MinHash
         self.threshold = threshold
         self.lsh = MinHashLSH(threshold=max(0.5, threshold - 0.15), num_perm=NUM_PERM)
-        self._sets: dict[int, np.ndarray] = {}
-        self._sigs: dict[int, np.ndarray] = {}
+        self._sets: dict = {}  # key -> sorted unique shingle hashes (numpy array)
+        self._sigs: dict = {}  # key -> MinHash signature
         self._template = MinHash(num_perm=NUM_PERM, seed=1, hashfunc=_crc)
 
     def seen_before(self, key: int, text: str) -> int | None:
         """The key of an earlier near copy (Jaccard >= threshold), else None; in that case the
         example is remembered for the ones that follow."""
+        import numpy as np
+
         grams = shingles(text)
         hashes = np.unique(np.fromiter((zlib.crc32(g) for g in grams), dtype=np.uint32,
                                        count=len(grams)))
-        m = MinHash(num_perm=NUM_PERM, seed=1, hashfunc=_crc, scheme=self._template.scheme,
+        m = self._MinHash(num_perm=NUM_PERM, seed=1, hashfunc=_crc, scheme=self._template.scheme,
                     permutations=self._template.permutations)  # reuse: no per-example setup
         m.update_batch(grams)
         candidates = self.lsh.query(m)
