@@ -168,14 +168,16 @@ def main() -> None:
     print(f"{'plain Trainer script':<34}{best_plain:>14.1f}")
     print(f"{'ftui worker (store, callbacks)':<34}{best_ftui:>14.1f}   ratio {overhead:.3f} (>= 0.97)")
     if args.skip_batching:
-        print("(batching comparison skipped)")
-    print(f"\n{'batching':<34}{'trained tok/s':>14}{'processed tok/s':>17}")
-    for name, label in (("naive", "naive: random, pad to max_seq_len"),
-                        ("dynamic", "random, pad to batch max"),
-                        ("grouped", "ftui default: length-grouped")):
-        print(f"{label:<34}{rate[name]:>14.1f}{processed[name]:>17.1f}")
-    print(f"length-grouped / naive: {efficiency:.2f}x (>= 1.5)")
-    print(f"\nmatmul peak {peak:.0f} GFLOP/s; MFU {mfu6:.0%} (6N/token), {mfu4:.0%} (4N/token, LoRA)")
+        print("(batching comparison and MFU skipped)")
+    else:
+        print(f"\n{'batching':<34}{'trained tok/s':>14}{'processed tok/s':>17}")
+        for name, label in (("naive", "naive: random, pad to max_seq_len"),
+                            ("dynamic", "random, pad to batch max"),
+                            ("grouped", "ftui default: length-grouped")):
+            print(f"{label:<34}{rate[name]:>14.1f}{processed[name]:>17.1f}")
+        print(f"length-grouped / naive: {efficiency:.2f}x (>= 1.5)")
+        print(f"\nmatmul peak {peak:.0f} GFLOP/s; MFU {mfu6:.0%} (6N/token), "
+              f"{mfu4:.0%} (4N/token, LoRA)")
     print(json.dumps({
         "bench": "train", "ftui_tokens_per_s": round(best_ftui, 1),
         "plain_tokens_per_s": round(best_plain, 1), "overhead_ratio": round(overhead, 3),
