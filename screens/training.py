@@ -150,6 +150,7 @@ class TrainingScreen(Screen):
         super().__init__()
         self.selected: int | None = None
         self._last_plot_step = -1
+        self._ticks = 0
 
     @property
     def store(self):
@@ -183,7 +184,8 @@ class TrainingScreen(Screen):
 
     def refresh_all(self) -> None:
         table = self.query_one("#runs", DataTable)
-        items = core.list_runs(self.store)
+        self._ticks += 1  # a stale-heartbeat check (a write) every ~10 s is plenty
+        items = core.list_runs(self.store, check_stale=self._ticks % 20 == 1)
         keep = self.selected
         table.clear()
         for r in items:

@@ -53,8 +53,9 @@ def get_run(store: Store, run_id: int) -> TrainingRun:
     return run
 
 
-def list_runs(store: Store, limit: int = 200) -> list[TrainingRun]:
-    mark_stale(store)
+def list_runs(store: Store, limit: int = 200, check_stale: bool = True) -> list[TrainingRun]:
+    if check_stale:
+        mark_stale(store)
     with store.session() as s:
         return list(s.exec(select(TrainingRun).order_by(col(TrainingRun.id).desc()).limit(limit)))
 
