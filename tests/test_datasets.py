@@ -172,6 +172,16 @@ def test_hf_parquet_export(demo_store, tmp_path):
     table = pq.read_table(out["files"]["train"])
     assert table.num_rows == result.splits["train"]
     assert set(table.column_names) >= {"messages", "tools", "reasoning_mode", "rating", "tokens"}
+    from ftui.store import open_store
+
+    fresh = open_store(f"sqlite:///{tmp_path / 'fresh.db'}")
+    report = import_files(fresh, list(out["files"].values()))
+    assert report.skipped == 0 and report.imported == len(result.examples)
+    imported = {json.dumps(q.get(fresh, r.id).messages, sort_keys=True)
+                for r in q.page_first(fresh, q.InteractionFilter(), 10_000)}
+    assert imported == {json.dumps(e.messages, sort_keys=True) for e in result.examples}
+    modes = {q.get(fresh, r.id).reasoning_mode for r in q.page_first(fresh, q.InteractionFilter(), 10_000)}
+    assert modes == {e.mode for e in result.examples}
 
 
 def test_preference_pairs(demo_store):

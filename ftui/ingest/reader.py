@@ -46,7 +46,9 @@ def load_file(path: Path) -> bytes:
 
 
 def file_layout(data: bytes) -> str:
-    """"array" (a JSON array), "single" (one pretty-printed object) or "jsonl"."""
+    """"array" (a JSON array), "single" (one pretty-printed object), "parquet" or "jsonl"."""
+    if data[:4] == b"PAR1":
+        return "parquet"
     head = data.lstrip()[:1]
     if head == b"[":
         return "array"
@@ -56,6 +58,8 @@ def file_layout(data: bytes) -> str:
 
 
 def records_in(name: str, data: bytes, layout: str, first_line: int = 1) -> Iterator[tuple[str, Any]]:
+    if layout == "parquet":
+        return _read_parquet(name, data)
     if layout == "array":
         return _read_array(name, data)
     if layout == "single":
@@ -166,3 +170,28 @@ def _salvage_array(name: str, text: str, bad_utf8: bool) -> Iterator[tuple[str, 
         else:
             yield where, item
         index += 1
+
+
+def _read_parquet(name: str, data: bytes) -> Iterator[tuple[str, Any]]:
+    """Parquet as ftui's hf export writes it (and as many hubs ship chat data): one row a record;
+    columns holding JSON text (messages, tools) are decoded."""
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+    except ImportError as err:
+        raise ImportFormatError(f"{name} is parquet, which needs pyarrow",
+                                "pip install pyarrow (or pip install 'ftui[hf]')") from err
+    try:
+        rows = pq.read_table(pa.BufferReader(data)).to_pylist()
+    except (pa.ArrowException, OSError) as err:
+        raise ImportFormatError(f"{name}: unreadable parquet ({err})", "check the file") from err
+    for i, row in enumerate(rows):
+        for key in ("messages", "conversations", "tools"):
+            if isinstance(row.get(key), str):
+                try:
+                    row[key] = json.loads(row[key])
+                except json.JSONDecodeError:
+                    yield f"{name}[{i}]", RecordError(f"column {key} is not JSON")
+                    break
+        else:
+            yield f"{name}[{i}]", {k: v for k, v in row.items() if v is not None}
