@@ -309,25 +309,29 @@ def cmd_train(args: argparse.Namespace) -> int:
 def _train_distributed(args, store, settings, config) -> int:
     """Under torchrun / accelerate launch: rank 0 creates and owns the run; all ranks train it."""
     from ftui.errors import FtuiError
-    from ftui.train.distributed import broadcast, init_if_needed, world
+    from ftui.train.distributed import broadcast, finish, init_if_needed, world
     from ftui.train.runs import claim_next, create_run, get_run
     from ftui.train.trainer import execute_run
 
     init_if_needed()
     rank, size = world()
     run_id, failure = None, None
-    if rank == 0:
-        try:
-            run_id = create_run(store, args.dataset, args.base, config).id
-            claim_next(store, only=run_id)
-        except FtuiError as err:
-            failure = err
-    run_id = broadcast(run_id)  # None tells the other ranks to stop quietly
+    try:
+        if rank == 0:
+            try:
+                run_id = create_run(store, args.dataset, args.base, config).id
+                claim_next(store, only=run_id)
+            except FtuiError as err:
+                failure = err
+        run_id = broadcast(run_id)  # None tells the other ranks to stop quietly
+        if run_id is not None:
+            execute_run(store, run_id, settings.home)
+    finally:
+        finish()
     if failure is not None:
         raise failure
     if run_id is None:
         return EXIT_ERROR
-    execute_run(store, run_id, settings.home)
     if rank != 0:
         return EXIT_OK
     run = get_run(store, run_id)

@@ -256,7 +256,7 @@ def test_two_process_data_parallel_run_only_rank0_writes(demo_store, dataset_id,
            "--dataset", str(dataset_id), "--base", "tiny", "--set", "max_steps=6",
            "--set", "eval_steps=3", "--set", "save_steps=3", "--json"]
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
-    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
     result = json.loads(next(line for line in out.stdout.splitlines() if line.startswith("{")))
     assert (result["status"], result["steps"], result["world_size"]) == ("completed", 6, 2)
     run_rows = runs.list_runs(demo_store)

@@ -35,3 +35,15 @@ def broadcast(value: Any) -> Any:
     box = [value]
     dist.broadcast_object_list(box, src=0)
     return box[0]
+
+
+def finish() -> None:
+    """Tear the process group down on every rank before exiting: gloo's threads still running at
+    interpreter shutdown abort the process ("terminate called without an active exception")."""
+    if not is_distributed():
+        return
+    import torch.distributed as dist
+
+    if dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()

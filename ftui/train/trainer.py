@@ -247,6 +247,8 @@ def _train(store: Store, run, home: Path, is_main: bool) -> str:
         update_run(store, run.id, output_dir=str(out))
     note(store, run.id, f"loading base model {run.base_model} ({precision})"
          + (f" on {world()[1]} processes" if is_distributed() else ""))
+    if is_distributed():
+        _prepare_base_on_rank0(run.base_model, home, is_main)
     tokenizer, model = load_base(run.base_model, home, "fp32" if precision == "fp32" else precision,
                                  quantize_4bit=config.qlora)
     if config.qlora:
@@ -343,6 +345,23 @@ def _train(store: Store, run, home: Path, is_main: bool) -> str:
                train_tokens=counter["tokens"] * world()[1])
     log(store, run.id, f"completed: adapter in {adapter}")
     return "completed"
+
+
+def _prepare_base_on_rank0(base: str, home: Path, is_main: bool) -> None:
+    """Only rank 0 builds `tiny` / `demo` (transformers' save_pretrained on another rank of a
+    distributed job leaves files out); the others wait for its outcome, error included, so a
+    failure cannot leave them waiting forever."""
+    from ftui.train.base import resolve_base
+
+    failure = None
+    if is_main:
+        try:
+            resolve_base(base, home)
+        except FtuiError as err:
+            failure = str(err)
+    failure = broadcast(failure)
+    if failure:
+        raise FtuiError(failure.split("\n  fix: ")[0], "see the error on rank 0")
 
 
 def _cuda() -> bool:
