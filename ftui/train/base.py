@@ -46,7 +46,7 @@ def _build_tiny(target: Path) -> None:
     raw.decoder = decoders.ByteLevel()
     specials = ["<|im_start|>", "<|im_end|>", "<|endoftext|>"]
     raw.train_from_iterator(texts, trainers.BpeTrainer(
-        vocab_size=600, special_tokens=specials,
+        vocab_size=600, special_tokens=specials, show_progress=False,
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
     tok = PreTrainedTokenizerFast(tokenizer_object=raw, eos_token="<|im_end|>",
                                   pad_token="<|im_end|>", bos_token="<|im_start|>",
