@@ -42,13 +42,15 @@ class FtuiApp(App):
         self.settings = settings
         self.training_worker = None
 
-    def ensure_training_worker(self) -> None:
-        """Start the in-app training worker thread on first use (runs go one at a time)."""
+    def train_in_app(self, run_id: int) -> None:
+        """Hand a queued run to the in-app worker thread (started on first use; one run at a
+        time)."""
         if self.training_worker is None or not self.training_worker.is_alive():
             from ftui.train.worker import WorkerThread
 
             self.training_worker = WorkerThread(self.store, self.settings.home)
             self.training_worker.start()
+        self.training_worker.submit(run_id)
 
     def on_mount(self) -> None:
         self.switch_mode("interactions")

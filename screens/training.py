@@ -297,7 +297,7 @@ class TrainingScreen(Screen):
     def action_resume_run(self) -> None:
         def resume(store, run_id):
             core.resume_run(store, run_id)
-            self.app.ensure_training_worker()
+            self.app.train_in_app(run_id)
 
         self._act(resume)
 
@@ -334,7 +334,7 @@ class TrainingScreen(Screen):
                                      run_dir(self.app.settings.home, run.id) / "worker.log")
                 self.app.notify(f"run {run.id} started in a background process (pid {pid})")
             else:
-                self.app.ensure_training_worker()
+                self.app.train_in_app(run.id)
                 self.app.notify(f"run {run.id} queued in this app")
             self.selected = run.id
             self.refresh_all()

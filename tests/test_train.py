@@ -115,8 +115,10 @@ def test_config_validation_and_overrides(tmp_path):
 
 def test_tiny_run_through_the_worker_thread_writes_metrics(demo_store, dataset_id, home):
     run = runs.create_run(demo_store, dataset_id, "tiny", RunConfig(**FAST).validate())
+    other = runs.create_run(demo_store, dataset_id, "tiny", RunConfig(**FAST).validate())
     worker = WorkerThread(demo_store, home)
     worker.start()
+    worker.submit(run.id)  # the in-app worker runs what it is given, nothing else
     try:
         done = wait_for(lambda: runs.get_run(demo_store, run.id).status
                         in ("completed", "failed"), timeout=120)
@@ -125,6 +127,7 @@ def test_tiny_run_through_the_worker_thread_writes_metrics(demo_store, dataset_i
         worker.join(timeout=10)
     final = runs.get_run(demo_store, run.id)
     assert done and final.status == "completed", final.error
+    assert runs.get_run(demo_store, other.id).status == "queued"  # left for other workers
     assert (final.step, final.total_steps) == (12, 12)
     assert len(runs.metric_series(demo_store, run.id, "train_loss")) == 12
     assert [s for s, _ in runs.metric_series(demo_store, run.id, "eval_loss")] == [6, 12]
@@ -148,6 +151,7 @@ def test_cancel_keeps_a_checkpoint_and_resume_reaches_the_same_final_step(demo_s
     run = runs.create_run(demo_store, dataset_id, "tiny", cfg)
     worker = WorkerThread(demo_store, home)
     worker.start()
+    worker.submit(run.id)
     try:
         wait_for(lambda: runs.get_run(demo_store, run.id).step >= 3, timeout=120, every=0.005)
         runs.request_cancel(demo_store, run.id)
@@ -249,10 +253,18 @@ def test_run_rows_are_plain_store_rows(demo_store, dataset_id):
         runs.request_cancel(demo_store, run.id)
 
 
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 def test_two_process_data_parallel_run_only_rank0_writes(demo_store, dataset_id, home):
     env = {**os.environ, "FTUI_HOME": str(home), "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
-           "--master_port", "29631", "-m", "ftui", "--db", demo_store.url, "train",
+           "--master_addr", "127.0.0.1", "--master_port", str(_free_port()), "-m", "ftui", "--db", demo_store.url, "train",
            "--dataset", str(dataset_id), "--base", "tiny", "--set", "max_steps=6",
            "--set", "eval_steps=3", "--set", "save_steps=3", "--json"]
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)

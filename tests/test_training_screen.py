@@ -67,7 +67,7 @@ async def test_quitting_during_a_run_asks_then_stops_it_with_a_checkpoint(demo_s
         run = runs.create_run(demo_store, version.id, "tiny",
                               RunConfig(max_steps=100_000, save_steps=50, eval_steps=50,
                                         max_seq_len=256).validate())
-        app.ensure_training_worker()
+        app.train_in_app(run.id)
         deadline = time.monotonic() + 120
         while runs.get_run(demo_store, run.id).step < 2 and time.monotonic() < deadline:
             await pilot.pause(0.1)

@@ -3,6 +3,7 @@ its own process (`ftui worker`), so a run can outlive the terminal that started 
 
 from __future__ import annotations
 
+import queue
 import subprocess
 import sys
 import threading
@@ -34,16 +35,29 @@ def run_worker(store: Store, home: Path, *, once: bool = False, only: int | None
 
 
 class WorkerThread(threading.Thread):
-    """The TUI's in-process worker. Daemon: quitting the app does not wait for a run; the run
-    then shows as interrupted and resumes from its last checkpoint."""
+    """The TUI's in-process worker: runs, one at a time, the runs the app submits to it (never
+    a run queued for a background worker process). Daemon: if the app dies mid-run, the run shows
+    as interrupted and resumes from its last checkpoint."""
 
     def __init__(self, store: Store, home: Path) -> None:
         super().__init__(daemon=True, name="ftui-train-worker")
         self.store, self.home = store, home
         self.stop_event = threading.Event()
+        self._ids: queue.Queue[int] = queue.Queue()
+
+    def submit(self, run_id: int) -> None:
+        self._ids.put(run_id)
 
     def run(self) -> None:
-        run_worker(self.store, self.home, stop=self.stop_event)
+        from ftui.train.trainer import execute_run
+
+        while not self.stop_event.is_set():
+            try:
+                run_id = self._ids.get(timeout=0.5)
+            except queue.Empty:
+                continue
+            if claim_next(self.store, only=run_id) is not None:
+                execute_run(self.store, run_id, self.home)
 
 
 def spawn_detached(db_url: str, run_id: int, log_file: Path) -> int:

@@ -43,7 +43,7 @@ async def drive(base: str) -> dict:
         await pilot.pause(0.5)
         run = runs.create_run(store, version.id, base,
                               RunConfig(max_steps=200, batch_size=4, max_seq_len=512).validate())
-        app.ensure_training_worker()
+        app.train_in_app(run.id)
         while runs.get_run(store, run.id).step < 1:
             await pilot.pause(0.2)
         moves = []
