@@ -308,7 +308,12 @@ class TrainingScreen(Screen):
         if not run.adapter_dir:
             self.app.notify(f"run {run.id} has no model yet ({run.status})", severity="warning")
             return
-        self.app.notify(f"adapter of run {run.id}: {run.adapter_dir}", timeout=10)
+        from ftui.registry import list_models
+
+        model = next((m for m in list_models(self.store) if m.run_id == run.id), None)
+        where = (f"model {model.id} '{model.name}' ({model.stage}, slot {model.slot}); "
+                 if model else "")
+        self.app.notify(f"run {run.id}: {where}adapter in {run.adapter_dir}", timeout=10)
 
     def action_new_run(self) -> None:
         datasets = list_datasets(self.store)

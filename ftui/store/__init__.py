@@ -5,6 +5,8 @@ from ftui.store.models import (
     Dataset,
     DatasetExample,
     Interaction,
+    ModelEvent,
+    RegisteredModel,
     RunEvent,
     RunMetric,
     StoreMeta,
@@ -12,5 +14,6 @@ from ftui.store.models import (
     utcnow,
 )
 
-__all__ = ["SCHEMA_VERSION", "Dataset", "DatasetExample", "Interaction", "RunEvent", "RunMetric",
+__all__ = ["SCHEMA_VERSION", "Dataset", "DatasetExample", "Interaction", "ModelEvent",
+           "RegisteredModel", "RunEvent", "RunMetric",
            "TrainingRun", "Store", "StoreMeta", "open_store", "utcnow"]

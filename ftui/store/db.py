@@ -14,7 +14,7 @@ from sqlmodel import Session, SQLModel, create_engine, select
 from ftui.errors import StoreError
 from ftui.store.models import StoreMeta
 
-SCHEMA_VERSION = 3  # 2: datasets, 3: training runs
+SCHEMA_VERSION = 4  # 2: datasets, 3: training runs, 4: model registry
 BUSY_TIMEOUT_S = 30
 
 

@@ -190,3 +190,49 @@ class RunEvent(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime, nullable=False))
     level: str = "info"
     message: str = Field(sa_column=Column(Text, nullable=False))
+
+
+class RegisteredModel(SQLModel, table=True):
+    """A model the operator can serve: a trained adapter, a merged model, an Ollama model, a
+    transformers folder or a GGUF file, with its lineage and its stage in a slot."""
+
+    __tablename__ = "registered_model"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(unique=True)
+    kind: str  # adapter / merged / ollama / hf / gguf
+    base_model: str | None = None
+    path: str | None = None
+    ollama_name: str | None = None
+    run_id: int | None = Field(default=None, foreign_key="training_run.id", ondelete="SET NULL")
+    dataset_id: int | None = Field(default=None, foreign_key="dataset.id", ondelete="SET NULL")
+    dataset_hash: str | None = None
+    stage: str = Field(default="candidate", index=True)
+    slot: str = "general"
+    params_json: str | None = Field(default=None, sa_column=Column(Text))
+    metrics_json: str | None = Field(default=None, sa_column=Column(Text))
+    notes: str | None = Field(default=None, sa_column=Column(Text))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime, nullable=False))
+
+    @property
+    def metrics(self) -> dict[str, Any]:
+        return json.loads(self.metrics_json) if self.metrics_json else {}
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return json.loads(self.params_json) if self.params_json else {}
+
+
+class ModelEvent(SQLModel, table=True):
+    """The history of a model's stages: what changed, when, and the operator's note why."""
+
+    __tablename__ = "model_event"
+
+    id: int | None = Field(default=None, primary_key=True)
+    model_id: int = Field(foreign_key="registered_model.id", ondelete="CASCADE", index=True)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime, nullable=False))
+    action: str
+    from_stage: str | None = None
+    to_stage: str | None = None
+    slot: str | None = None
+    note: str | None = Field(default=None, sa_column=Column(Text))

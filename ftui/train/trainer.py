@@ -344,6 +344,10 @@ def _train(store: Store, run, home: Path, is_main: bool) -> str:
                step=trainer.state.global_step, summary_json=json.dumps(summary),
                train_tokens=counter["tokens"] * world()[1])
     log(store, run.id, f"completed: adapter in {adapter}")
+    from ftui.registry import register_run
+
+    model = register_run(store, get_run(store, run.id))
+    log(store, run.id, f"registered as model {model.id} ({model.name}), stage candidate")
     return "completed"
 
 

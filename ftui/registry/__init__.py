@@ -1,0 +1,186 @@
+"""The model registry: every finished run's adapter, and models registered by hand, with their
+lineage (run, dataset version and hash) and their stage in a slot.
+
+Stages: candidate -> staging -> production -> archived. A slot is a reasoning mode
+(`chain_of_thought`, `agent`, ...), a domain (`programming`, `docs`, ...) or `general`. At most one
+production model per slot: promoting one demotes the previous one to staging. Every change is
+kept in the model's history with the operator's note.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+from sqlmodel import col, select
+
+from ftui.errors import FtuiError
+from ftui.store import ModelEvent, RegisteredModel, Store, TrainingRun
+
+STAGES = ("candidate", "staging", "production", "archived")
+KINDS = ("adapter", "merged", "ollama", "hf", "gguf")
+_SLOT = re.compile(r"^[a-z][a-z0-9_-]{0,40}$")
+
+
+def _event(session, model: RegisteredModel, action: str, to_stage: str | None = None,
+           note: str | None = None, from_stage: str | None = None) -> None:
+    session.add(ModelEvent(model_id=model.id, action=action, from_stage=from_stage,
+                           to_stage=to_stage, slot=model.slot, note=note))
+
+
+def register_run(store: Store, run: TrainingRun) -> RegisteredModel:
+    """Register a completed run's adapter (once: a second call returns the same model)."""
+    from ftui.curate import get_dataset
+
+    if run.status != "completed" or not run.adapter_dir:
+        raise FtuiError(f"run {run.id} has no finished adapter ({run.status})",
+                        "only completed runs are registered")
+    with store.session() as s:
+        found = s.exec(select(RegisteredModel).where(RegisteredModel.run_id == run.id)).first()
+        if found is not None:
+            return found
+    dataset = get_dataset(store, run.dataset_id)
+    metrics = {k: v for k, v in run.summary.items() if v is not None}
+    if run.best_eval_loss is not None:
+        metrics["best_eval_loss"] = run.best_eval_loss
+    model = RegisteredModel(
+        name=f"{dataset.name}-run{run.id}", kind="adapter", base_model=run.base_model,
+        path=run.adapter_dir, run_id=run.id, dataset_id=dataset.id,
+        dataset_hash=dataset.content_hash, params_json=run.config_json,
+        metrics_json=json.dumps(metrics))
+    with store.session() as s:
+        s.add(model)
+        s.flush()
+        _event(s, model, "registered", "candidate", f"from run {run.id}")
+        s.commit()
+        s.refresh(model)
+    return model
+
+
+def register(store: Store, *, kind: str, name: str, path: str | None = None,
+             ollama_name: str | None = None, base_model: str | None = None,
+             slot: str = "general", notes: str | None = None) -> RegisteredModel:
+    """Register a model that exists elsewhere: an Ollama model, a transformers folder, a GGUF
+    file, or an adapter / merged folder."""
+    if kind not in KINDS:
+        raise FtuiError(f"unknown kind {kind!r}", f"use one of {', '.join(KINDS)}")
+    name = name.strip()
+    if not name:
+        raise FtuiError("a model needs a name", "pass --name")
+    _check_slot(slot)
+    if kind == "ollama":
+        if not (ollama_name or "").strip():
+            raise FtuiError("an Ollama model needs its Ollama name", "pass --ollama NAME:TAG")
+    else:
+        where = Path(path or "").expanduser()
+        if not path or not where.exists():
+            raise FtuiError(f"no file or folder at {path!r}", "pass --path to the model")
+        if kind == "gguf" and (not where.is_file() or where.suffix != ".gguf"):
+            raise FtuiError(f"{where} is not a .gguf file", "pass the .gguf file itself")
+        if kind in ("hf", "merged") and not (where / "config.json").is_file():
+            raise FtuiError(f"{where} holds no config.json", "pass a transformers model folder")
+        if kind == "adapter" and not (where / "adapter_config.json").is_file():
+            raise FtuiError(f"{where} holds no adapter_config.json", "pass a PEFT adapter folder")
+        path = str(where.resolve())
+    with store.session() as s:
+        if s.exec(select(RegisteredModel).where(RegisteredModel.name == name)).first():
+            raise FtuiError(f"a model named {name!r} is registered already", "pick another name")
+        model = RegisteredModel(name=name, kind=kind, path=path, ollama_name=ollama_name,
+                                base_model=base_model, slot=slot, notes=notes)
+        s.add(model)
+        s.flush()
+        _event(s, model, "registered", "candidate", notes)
+        s.commit()
+        s.refresh(model)
+        return model
+
+
+def _check_slot(slot: str) -> None:
+    if not _SLOT.match(slot or ""):
+        raise FtuiError(f"slot {slot!r} is not a simple name",
+                        "use a mode (chain_of_thought, agent, ...), a domain (programming, docs, "
+                        "...) or general")
+
+
+def list_models(store: Store, include_archived: bool = True) -> list[RegisteredModel]:
+    with store.session() as s:
+        stmt = select(RegisteredModel).order_by(col(RegisteredModel.id).desc())
+        if not include_archived:
+            stmt = stmt.where(RegisteredModel.stage != "archived")
+        return list(s.exec(stmt))
+
+
+def get_model(store: Store, ref: int | str) -> RegisteredModel:
+    with store.session() as s:
+        found = s.get(RegisteredModel, int(ref)) if str(ref).isdigit() else None
+        if found is None:
+            found = s.exec(select(RegisteredModel).where(RegisteredModel.name == str(ref))).first()
+    if found is None:
+        raise FtuiError(f"no registered model {ref!r}", "see them with: ftui models list")
+    return found
+
+
+def history(store: Store, ref: int | str) -> list[ModelEvent]:
+    model = get_model(store, ref)
+    with store.session() as s:
+        return list(s.exec(select(ModelEvent).where(ModelEvent.model_id == model.id)
+                           .order_by(col(ModelEvent.id))))
+
+
+def set_stage(store: Store, ref: int | str, stage: str, slot: str | None = None,
+              note: str | None = None) -> RegisteredModel:
+    """Move a model to a stage (and slot). Production is one model per slot: the previous one
+    goes back to staging, and both changes are in the history."""
+    if stage not in STAGES:
+        raise FtuiError(f"unknown stage {stage!r}", f"use one of {', '.join(STAGES)}")
+    if slot is not None:
+        _check_slot(slot)
+    model = get_model(store, ref)
+    with store.session() as s:
+        model = s.get(RegisteredModel, model.id)
+        old_stage = model.stage
+        model.slot = slot or model.slot
+        if stage == "production":
+            for other in s.exec(select(RegisteredModel).where(
+                    RegisteredModel.slot == model.slot, RegisteredModel.stage == "production",
+                    RegisteredModel.id != model.id)):
+                other.stage = "staging"
+                _event(s, other, "demoted", "staging", f"replaced by {model.name}", "production")
+        model.stage = stage
+        _event(s, model, "promoted" if STAGES.index(stage) > STAGES.index(old_stage)
+               else "demoted" if stage != old_stage else "moved", stage, note, old_stage)
+        s.commit()
+        s.refresh(model)
+        return model
+
+
+def production_model(store: Store, slot: str) -> RegisteredModel | None:
+    with store.session() as s:
+        return s.exec(select(RegisteredModel).where(RegisteredModel.slot == slot,
+                                                    RegisteredModel.stage == "production")).first()
+
+
+def delete_model(store: Store, ref: int | str, remove_files: bool = False) -> dict[str, Any]:
+    """Forget a model; its files are removed only when asked (and only a folder ftui wrote)."""
+    model = get_model(store, ref)
+    removed = None
+    if remove_files and model.path and model.kind in ("adapter", "merged"):
+        target = Path(model.path)
+        if target.is_dir():
+            shutil.rmtree(target)
+            removed = str(target)
+    with store.session() as s:
+        s.delete(s.get(RegisteredModel, model.id))
+        s.commit()
+    return {"deleted": model.id, "name": model.name, "removed_files": removed}
+
+
+def as_dict(model: RegisteredModel) -> dict[str, Any]:
+    return {"id": model.id, "name": model.name, "kind": model.kind, "stage": model.stage,
+            "slot": model.slot, "base_model": model.base_model, "run_id": model.run_id,
+            "dataset_hash": model.dataset_hash, "path": model.path,
+            "ollama_name": model.ollama_name, "metrics": model.metrics,
+            "created_at": model.created_at.isoformat()}
