@@ -1,0 +1,164 @@
+"""One `generate(...)` over two backends: Ollama (through the `ollama` client) and local
+transformers (base model + peft adapter, cached per model). Both stream; both return text,
+latency and token counts; every failure a user can cause becomes an FtuiError with the fix."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ftui.errors import FtuiError
+
+OnToken = Callable[[str], None]
+
+
+@dataclass
+class Generation:
+    text: str
+    model: str
+    backend: str  # ollama / local
+    latency_ms: float
+    prompt_tokens: int | None
+    completion_tokens: int | None
+
+    @property
+    def tokens_per_second(self) -> float | None:
+        if not self.completion_tokens or not self.latency_ms:
+            return None
+        return self.completion_tokens / (self.latency_ms / 1000)
+
+
+# ---------------------------------------------------------------- Ollama
+
+
+def _ollama_error(err: BaseException, model: str, host: str) -> FtuiError:
+    import httpx
+    import ollama
+
+    if isinstance(err, ollama.ResponseError):
+        if err.status_code == 404:
+            return FtuiError(f"Ollama has no model {model!r} ({err.error})",
+                             f"pull or deploy it first: ollama pull {model}")
+        return FtuiError(f"Ollama answered {err.status_code}: {err.error}",
+                         "check the request and the Ollama server log")
+    if isinstance(err, httpx.TimeoutException | TimeoutError):
+        return FtuiError(f"Ollama at {host} did not answer in time", "check the server's load, or "
+                         "raise the timeout")
+    return FtuiError(f"cannot reach Ollama at {host} ({type(err).__name__})",
+                     "start it (ollama serve) or set OLLAMA_HOST to where it runs")
+
+
+def ollama_generate(host: str, model: str, messages: list[dict[str, Any]], *,
+                    options: dict[str, Any] | None = None, on_token: OnToken | None = None,
+                    timeout_s: float = 120.0) -> Generation:
+    import httpx
+    import ollama
+
+    client = ollama.Client(host=host, timeout=timeout_s)
+    started = time.perf_counter()
+    pieces: list[str] = []
+    last = None
+    try:
+        for chunk in client.chat(model=model, messages=messages, stream=True, options=options):
+            piece = chunk.message.content or ""
+            if piece:
+                pieces.append(piece)
+                if on_token:
+                    on_token(piece)
+            last = chunk
+    except (ollama.ResponseError, httpx.HTTPError, ConnectionError, TimeoutError) as err:
+        raise _ollama_error(err, model, host) from err
+    return Generation("".join(pieces), model, "ollama", (time.perf_counter() - started) * 1000,
+                      getattr(last, "prompt_eval_count", None), getattr(last, "eval_count", None))
+
+
+def ollama_models(host: str, timeout_s: float = 10.0) -> list[str]:
+    """What `ollama list` shows: the names to pick from when registering an Ollama model."""
+    import httpx
+    import ollama
+
+    try:
+        listing = ollama.Client(host=host, timeout=timeout_s).list()
+    except (ollama.ResponseError, httpx.HTTPError, ConnectionError, TimeoutError) as err:
+        raise _ollama_error(err, "", host) from err
+    return [m.model for m in listing.models]
+
+
+# ---------------------------------------------------------------- local transformers
+
+_CACHE: dict[tuple[str, str | None], tuple[Any, Any]] = {}
+_CACHE_LOCK = threading.Lock()
+
+
+def _local_model(base: str, adapter: str | None, home: Path):
+    key = (base, adapter)
+    with _CACHE_LOCK:
+        if key not in _CACHE:
+            import torch
+
+            from ftui.train.base import load_base
+
+            tok, model = load_base(base, home)
+            if adapter:
+                from peft import PeftModel
+
+                model = PeftModel.from_pretrained(model, adapter)
+            model.eval()
+            if torch.cuda.is_available():
+                model.to("cuda")
+            _CACHE[key] = (tok, model)
+        return _CACHE[key]
+
+
+def local_generate(base: str, adapter: str | None, messages: list[dict[str, Any]], home: Path, *,
+                   max_new_tokens: int = 256, temperature: float = 0.0,
+                   on_token: OnToken | None = None) -> Generation:
+    import torch
+    from transformers import TextIteratorStreamer
+
+    tok, model = _local_model(base, adapter, home)
+    text = tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    inputs = tok(text, return_tensors="pt", add_special_tokens=False).to(model.device)
+    streamer = TextIteratorStreamer(tok, skip_prompt=True, skip_special_tokens=True)
+    kwargs: dict[str, Any] = {"max_new_tokens": max_new_tokens, "streamer": streamer,
+                              "pad_token_id": tok.pad_token_id, "eos_token_id": tok.eos_token_id}
+    if temperature > 0:
+        kwargs.update(do_sample=True, temperature=temperature)
+    else:
+        kwargs["do_sample"] = False
+    started = time.perf_counter()
+    result: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            with torch.no_grad():
+                result["ids"] = model.generate(**inputs, **kwargs)
+        except Exception as err:  # reported below, in the caller's thread
+            result["error"] = err
+            streamer.end()
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    pieces = _drain(streamer, on_token)
+    worker.join()
+    if "error" in result:
+        raise FtuiError(f"local generation failed: {result['error']}",
+                        "check the model loads (ftui models show) and fits in memory")
+    completion = int(result["ids"].shape[-1] - inputs["input_ids"].shape[-1])
+    return Generation("".join(pieces), adapter or base, "local",
+                      (time.perf_counter() - started) * 1000, int(inputs["input_ids"].shape[-1]),
+                      completion)
+
+
+def _drain(stream: Iterator[str], on_token: OnToken | None) -> list[str]:
+    pieces = []
+    for piece in stream:
+        if piece:
+            pieces.append(piece)
+            if on_token:
+                on_token(piece)
+    return pieces
