@@ -13,7 +13,8 @@ PLANNED = {
     "datasets": "Build frozen, cleaned training sets from rated interactions "
                 "(filters, PII redaction, dedup, splits, export).",
     "training": "Launch LoRA fine-tuning runs and watch loss, throughput and GPU state live.",
-    "models": "The registry of trained models: evaluate, merge, deploy to Ollama, playground.",
+    "models": "The registry of trained models: evaluate, merge, deploy to Ollama, playground.\n"
+              "Meanwhile the registry works from a terminal: ftui models list | show | promote.",
     "experiments": "A/B tests through the gateway, a blind arena, and the statistics to decide.",
 }
 
