@@ -102,8 +102,9 @@ def test_config_validation_and_overrides(tmp_path):
         RunConfig(warmup_ratio=2).validate()
     with pytest.raises(FtuiError, match="unknown run config keys: lora_rank"):
         load_config(None, ["lora_rank=8"])
-    with pytest.raises(FtuiError, match="not a valid int"):
+    with pytest.raises(FtuiError, match="batch_size: 'lots' is not a whole number") as err:
         load_config(None, ["batch_size=lots"])
+    assert "batch_size=4" in err.value.hint
     with pytest.raises(FtuiError, match="packing"):
         load_config(None, ["packing=true"])
     path = tmp_path / "run.toml"

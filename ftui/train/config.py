@@ -119,8 +119,18 @@ def _coerce(key: str, value: Any, default: Any) -> Any:
             return tuple(str(v).strip() for v in items if str(v).strip())
         return str(value)
     except (TypeError, ValueError) as err:
-        raise FtuiError(f"run config {key}: {value!r} is not a valid {type(default).__name__}",
-                        f"give {key} a {type(default).__name__}") from err
+        kind = {bool: "true or false", int: "whole number", float: "number",
+                tuple: "comma-separated list"}.get(type(default), "text")
+        raise FtuiError(f"run config {key}: {value!r} is not a {kind}",
+                        f"give {key} a {kind}, e.g. {key}={_example(default)}") from err
+
+
+def _example(default: Any) -> str:
+    if isinstance(default, bool):
+        return "true"
+    if isinstance(default, tuple):
+        return "q_proj,v_proj"
+    return str(default) if default not in (None, "", -1) else "100"
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> RunConfig:
