@@ -7,29 +7,12 @@ Heavy modules (SQLAlchemy, Textual, torch) are imported inside the handlers so t
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from ftui import REASONING_MODES, __version__
-
-EXIT_OK, EXIT_SKIPPED, EXIT_ERROR = 0, 1, 2
-
-
-def _emit(args: argparse.Namespace, payload: dict[str, Any], human: Callable[[], None]) -> None:
-    if getattr(args, "json", False):
-        print(json.dumps(payload, default=str))
-    else:
-        human()
-
-
-def _open(args: argparse.Namespace):
-    from ftui.config import load_settings
-    from ftui.store import open_store
-
-    return open_store(load_settings(args.db).database_url)
-
+from ftui.cli_common import EXIT_ERROR, EXIT_OK, EXIT_SKIPPED, _emit, _open
 
 # ---------------------------------------------------------------- commands
 
@@ -406,110 +389,6 @@ def cmd_worker(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _model_line(m) -> str:
-    loss = m.metrics.get("best_eval_loss")
-    loss_text = f"{loss:.4f}" if isinstance(loss, int | float) else "-"
-    return (f"{m.id:>4}  {m.name[:28]:<28} {m.kind:<8} {m.stage:<10} {m.slot:<16} "
-            f"{(m.base_model or '-')[:20]:<20} eval {loss_text:<8} {m.created_at:%Y-%m-%d %H:%M}")
-
-
-def cmd_models(args: argparse.Namespace) -> int:
-    from ftui import registry
-
-    store = _open(args)
-    action = args.models_command
-    if action == "list":
-        items = registry.list_models(store)
-        _emit(args, {"models": [registry.as_dict(m) for m in items]},
-              lambda: print("\n".join(_model_line(m) for m in items)
-                            or "no models yet: a finished training run registers its adapter"))
-        return EXIT_OK
-    if action == "show":
-        model = registry.get_model(store, args.id)
-        events = registry.history(store, model.id)
-        payload = {**registry.as_dict(model), "params": model.params, "notes": model.notes,
-                   "dataset_id": model.dataset_id,
-                   "history": [{"time": e.created_at.isoformat(), "action": e.action,
-                                "from": e.from_stage, "to": e.to_stage, "slot": e.slot,
-                                "note": e.note} for e in events]}
-
-        def human() -> None:
-            print(_model_line(model))
-            for key in ("path", "ollama_name", "run_id", "dataset_id", "dataset_hash"):
-                if payload.get(key) is not None:
-                    print(f"  {key.replace('_', ' ')}: {payload[key]}")
-            for k, v in model.metrics.items():
-                print(f"  {k.replace('_', ' ')}: {v}")
-            for e in events:
-                print(f"  {e.created_at:%Y-%m-%d %H:%M} {e.action:<10} "
-                      f"{e.from_stage or '':>10} -> {e.to_stage or '':<10} {e.slot or ''}"
-                      + (f"  ({e.note})" if e.note else ""))
-
-        _emit(args, payload, human)
-        return EXIT_OK
-    if action == "register":
-        model = registry.register(store, kind=args.kind, name=args.name, path=args.path,
-                                  ollama_name=args.ollama, base_model=args.base,
-                                  slot=args.slot, notes=args.note)
-    elif action == "promote":
-        model = registry.set_stage(store, args.id, args.stage, args.slot, args.note)
-    elif action == "demote":
-        current = registry.get_model(store, args.id)
-        lower = {"production": "staging", "staging": "candidate"}.get(current.stage, current.stage)
-        model = registry.set_stage(store, args.id, lower, None, args.note)
-    elif action == "archive":
-        model = registry.set_stage(store, args.id, "archived", None, args.note)
-    else:  # delete
-        if not args.yes:
-            from ftui.errors import FtuiError
-
-            raise FtuiError(f"deleting model {args.id} needs confirmation",
-                            "add --yes (and --remove-files to delete its files too)")
-        result = registry.delete_model(store, args.id, args.remove_files)
-        _emit(args, result, lambda: print(f"deleted model {result['deleted']} ({result['name']})"
-                                          + (f"; removed {result['removed_files']}"
-                                             if result["removed_files"] else "")))
-        return EXIT_OK
-    _emit(args, registry.as_dict(model), lambda: print(_model_line(model)))
-    return EXIT_OK
-
-
-def _add_model_commands(sub) -> None:
-    mp = sub.add_parser("models", help="the model registry: list, register, promote, delete",
-                        description="Registered models, their lineage and their stage in a slot.")
-    msub = mp.add_subparsers(dest="models_command", metavar="ACTION", required=True)
-
-    def madd(name: str, help_text: str):
-        p = msub.add_parser(name, help=help_text, description=help_text)
-        p.set_defaults(func=cmd_models)
-        p.add_argument("--json", action="store_true", help="print one JSON object")
-        return p
-
-    madd("list", "every registered model")
-    madd("show", "one model: lineage, metrics, history").add_argument("id")
-    p = madd("register", "register a model that exists elsewhere")
-    p.add_argument("--kind", required=True, choices=["adapter", "merged", "ollama", "hf", "gguf"])
-    p.add_argument("--name", required=True)
-    p.add_argument("--path", help="folder or .gguf file (all kinds but ollama)")
-    p.add_argument("--ollama", help="the Ollama model name, e.g. llama3.2:3b (kind ollama)")
-    p.add_argument("--base", help="the base model it was trained from")
-    p.add_argument("--slot", default="general", help="mode, domain or general (default)")
-    p.add_argument("--note")
-    p = madd("promote", "move to a stage (production demotes the slot's previous one)")
-    p.add_argument("id")
-    p.add_argument("--stage", default="production", choices=["candidate", "staging", "production"])
-    p.add_argument("--slot", help="the slot it serves (default: its current slot)")
-    p.add_argument("--note", help="why (kept in the history)")
-    for name, text in (("demote", "one stage down"), ("archive", "archive it (files are kept)")):
-        p = madd(name, text)
-        p.add_argument("id")
-        p.add_argument("--note")
-    p = madd("delete", "forget a model (files only with --remove-files)")
-    p.add_argument("id")
-    p.add_argument("--yes", action="store_true", help="confirm")
-    p.add_argument("--remove-files", action="store_true", help="also delete its adapter folder")
-
-
 def _add_training_commands(sub) -> None:
     p = sub.add_parser("train", help="fine-tune a LoRA adapter on a dataset version",
                        description="Create a training run and run it (in the foreground unless "
@@ -646,7 +525,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("out", metavar="FILE")
     _add_dataset_commands(sub, add)
     _add_training_commands(sub)
-    _add_model_commands(sub)
+    from ftui.cli_models import add_chat_command, add_model_commands
+
+    add_model_commands(sub)
+    add_chat_command(sub, ("auto", *REASONING_MODES))
     return parser
 
 

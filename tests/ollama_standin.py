@@ -1,9 +1,11 @@
 """A stand-in Ollama server on 127.0.0.1 for tests: the real `ollama` client talks to it over
-real HTTP. Speaks /api/version, /api/tags, /api/chat (NDJSON streaming or one JSON object) and
-answers 404 for unknown models, as Ollama does. Later issues extend it (blobs, create, show)."""
+real HTTP. Speaks /api/version, /api/tags, /api/chat (NDJSON streaming or one JSON object),
+blobs (HEAD / POST with the digest checked), /api/create (streamed progress; the new model then
+answers chat), /api/show and /api/delete, and answers 404 for unknown models, as Ollama does."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 import time
@@ -16,6 +18,9 @@ class StandIn:
         self.models = models or {"llama3.2:3b": "Paris is the capital of France."}
         self.delay_s = delay_s
         self.requests: list[tuple[str, str, Any]] = []
+        self.blobs: dict[str, bytes] = {}
+        self.created: dict[str, dict[str, Any]] = {}  # name -> the create request
+        self.created_reply = "Hello! I am the deployed model."
         standin = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -43,9 +48,66 @@ class StandIn:
                 else:
                     self._json(404, {"error": "not found"})
 
+            def _body(self) -> bytes:
+                if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+                    data = b""
+                    while True:
+                        size = int(self.rfile.readline().strip(), 16)
+                        if size == 0:
+                            self.rfile.readline()
+                            return data
+                        data += self.rfile.read(size)
+                        self.rfile.readline()
+                return self.rfile.read(int(self.headers.get("Content-Length", 0)))
+
+            def do_HEAD(self) -> None:
+                standin.requests.append(("HEAD", self.path, None))
+                digest = self.path.rsplit("/", 1)[-1]
+                self.send_response(200 if digest in standin.blobs else 404)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def do_DELETE(self) -> None:
+                body = json.loads(self._body() or b"{}")
+                standin.requests.append(("DELETE", self.path, body))
+                name = body.get("model")
+                if standin.models.pop(name, None) is None:
+                    self._json(404, {"error": f"model '{name}' not found"})
+                    return
+                standin.created.pop(name, None)
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
             def do_POST(self) -> None:
-                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
+                raw = self._body()
+                if self.path.startswith("/api/blobs/"):
+                    digest = self.path.rsplit("/", 1)[-1]
+                    standin.requests.append(("POST", self.path, len(raw)))
+                    if "sha256:" + hashlib.sha256(raw).hexdigest() != digest:
+                        self._json(400, {"error": "digest mismatch"})
+                        return
+                    known = digest in standin.blobs
+                    standin.blobs[digest] = raw
+                    self.send_response(200 if known else 201)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                body = json.loads(raw)
                 standin.requests.append(("POST", self.path, body))
+                if self.path == "/api/create":
+                    self._create(body)
+                    return
+                if self.path == "/api/show":
+                    if body.get("model") not in standin.models:
+                        self._json(404, {"error": f"model '{body.get('model')}' not found"})
+                        return
+                    made = standin.created.get(body["model"], {})
+                    self._json(200, {"modelfile": "", "parameters": "",
+                                     "template": made.get("template", ""),
+                                     "details": {"format": "gguf", "family": "llama"},
+                                     "model_info": {"general.architecture": "llama"}})
+                    return
                 if self.path != "/api/chat":
                     self._json(404, {"error": "not found"})
                     return
@@ -74,6 +136,31 @@ class StandIn:
                                  "message": {"role": "assistant", "content": piece}})
                 self._chunk(final)
                 self.wfile.write(b"0\r\n\r\n")
+
+            def _create(self, body: dict[str, Any]) -> None:
+                base = body.get("from")
+                if base and base not in standin.models:
+                    self._json(404, {"error": f"model '{base}' not found"})
+                    return
+                for digest in [*(body.get("files") or {}).values(),
+                               *(body.get("adapters") or {}).values()]:
+                    if digest not in standin.blobs:
+                        self._json(400, {"error": f"blob {digest} not found"})
+                        return
+                self.send_response(200)
+                self.send_header("Content-Type", "application/x-ndjson")
+                self.send_header("Transfer-Encoding", "chunked")
+                self.end_headers()
+                steps = ["parsing GGUF", "converting adapter" if body.get("adapters")
+                         else "converting model", "using existing layer",
+                         "writing manifest", "success"]
+                if body.get("quantize"):
+                    steps.insert(2, f"quantizing F32 model to {body['quantize']}")
+                for status in steps:
+                    self._chunk({"status": status})
+                self.wfile.write(b"0\r\n\r\n")
+                standin.created[body["model"]] = body
+                standin.models[body["model"]] = standin.created_reply
 
             def _chunk(self, obj: dict) -> None:
                 line = (json.dumps(obj) + "\n").encode()

@@ -70,16 +70,19 @@ class Routed:
     fallback_reason: str | None = None
 
 
-def _run(target: dict[str, Any], messages, home: Path, host: str, on_token, timeout_s,
-         options) -> Generation:
+def run_target(target: dict[str, Any], messages, home: Path, host: str, on_token=None,
+               timeout_s: float = 120.0, options: dict[str, Any] | None = None) -> Generation:
+    """Run one target from `target_of` as is (no mode prompt, no fallback)."""
     if target["backend"] == "ollama":
         return ollama_generate(host, target["name"], messages, options=options,
                                on_token=on_token, timeout_s=timeout_s)
+    opts = options or {}
     return local_generate(target["base"], target.get("adapter"), messages, home,
-                          on_token=on_token)
+                          on_token=on_token, max_new_tokens=int(opts.get("num_predict", 256)),
+                          temperature=float(opts.get("temperature", 0.0)))
 
 
-def _target_of(store, ref: str) -> tuple[dict[str, Any], dict[str, Any] | None]:
+def target_of(store, ref: str) -> tuple[dict[str, Any], dict[str, Any] | None]:
     """(what to run, its base to fall back to) for a registry id/name, or an Ollama name."""
     from ftui.registry import get_model
 
@@ -108,12 +111,12 @@ def generate(store, model_ref: str, messages: list[dict[str, Any]], *, mode: str
 
     chosen = pick_mode(messages, tools) if mode == "auto" else mode
     convo = with_mode(messages, chosen, prompts if prompts is not None else system_prompts(home))
-    target, base = _target_of(store, model_ref)
+    target, base = target_of(store, str(model_ref))
     try:
-        out = _run(target, convo, home, host, on_token, timeout_s, options)
+        out = run_target(target, convo, home, host, on_token, timeout_s, options)
         return Routed(out, chosen, model_ref)
     except FtuiError as err:
         if not fallback or base is None:
             raise
-        out = _run(base, convo, home, host, on_token, timeout_s, options)
+        out = run_target(base, convo, home, host, on_token, timeout_s, options)
         return Routed(out, chosen, model_ref, fell_back=True, fallback_reason=err.message)

@@ -1,0 +1,217 @@
+"""Deploy a registered model to Ollama through its HTTP API (the `ollama create` command line
+cannot import a PEFT folder).
+
+- adapter: upload adapter_model.safetensors + adapter_config.json as blobs, then
+  create(model=, from_=<the base as Ollama knows it>, adapters={file: digest}).
+- merged / hf folder: upload config, tokenizer files and weights, then create(files=...,
+  quantize=...); the chat template comes from tokenizer_config.json, and for ChatML models ftui
+  also passes it as an Ollama template so nothing depends on Ollama recognising the Jinja.
+- gguf: upload the file, create(files={name: digest}).
+
+Stop tokens are always set (the tokenizer's end-of-turn token): a model without them can talk
+past its turn. What Ollama cannot import is refused before anything is uploaded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from ftui.errors import FtuiError
+from ftui.registry.merge import slug
+from ftui.store import RegisteredModel, Store
+
+ADAPTER_ARCHS = ("llama", "gemma2")
+ADAPTER_TARGETS = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"}
+SMOKE_PROMPT = "Say hello in one short sentence."
+CHATML_TEMPLATE = (
+    "{{- range .Messages }}<|im_start|>{{ .Role }}\n{{ .Content }}<|im_end|>\n{{ end }}"
+    "<|im_start|>assistant\n")
+
+OnLine = Callable[[str], None]
+
+
+def digest_of(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return f"sha256:{h.hexdigest()}"
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        raise FtuiError(f"cannot read {path}: {err}", "check the model files are complete") from err
+
+
+def base_config(base_model: str, home: Path) -> dict[str, Any]:
+    from ftui.train.base import resolve_base
+
+    where, extra = resolve_base(base_model, home)
+    if extra.get("gguf"):
+        return {"model_type": "llama"}  # GGUF bases here are llama-family (checked on load)
+    cfg = Path(where) / "config.json"
+    if not cfg.is_file():
+        raise FtuiError(f"cannot check the base {base_model!r}: no config.json found locally",
+                        "use a local base model folder")
+    return _read_json(cfg)
+
+
+def adapter_problems(adapter_dir: Path, base_cfg: dict[str, Any]) -> list[str]:
+    """Why Ollama would refuse this adapter (empty when it can import it)."""
+    problems = []
+    cfg = _read_json(adapter_dir / "adapter_config.json")
+    arch = base_cfg.get("model_type")
+    if arch not in ADAPTER_ARCHS:
+        problems.append(f"the base architecture is {arch!r}; Ollama converts safetensors adapters "
+                        f"only for {' and '.join(ADAPTER_ARCHS)}: merge it and deploy the merged "
+                        "model instead")
+    targets = cfg.get("target_modules") or []
+    targets = [targets] if isinstance(targets, str) else list(targets)
+    odd = sorted(set(targets) - ADAPTER_TARGETS)
+    if odd:
+        problems.append(f"target modules {', '.join(odd)} are not among the ones Ollama imports "
+                        f"({', '.join(sorted(ADAPTER_TARGETS))}): merge it instead")
+    if cfg.get("use_dora"):
+        problems.append("DoRA adapters cannot be imported by Ollama: merge it instead")
+    if cfg.get("modules_to_save"):
+        problems.append("the adapter also saves full modules (modules_to_save), which Ollama "
+                        "cannot import: merge it instead")
+    if not (adapter_dir / "adapter_model.safetensors").is_file():
+        problems.append(f"{adapter_dir} holds no adapter_model.safetensors")
+    return problems
+
+
+def ollama_base_of(base_model: str | None, given: str | None) -> str:
+    from ftui.train.base import DEMO_OLLAMA
+
+    if given:
+        return given
+    if base_model == "demo":
+        return DEMO_OLLAMA
+    raise FtuiError(f"ftui does not know the Ollama name of the base {base_model!r}",
+                    "pass --from NAME:TAG, the same model as pulled in Ollama "
+                    "(e.g. llama3.2:3b)")
+
+
+def _upload(client, path: Path, on_line: OnLine) -> str:
+    """Upload one blob unless Ollama has it already (HEAD first: weights are large)."""
+    digest = digest_of(path)
+    head = client._client.head(f"/api/blobs/{digest}")
+    if head.status_code == 200:
+        on_line(f"blob {path.name}: already in Ollama")
+        return digest
+    on_line(f"uploading {path.name} ({path.stat().st_size / 1e6:.1f} MB)")
+    got = client.create_blob(path)
+    if got != digest:
+        raise FtuiError(f"{path.name} changed while uploading", "deploy again")
+    return digest
+
+
+def _stop_tokens(tok_cfg: dict[str, Any]) -> list[str]:
+    stops = []
+    eos = tok_cfg.get("eos_token")
+    if isinstance(eos, dict):
+        eos = eos.get("content")
+    if eos:
+        stops.append(eos)
+    if "<|im_end|>" in (tok_cfg.get("chat_template") or "") and "<|im_end|>" not in stops:
+        stops.append("<|im_end|>")
+    return stops
+
+
+def plan_deploy(model: RegisteredModel, home: Path, ollama_base: str | None,
+                quantize: str | None) -> dict[str, Any]:
+    """What will be uploaded and created, checked up front (nothing is sent yet)."""
+    if model.kind == "ollama":
+        raise FtuiError(f"{model.name} is an Ollama model already ({model.ollama_name})",
+                        "nothing to deploy: use it as is")
+    if model.kind == "adapter":
+        folder = Path(model.path or "")
+        problems = adapter_problems(folder, base_config(model.base_model or "", home))
+        if problems:
+            raise FtuiError(f"Ollama cannot import {model.name}: " + "; ".join(problems),
+                            f"run: ftui models merge {model.id}, then deploy the merged model")
+        tok_cfg = _read_json(folder / "tokenizer_config.json") \
+            if (folder / "tokenizer_config.json").is_file() else {}
+        return {"mode": "adapter", "from": ollama_base_of(model.base_model, ollama_base),
+                "files": [folder / "adapter_model.safetensors", folder / "adapter_config.json"],
+                "stop": _stop_tokens(tok_cfg), "template": None, "quantize": None}
+    if model.kind == "gguf":
+        path = Path(model.path or "")
+        return {"mode": "merged", "from": None, "files": [path], "stop": [], "template": None,
+                "quantize": None}
+    folder = Path(model.path or "")
+    weights = sorted(folder.glob("model*.safetensors"))
+    if not weights:
+        raise FtuiError(f"{folder} holds no model*.safetensors", "merge the adapter again")
+    tok_cfg = _read_json(folder / "tokenizer_config.json")
+    if not tok_cfg.get("chat_template"):
+        raise FtuiError(f"{folder}/tokenizer_config.json has no chat_template: Ollama would "
+                        "answer without a template and never stop",
+                        "merge again with ftui (it writes the template there)")
+    names = ["config.json", "tokenizer.json", "tokenizer_config.json", "generation_config.json",
+             "special_tokens_map.json", "model.safetensors.index.json"]
+    files = [folder / n for n in names if (folder / n).is_file()] + weights
+    if not (folder / "tokenizer.json").is_file():
+        raise FtuiError(f"{folder} holds no tokenizer.json", "save the fast tokenizer with it")
+    chatml = "<|im_start|>" in tok_cfg["chat_template"]
+    return {"mode": "merged", "from": None, "files": files, "stop": _stop_tokens(tok_cfg),
+            "template": CHATML_TEMPLATE if chatml else None, "quantize": quantize}
+
+
+def deploy(store: Store, ref: int | str, *, home: Path, host: str, name: str | None = None,
+           ollama_base: str | None = None, quantize: str | None = None,
+           smoke_prompt: str | None = SMOKE_PROMPT, on_line: OnLine | None = None,
+           timeout_s: float = 600.0) -> dict[str, Any]:
+    import httpx
+    import ollama
+
+    from ftui.inference import _ollama_error, ollama_generate
+    from ftui.registry import _event, get_model
+
+    say = on_line or (lambda _line: None)
+    model = get_model(store, ref)
+    plan = plan_deploy(model, Path(home), ollama_base, quantize)
+    target = name or f"ftui-{slug(model.name)}"
+    client = ollama.Client(host=host, timeout=timeout_s)
+    progress: list[str] = []
+    try:
+        if plan["from"]:
+            client.show(plan["from"])  # before uploading: the base must be in Ollama
+        blobs = {p.name: _upload(client, p, say) for p in plan["files"]}
+        request: dict[str, Any] = {"model": target, "stream": True}
+        if plan["mode"] == "adapter":
+            request.update(from_=plan["from"], adapters=blobs)
+        else:
+            request.update(files=blobs, quantize=plan["quantize"], template=plan["template"])
+        if plan["stop"]:
+            request["parameters"] = {"stop": plan["stop"]}
+        for line in client.create(**{k: v for k, v in request.items() if v is not None}):
+            text = line.status or ""
+            if text and (not progress or progress[-1] != text):
+                progress.append(text)
+                say(text)
+    except (ollama.ResponseError, httpx.HTTPError, ConnectionError, TimeoutError) as err:
+        if isinstance(err, ollama.ResponseError) and err.status_code == 404 and plan["from"]:
+            raise FtuiError(f"Ollama has no base model {plan['from']!r} to put the adapter on",
+                            f"pull it first: ollama pull {plan['from']}") from err
+        raise _ollama_error(err, target, host) from err
+    with store.session() as s:
+        row = s.get(RegisteredModel, model.id)
+        row.ollama_name = target
+        _event(s, row, "deployed", note=f"to Ollama as {target} ({plan['mode']})")
+        s.commit()
+    smoke = None
+    if smoke_prompt:
+        say(f"smoke test: {smoke_prompt}")
+        smoke = ollama_generate(host, target, [{"role": "user", "content": smoke_prompt}],
+                                options={"num_predict": 64}, timeout_s=timeout_s).text
+        say(f"answer: {smoke}")
+    return {"ollama_name": target, "mode": plan["mode"], "smoke_reply": smoke,
+            "blobs": blobs, "progress": progress, "from": plan["from"]}

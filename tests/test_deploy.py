@@ -1,0 +1,183 @@
+"""Merge, deploy to Ollama (the real client against the stand-in on 127.0.0.1), evaluate,
+compare and lineage, on an adapter trained on `tiny`."""
+
+from __future__ import annotations
+
+import json
+import socket
+from pathlib import Path
+
+import pytest
+from ollama_standin import StandIn
+
+from ftui import registry
+from ftui.cli import main
+from ftui.curate import DatasetSpec, build_dataset
+from ftui.demo import load_demo
+from ftui.errors import FtuiError
+from ftui.registry.deploy import CHATML_TEMPLATE, deploy, digest_of
+from ftui.registry.evaluate import compare, evaluate, rouge_l
+from ftui.registry.lineage import lineage
+from ftui.registry.merge import merge_adapter
+from ftui.store import open_store
+from ftui.train import runs
+from ftui.train.config import RunConfig
+from ftui.train.worker import run_worker
+
+BASE_IN_OLLAMA = "tiny-base:latest"
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    """One store with a tiny adapter trained hard enough (lr 1e-2) to move the logits."""
+    root = tmp_path_factory.mktemp("deploy")
+    store = open_store(f"sqlite:///{root / 'ftui.db'}")
+    load_demo(store)
+    version, _, _ = build_dataset(store, "dep", DatasetSpec(min_rating=4))
+    run = runs.create_run(store, version.id, "tiny", RunConfig(
+        max_steps=4, eval_steps=4, save_steps=4, max_seq_len=256,
+        learning_rate=1e-2).validate())
+    run_worker(store, root / "home", once=True)
+    assert runs.get_run(store, run.id).status == "completed"
+    adapter = registry.list_models(store)[0]
+    yield store, root / "home", adapter
+    store.close()
+
+
+def test_deploy_adapter_uploads_both_files_and_creates_on_the_base(world):
+    store, home, adapter = world
+    lines: list[str] = []
+    with StandIn(models={BASE_IN_OLLAMA: "base says hi"}) as server:
+        out = deploy(store, adapter.id, home=home, host=server.url, ollama_base=BASE_IN_OLLAMA,
+                     on_line=lines.append)
+        folder = Path(adapter.path)
+        expected = {name: digest_of(folder / name)
+                    for name in ("adapter_model.safetensors", "adapter_config.json")}
+        assert set(server.blobs) == set(expected.values())
+        for name, digest in expected.items():  # byte for byte what is on disk
+            assert server.blobs[digest] == (folder / name).read_bytes()
+        create = next(b for m, p, b in server.requests if p == "/api/create")
+        assert create["model"] == out["ollama_name"] == f"ftui-{adapter.name}"
+        assert create["from"] == BASE_IN_OLLAMA and create["adapters"] == expected
+        assert create["parameters"]["stop"] == ["<|im_end|>"] and "files" not in create
+        assert out["mode"] == "adapter" and out["smoke_reply"] == server.created_reply
+        assert "success" in out["progress"] and "success" in lines
+        # second deploy: Ollama has the blobs already, nothing is uploaded again
+        posts = sum(1 for m, p, _ in server.requests if m == "POST" and "/blobs/" in p)
+        deploy(store, adapter.id, home=home, host=server.url, ollama_base=BASE_IN_OLLAMA,
+               smoke_prompt=None)
+        assert posts == sum(1 for m, p, _ in server.requests if m == "POST" and "/blobs/" in p)
+    assert registry.get_model(store, adapter.id).ollama_name == out["ollama_name"]
+    assert registry.history(store, adapter.id)[-1].action == "deployed"
+
+
+def test_deploy_refuses_what_ollama_cannot_import(world, tmp_path):
+    store, home, adapter = world
+    with StandIn(models={BASE_IN_OLLAMA: "x"}) as server:
+        with pytest.raises(FtuiError, match="Ollama name of the base"):
+            deploy(store, adapter.id, home=home, host=server.url)  # tiny has no Ollama name
+        with pytest.raises(FtuiError, match="no base model 'nope:1'") as err:
+            deploy(store, adapter.id, home=home, host=server.url, ollama_base="nope:1")
+        assert "ollama pull nope:1" in err.value.hint
+        dora = tmp_path / "dora"
+        dora.mkdir()
+        for f in Path(adapter.path).iterdir():
+            if f.is_file():
+                (dora / f.name).write_bytes(f.read_bytes())
+        cfg = json.loads((dora / "adapter_config.json").read_text())
+        cfg.update(use_dora=True, target_modules=["q_proj", "lm_head"])
+        (dora / "adapter_config.json").write_text(json.dumps(cfg))
+        odd = registry.register(store, kind="adapter", name="dora", path=str(dora),
+                                base_model="tiny")
+        with pytest.raises(FtuiError, match="DoRA") as err:
+            deploy(store, odd.id, home=home, host=server.url, ollama_base=BASE_IN_OLLAMA)
+        assert "lm_head" in err.value.message and "merge" in err.value.hint
+        assert not any(m == "POST" and "/blobs/" in p for m, p, _ in server.requests)
+        registry.delete_model(store, odd.id)
+
+
+def test_deploy_when_ollama_is_down(world):
+    store, home, adapter = world
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    with pytest.raises(FtuiError, match="cannot reach Ollama"):
+        deploy(store, adapter.id, home=home, host=f"http://127.0.0.1:{port}",
+               ollama_base=BASE_IN_OLLAMA)
+
+
+def test_merged_logits_match_base_plus_adapter(world):
+    """Tolerance: max |difference| of logits < 1e-4 in fp32 (merging only reorders the sums);
+    the adapter itself moves them by far more than that."""
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    from ftui.train.base import load_base
+
+    store, home, adapter = world
+    merged = merge_adapter(store, adapter.id, home=home, dtype="fp32")
+    assert merged.kind == "merged" and merged.run_id == adapter.run_id
+    folder = Path(merged.path)
+    tok_cfg = json.loads((folder / "tokenizer_config.json").read_text())
+    assert "<|im_start|>" in tok_cfg["chat_template"]
+    assert list(folder.glob("model*.safetensors"))
+    tok, base = load_base("tiny", home)
+    ids = tok.apply_chat_template([{"role": "user", "content": "How do I sort a list?"}],
+                                  add_generation_prompt=True, return_tensors="pt",
+                                  return_dict=True)["input_ids"]
+    with torch.no_grad():
+        plain = base(input_ids=ids).logits
+        tuned = PeftModel.from_pretrained(base, adapter.path)(input_ids=ids).logits
+        alone = AutoModelForCausalLM.from_pretrained(folder)(input_ids=ids).logits
+    assert (tuned - plain).abs().max() > 1e-3  # the adapter does something
+    assert (alone - tuned).abs().max() < 1e-4
+    with pytest.raises(FtuiError, match="registered already"):
+        merge_adapter(store, adapter.id, home=home)
+
+    with StandIn(models={}) as server:  # merged: files + quantize + template, no base needed
+        out = deploy(store, merged.id, home=home, host=server.url, quantize="q4_K_M")
+        create = next(b for m, p, b in server.requests if p == "/api/create")
+        assert out["mode"] == "merged" and "from" not in create
+        assert set(create["files"]) >= {"config.json", "tokenizer.json", "tokenizer_config.json",
+                                        "model.safetensors"}
+        assert create["quantize"] == "q4_K_M" and create["template"] == CHATML_TEMPLATE
+        assert all(d in server.blobs for d in create["files"].values())
+
+
+def test_evaluate_compare_and_lineage(world):
+    store, home, adapter = world
+    with StandIn(models={"tiny-base:latest": "I cannot say."}) as server:
+        ev = evaluate(store, adapter.id, home=home, host=server.url, limit=3, max_new_tokens=8)
+        assert ev["examples"] == 3 and ev["split"] == "validation"
+        assert ev["loss"] > 0 and ev["perplexity"] > 1 and 0 <= ev["rouge_l"] <= 1
+        other = registry.register(store, kind="ollama", name="base-ollama",
+                                  ollama_name="tiny-base:latest")
+        ev2 = evaluate(store, other.id, home=home, host=server.url, limit=3,
+                       dataset_id=ev["dataset_id"])
+        assert ev2["loss"] is None and ev2["backend"] == "ollama"  # no log-probs from Ollama
+    side = compare(store, adapter.id, other.id)
+    assert side["same_data"] and {r["metric"] for r in side["rows"]} >= {"loss", "rouge_l"}
+    assert registry.get_model(store, adapter.id).metrics["eval_loss"] == ev["loss"]
+    info = lineage(store, adapter.id)
+    assert info["run"]["id"] == adapter.run_id and info["dataset"]["hash"] == adapter.dataset_hash
+    assert info["interactions"]["count"] == sum(info["dataset"]["splits"].values())
+    registry.delete_model(store, other.id)
+
+
+def test_rouge_l_by_hand():
+    # LCS of "the cat sat on the mat" / "the cat lay on the mat" is 5 words of 6 each
+    assert rouge_l("the cat sat on the mat", "the cat lay on the mat") == pytest.approx(5 / 6)
+    assert rouge_l("", "x") == 0.0 and rouge_l("a b", "a b") == 1.0
+
+
+def test_cli_deploy_json(world, capsys, monkeypatch):
+    store, home, adapter = world
+    monkeypatch.setenv("FTUI_HOME", str(home))
+    with StandIn(models={BASE_IN_OLLAMA: "x"}) as server:
+        code = main(["--db", store.url, "models", "deploy", str(adapter.id), "--as", "mine:v1",
+                     "--from", BASE_IN_OLLAMA, "--ollama-host", server.url,
+                     "--json"])
+    out = json.loads(capsys.readouterr().out)
+    assert code == 0 and out["ollama_name"] == "mine:v1" and out["mode"] == "adapter"
+    assert out["smoke_reply"] == "Hello! I am the deployed model."
