@@ -1,4 +1,4 @@
-"""The ftui application: one section (Textual mode) per area, F1-F5 to switch."""
+"""The ftui application: one section (Textual mode) per area, F1-F6 to switch."""
 
 from __future__ import annotations
 
@@ -15,7 +15,9 @@ from ftui.resources import asset_path
 from ftui.store import Store
 from screens.datasets import DatasetsScreen
 from screens.interactions import InteractionsScreen
+from screens.models import ModelsScreen
 from screens.placeholder import PlaceholderScreen
+from screens.playground import PlaygroundScreen
 from screens.training import TrainingScreen
 from widgets.section_bar import SECTIONS
 
@@ -27,7 +29,8 @@ class FtuiApp(App):
         "interactions": InteractionsScreen,
         "datasets": DatasetsScreen,
         "training": TrainingScreen,
-        "models": partial(PlaceholderScreen, "models"),
+        "models": ModelsScreen,
+        "playground": PlaygroundScreen,
         "experiments": partial(PlaceholderScreen, "experiments"),
     }
     BINDINGS = [
@@ -54,6 +57,15 @@ class FtuiApp(App):
 
     def on_mount(self) -> None:
         self.switch_mode("interactions")
+
+    def show_interactions(self, interaction_filter) -> None:
+        """Jump to Interactions showing only what the filter keeps (e.g. a model's data)."""
+        self.switch_mode("interactions")
+        self.call_after_refresh(lambda: self.screen.apply_filter(interaction_filter))
+
+    def open_playground(self, model_ref: str) -> None:
+        self.switch_mode("playground")
+        self.call_after_refresh(lambda: self.screen.choose_model(model_ref))
 
     def action_toggle_dark(self) -> None:
         self.theme = "textual-light" if self.current_theme.dark else "textual-dark"

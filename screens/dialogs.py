@@ -221,3 +221,30 @@ class FilterDialog(ModalScreen[InteractionFilter | None]):
 
     def action_cancel(self) -> None:
         self.dismiss(None)
+
+
+class PickDialog(ModalScreen[str | None]):
+    """Pick one of a list (enter), or esc."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, title: str, options: list[tuple[str, str]], hint: str = "") -> None:
+        super().__init__()
+        self.title_text, self.options, self.hint = title, options, hint
+
+    def compose(self) -> ComposeResult:
+        from textual.widgets import OptionList
+        from textual.widgets.option_list import Option
+
+        with Vertical(classes="dialog"):
+            yield Label(self.title_text, classes="dialog-title")
+            yield OptionList(*(Option(label, id=value) for label, value in self.options),
+                             id="pick")
+            if self.hint:
+                yield Static(self.hint, classes="dialog-hint")
+
+    def on_option_list_option_selected(self, event) -> None:
+        self.dismiss(event.option.id)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)

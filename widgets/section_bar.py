@@ -1,4 +1,4 @@
-"""The tab bar across the top: one section per area, switched with F1-F5."""
+"""The tab bar across the top: one section per area, switched with F1-F6."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ SECTIONS: tuple[tuple[str, str, str], ...] = (
     ("training", "F3", "Training"),
     ("models", "F4", "Models"),
     ("experiments", "F5", "Experiments"),
+    ("playground", "F6", "Playground"),
 )
 
 

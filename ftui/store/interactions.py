@@ -40,6 +40,7 @@ class InteractionFilter:
     since: datetime | None = None
     until: datetime | None = None
     text: str = ""  # full-text search over the conversation, correction and notes
+    dataset_id: int | None = None  # only the interactions a dataset version was built from
 
     def with_(self, **changes: Any) -> InteractionFilter:
         return replace(self, **changes)
@@ -51,7 +52,7 @@ class InteractionFilter:
     @property
     def may_scan(self) -> bool:
         """True when no index serves the filter, so a page may scan the whole table."""
-        return bool(self.text or self.tag or self.models or self.sources)
+        return bool(self.text or self.tag or self.models or self.sources or self.dataset_id)
 
     def describe(self) -> str:
         parts = []
@@ -75,6 +76,8 @@ class InteractionFilter:
             parts.append(f"until {self.until:%Y-%m-%d}")
         if self.text:
             parts.append(f'"{self.text}"')
+        if self.dataset_id is not None:
+            parts.append(f"in dataset {self.dataset_id}")
         return ", ".join(parts) or "all"
 
 
@@ -139,6 +142,11 @@ def _where(f: InteractionFilter) -> list:
         conds.append(C.created_at >= f.since)
     if f.until:
         conds.append(C.created_at < f.until)
+    if f.dataset_id is not None:
+        from ftui.store.models import DatasetExample
+
+        conds.append(C.id.in_(select(DatasetExample.interaction_id).where(
+            DatasetExample.dataset_id == f.dataset_id)))
     for word in f.text.split():
         pattern = f"%{_escape_like(word)}%"
         conds.append(or_(

@@ -1,0 +1,206 @@
+"""Playground: chat with any registered or Ollama model in a reasoning mode, streaming. Each
+exchange is logged as an interaction (source playground) and rated in place with 1-5."""
+
+from __future__ import annotations
+
+import uuid
+
+from rich.console import Group
+from rich.markdown import Markdown
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Footer, Input, Label, Select, Static
+
+from ftui import REASONING_MODES, registry
+from ftui.errors import FtuiError
+from ftui.store import interactions
+from widgets.interaction_list import stars
+from widgets.section_bar import SectionBar
+
+
+class Turn(Static):
+    """One exchange: the prompt, the streamed answer, and its rating."""
+
+    def __init__(self, prompt: str) -> None:
+        super().__init__(classes="turn")
+        self.prompt, self.answer, self.note = prompt, "", "…"
+        self.rating: int | None = None
+        self.interaction_id: int | None = None
+
+    def on_mount(self) -> None:
+        self.redraw()
+
+    def meta(self) -> Text:
+        meta = Text(self.note, style="dim")
+        if self.interaction_id is not None:
+            meta.append(f"  · interaction {self.interaction_id} · ")
+            meta.append(stars(self.rating) if self.rating else "unrated (1-5 rates)",
+                        style="yellow" if self.rating else "dim")
+        return meta
+
+    def redraw(self) -> None:
+        head = Text("you  ", style="bold cyan")
+        head.append(self.prompt)
+        self.update(Group(head, Text("model", style="bold green"),
+                          Markdown(self.answer or "…"), self.meta()))
+
+
+class PlaygroundScreen(Screen):
+    BINDINGS = [
+        Binding("1", "rate(1)", "Rate", key_display="1-5"),
+        Binding("2", "rate(2)", "Rate 2", show=False),
+        Binding("3", "rate(3)", "Rate 3", show=False),
+        Binding("4", "rate(4)", "Rate 4", show=False),
+        Binding("5", "rate(5)", "Rate 5", show=False),
+        Binding("i,enter", "type", "Type"),
+        Binding("n", "new_chat", "New chat"),
+        Binding("escape", "leave_input", "Leave input", show=False),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.history: list[dict] = []
+        self.turns: list[Turn] = []
+        self.session = f"playground-{uuid.uuid4().hex[:8]}"
+        self.busy = False
+        self.wanted_model: str | None = None
+
+    @property
+    def store(self):
+        return self.app.store
+
+    def compose(self) -> ComposeResult:
+        yield SectionBar("playground")
+        with Horizontal(id="play-bar"):
+            yield Label("model", classes="form-label")
+            yield Select([], id="play-model", allow_blank=True, compact=True,
+                         prompt="pick a model")
+            yield Label("mode", classes="form-label")
+            yield Select([(m, m) for m in ("auto", *REASONING_MODES)], value="auto",
+                         allow_blank=False, id="play-mode", compact=True)
+        yield VerticalScroll(Static("Pick a model, type a prompt, enter sends. Every exchange "
+                                    "is logged (source playground); 1-5 rates the last answer.",
+                                    classes="dialog-hint"), id="transcript")
+        yield Input(placeholder="ask something — enter sends, esc leaves the input", id="prompt")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.fill_models()
+        self.query_one("#prompt", Input).focus()
+
+    def on_screen_resume(self) -> None:
+        self.fill_models()
+
+    def fill_models(self) -> None:
+        """Registered models at once; Ollama's own list is added when it answers."""
+        options = [(f"{m.name} ({m.kind}, {m.stage})", str(m.id))
+                   for m in registry.list_models(self.store, include_archived=False)]
+        self._set_options(options)
+        self._add_ollama(options)
+
+    def _set_options(self, options: list[tuple[str, str]]) -> None:
+        select = self.query_one("#play-model", Select)
+        keep = self.wanted_model or (select.value if select.value != Select.NULL else None)
+        select.set_options(options)
+        if keep is not None and any(v == keep for _, v in options):
+            select.value = keep
+            self.wanted_model = None
+
+    @work(thread=True, exclusive=True, group="ollama-list")
+    def _add_ollama(self, options: list[tuple[str, str]]) -> None:
+        from ftui.inference import ollama_models
+
+        try:
+            names = ollama_models(self.app.settings.ollama_host, timeout_s=3)
+        except FtuiError:
+            return  # Ollama down: the registry's models are still there
+        known = {m.ollama_name for m in registry.list_models(self.store)}
+        extra = [(f"{n} (Ollama)", n) for n in names if n not in known]
+        if extra:
+            self.app.call_from_thread(self._set_options, options + extra)
+
+    def choose_model(self, ref: str) -> None:
+        self.wanted_model = ref
+        self.fill_models()
+
+    # ------------------------------------------------------------ chat
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        prompt = event.value.strip()
+        model = self.query_one("#play-model", Select).value
+        if not prompt:
+            return
+        if model == Select.NULL:
+            self.app.notify("pick a model first", severity="warning")
+            return
+        if self.busy:
+            self.app.notify("still answering the last prompt", severity="warning")
+            return
+        event.input.value = ""
+        turn = Turn(prompt)
+        self.turns.append(turn)
+        transcript = self.query_one("#transcript", VerticalScroll)
+        transcript.mount(turn)
+        transcript.scroll_end(animate=False)
+        self.busy = True
+        self._ask(turn, str(model), str(self.query_one("#play-mode", Select).value), prompt)
+
+    @work(thread=True, group="chat")
+    def _ask(self, turn: Turn, model: str, mode: str, prompt: str) -> None:
+        from ftui.inference.playground import chat_turn
+
+        def token(piece: str) -> None:
+            turn.answer += piece
+            self.app.call_from_thread(turn.redraw)
+
+        try:
+            ex = chat_turn(self.store, model, self.history, prompt, mode=mode,
+                           home=self.app.settings.home, host=self.app.settings.ollama_host,
+                           on_token=token, session_id=self.session)
+        except FtuiError as err:
+            turn.note = f"error: {err}"
+            self.app.call_from_thread(self._done, turn, None)
+            return
+        g = ex.routed.generation
+        turn.answer = g.text
+        turn.note = (f"{ex.routed.mode} · {g.model} · {g.latency_ms / 1000:.1f} s"
+                     + (f" · {g.tokens_per_second:.0f} tok/s" if g.tokens_per_second else "")
+                     + (f" · fell back: {ex.routed.fallback_reason}" if ex.routed.fell_back
+                        else ""))
+        turn.interaction_id = ex.interaction_id
+        self.history = ex.messages
+        self.app.call_from_thread(self._done, turn, ex)
+
+    def _done(self, turn: Turn, ex) -> None:
+        self.busy = False
+        turn.redraw()
+        self.query_one("#transcript", VerticalScroll).scroll_end(animate=False)
+        if ex is not None:
+            self.query_one("#transcript").focus()  # so 1-5 rate at once
+
+    # ------------------------------------------------------------ keys
+
+    def action_rate(self, rating: int) -> None:
+        turn = next((t for t in reversed(self.turns) if t.interaction_id is not None), None)
+        if turn is None:
+            self.app.notify("nothing to rate yet", severity="warning")
+            return
+        interactions.set_rating(self.store, turn.interaction_id, rating)
+        turn.rating = rating
+        turn.redraw()
+
+    def action_type(self) -> None:
+        self.query_one("#prompt", Input).focus()
+
+    def action_leave_input(self) -> None:
+        self.query_one("#transcript").focus()
+
+    def action_new_chat(self) -> None:
+        self.history, self.turns = [], []
+        self.query_one("#transcript", VerticalScroll).remove_children()
+        self.session = f"playground-{uuid.uuid4().hex[:8]}"
+        self.query_one("#prompt", Input).focus()
