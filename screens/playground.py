@@ -172,6 +172,8 @@ class PlaygroundScreen(Screen):
                      + (f" · fell back: {ex.routed.fallback_reason}" if ex.routed.fell_back
                         else ""))
         turn.interaction_id = ex.interaction_id
+        if ex.interaction_id is None:
+            turn.note += " · the model answered nothing (not logged)"
         self.history = ex.messages
         self.app.call_from_thread(self._done, turn, ex)
 

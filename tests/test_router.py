@@ -61,3 +61,18 @@ def test_generate_falls_back_to_the_base_and_says_why(store, tmp_path):
             generate(store, "tuned", user("hi"), home=tmp_path, host=server.url, fallback=False)
         direct = generate(store, "llama3.2:3b", user("hi"), home=tmp_path, host=server.url)
         assert not direct.fell_back
+
+
+def test_cli_chat_answers_and_logs_a_playground_interaction(store, capsys):
+    import json
+
+    from ftui.cli import main
+    from ftui.store import interactions
+
+    with StandIn() as server:
+        code = main(["--db", store.url, "chat", "llama3.2:3b", "--mode", "standard",
+                     "--prompt", "Capital of France?", "--ollama-host", server.url, "--json"])
+    out = json.loads(capsys.readouterr().out)
+    assert code == 0 and out["reply"].startswith("Paris") and not out["fell_back"]
+    logged = interactions.get(store, out["interaction_id"])
+    assert logged.source == "playground" and logged.model == "llama3.2:3b"

@@ -17,7 +17,7 @@ SOURCE = "playground"
 @dataclass
 class Exchange:
     routed: Routed
-    interaction_id: int
+    interaction_id: int | None  # None when the model answered nothing (nothing to rate)
     messages: list[dict[str, Any]]  # the conversation so far, reply included
 
 
@@ -32,6 +32,8 @@ def chat_turn(store: Store, model_ref: str, history: list[dict[str, Any]], promp
     gen = routed.generation
     used = gen.model if routed.fell_back or gen.backend == "ollama" else _name_of(store, model_ref)
     convo = [*convo, {"role": "assistant", "content": gen.text}]
+    if not gen.text.strip():
+        return Exchange(routed, None, list(history))  # the empty exchange is dropped
     row = log_interaction(
         store, convo, mode=routed.mode, model=used, latency_ms=gen.latency_ms,
         prompt_tokens=gen.prompt_tokens, completion_tokens=gen.completion_tokens, source=SOURCE,

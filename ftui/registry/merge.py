@@ -67,7 +67,8 @@ def merge_adapter(store: Store, ref: int | str, *, home: Path, out_dir: Path | N
         name=name, kind="merged", base_model=source.base_model, path=str(out.resolve()),
         run_id=source.run_id, dataset_id=source.dataset_id, dataset_hash=source.dataset_hash,
         slot=source.slot, params_json=source.params_json,
-        metrics_json=json.dumps({k: v for k, v in source.metrics.items() if k != "eval"}),
+        metrics_json=json.dumps({k: v for k, v in source.metrics.items()
+                                 if k not in ("eval", "eval_loss")}),
         notes=f"merged from {source.name} (#{source.id}), {dtype}")
     with store.session() as s:
         s.add(model)

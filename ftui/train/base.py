@@ -92,8 +92,12 @@ def demo_gguf_path() -> Path:
 
 def _quiet() -> None:
     """transformers draws progress bars on stderr (loading, GGUF conversion): over a TUI."""
+    import warnings
+
     import transformers
 
+    # deprecation notices from inside transformers/peft are for their authors, not the operator
+    warnings.filterwarnings("ignore", category=FutureWarning, module=r"transformers\..*")
     transformers.utils.logging.set_verbosity_error()
     transformers.utils.logging.disable_progress_bar()
 
