@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Iterable
 from functools import partial
 
@@ -57,6 +59,24 @@ class FtuiApp(App):
 
     def on_mount(self) -> None:
         self.switch_mode("interactions")
+        self._hung_up = False
+        self.set_interval(2.0, self._check_terminal)
+
+    def _check_terminal(self) -> None:
+        """When the terminal goes away (tmux killed, SSH dropped without SIGHUP reaching us),
+        writes fail with EIO: stop like quit does (in-app runs keep a checkpoint) instead of
+        spinning on a dead terminal."""
+        try:
+            os.write(sys.__stdout__.fileno(), b"")
+        except (OSError, ValueError, AttributeError):
+            if self._hung_up:
+                return
+            self._hung_up = True
+            active = self._local_active_runs()
+            if active:
+                self._stop_training_and_quit(active)
+            else:
+                self.exit()
 
     def show_interactions(self, interaction_filter) -> None:
         """Jump to Interactions showing only what the filter keeps (e.g. a model's data)."""

@@ -14,7 +14,8 @@ from typing import Any
 
 
 class StandIn:
-    def __init__(self, models: dict[str, str] | None = None, delay_s: float = 0.0) -> None:
+    def __init__(self, models: dict[str, str] | None = None, delay_s: float = 0.0,
+                 port: int = 0) -> None:
         self.models = models or {"llama3.2:3b": "Paris is the capital of France."}
         self.delay_s = delay_s
         self.requests: list[tuple[str, str, Any]] = []
@@ -108,7 +109,7 @@ class StandIn:
                                      "details": {"format": "gguf", "family": "llama"},
                                      "model_info": {"general.architecture": "llama"}})
                     return
-                if self.path != "/api/chat":
+                if self.path not in ("/api/chat", "/api/generate", "/v1/chat/completions"):
                     self._json(404, {"error": "not found"})
                     return
                 model = body.get("model")
@@ -118,12 +119,22 @@ class StandIn:
                 time.sleep(standin.delay_s)
                 reply = standin.models[model]
                 words = reply.split(" ")
+                if self.path == "/v1/chat/completions":
+                    self._openai(model, words, reply, body.get("stream", False))
+                    return
+                key = "response" if self.path == "/api/generate" else "message"
                 final = {"model": model, "created_at": "2026-11-25T00:00:00Z", "done": True,
                          "done_reason": "stop", "total_duration": 1_000_000,
                          "prompt_eval_count": 12, "eval_count": len(words),
                          "message": {"role": "assistant", "content": ""}}
+                if key == "response":
+                    final.pop("message")
+                    final["response"] = ""
                 if body.get("stream") is False:
-                    final["message"]["content"] = reply
+                    if key == "response":
+                        final["response"] = reply
+                    else:
+                        final["message"]["content"] = reply
                     self._json(200, final)
                     return
                 self.send_response(200)
@@ -133,9 +144,40 @@ class StandIn:
                 for i, word in enumerate(words):
                     piece = word if i == 0 else " " + word
                     self._chunk({"model": model, "done": False,
-                                 "message": {"role": "assistant", "content": piece}})
+                                 **({"response": piece} if key == "response" else
+                                    {"message": {"role": "assistant", "content": piece}})})
                 self._chunk(final)
                 self.wfile.write(b"0\r\n\r\n")
+
+            def _openai(self, model: str, words: list[str], reply: str, stream: bool) -> None:
+                usage = {"prompt_tokens": 12, "completion_tokens": len(words),
+                         "total_tokens": 12 + len(words)}
+                if not stream:
+                    self._json(200, {"id": "chatcmpl-1", "object": "chat.completion",
+                                     "model": model, "usage": usage, "choices": [{
+                                         "index": 0, "finish_reason": "stop",
+                                         "message": {"role": "assistant", "content": reply}}]})
+                    return
+                self.send_response(200)
+                self.send_header("Content-Type", "text/event-stream")
+                self.send_header("Transfer-Encoding", "chunked")
+                self.end_headers()
+                for i, word in enumerate(words):
+                    delta = {"content": word if i == 0 else " " + word}
+                    self._sse({"id": "chatcmpl-1", "object": "chat.completion.chunk",
+                               "model": model, "choices": [{"index": 0, "delta": delta,
+                                                            "finish_reason": None}]})
+                self._sse({"id": "chatcmpl-1", "object": "chat.completion.chunk",
+                           "model": model, "usage": usage,
+                           "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+                line = b"data: [DONE]\n\n"
+                self.wfile.write(f"{len(line):x}\r\n".encode() + line + b"\r\n")
+                self.wfile.write(b"0\r\n\r\n")
+
+            def _sse(self, obj: dict) -> None:
+                line = ("data: " + json.dumps(obj) + "\n\n").encode()
+                self.wfile.write(f"{len(line):x}\r\n".encode() + line + b"\r\n")
+                self.wfile.flush()
 
             def _create(self, body: dict[str, Any]) -> None:
                 base = body.get("from")
@@ -167,7 +209,8 @@ class StandIn:
                 self.wfile.write(f"{len(line):x}\r\n".encode() + line + b"\r\n")
                 self.wfile.flush()
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        ThreadingHTTPServer.allow_reuse_address = True
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     @property

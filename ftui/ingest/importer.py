@@ -406,11 +406,37 @@ def log_interaction(
     tags: Iterable[str] = (),
     uid: str | None = None,
     created_at: datetime | None = None,
+    experiment_id: int | None = None,
+    arm: str | None = None,
 ) -> Interaction:
     """Record one live interaction of the chat app. Raises `FtuiError` on invalid input.
 
     Each call is a distinct interaction (its time is part of its identity), unlike a file import
     where the same record twice is one interaction."""
+    row = interaction_row(
+        messages, mode=mode, model=model, latency_ms=latency_ms, rating=rating,
+        prompt_tokens=prompt_tokens, completion_tokens=completion_tokens, source=source,
+        user_id=user_id, session_id=session_id, tools=tools, context=context, tags=tags, uid=uid,
+        created_at=created_at, experiment_id=experiment_id, arm=arm)
+    with store.session() as session:
+        item = Interaction(**row)
+        session.add(item)
+        session.commit()
+        session.refresh(item)
+        return item
+
+
+def interaction_row(messages: list[dict[str, Any]], *, mode: str = "standard",
+                    model: str | None = None, latency_ms: float | None = None,
+                    rating: int | None = None, prompt_tokens: int | None = None,
+                    completion_tokens: int | None = None, source: str = "app",
+                    user_id: str | None = None, session_id: str | None = None,
+                    tools: list[Any] | None = None, context: Any = None,
+                    tags: Iterable[str] = (), uid: str | None = None,
+                    created_at: datetime | None = None, experiment_id: int | None = None,
+                    arm: str | None = None) -> dict[str, Any]:
+    """The Interaction row for one live exchange (validated), for callers that write in
+    batches (the gateway's writer)."""
     _check_mode(mode)
     obj: dict[str, Any] = {"messages": messages, "tools": tools, "rating": rating, "model": model}
     try:
@@ -427,9 +453,5 @@ def log_interaction(
     rec.created_at = created_at or utcnow()
     rec.uid = uid or uuid.uuid4().hex
     row = record_to_row(rec, default_source=source)
-    with store.session() as session:
-        item = Interaction(**row)
-        session.add(item)
-        session.commit()
-        session.refresh(item)
-        return item
+    row.update(experiment_id=experiment_id, arm=arm)
+    return row

@@ -205,6 +205,9 @@ def deploy(store: Store, ref: int | str, *, home: Path, host: str, name: str | N
     with store.session() as s:
         row = s.get(RegisteredModel, model.id)
         row.ollama_name = target
+        metrics = row.metrics
+        metrics["deployed"] = {"ollama_name": target, "mode": plan["mode"], "from": plan["from"]}
+        row.metrics_json = json.dumps(metrics)
         _event(s, row, "deployed", note=f"to Ollama as {target} ({plan['mode']})")
         s.commit()
     smoke = None

@@ -2,10 +2,14 @@
 
 from ftui.store.db import SCHEMA_VERSION, Store, open_store
 from ftui.store.models import (
+    ArenaVote,
+    Assignment,
     Dataset,
     DatasetExample,
+    Experiment,
     Interaction,
     ModelEvent,
+    Outcome,
     RegisteredModel,
     RunEvent,
     RunMetric,
@@ -14,6 +18,6 @@ from ftui.store.models import (
     utcnow,
 )
 
-__all__ = ["SCHEMA_VERSION", "Dataset", "DatasetExample", "Interaction", "ModelEvent",
-           "RegisteredModel", "RunEvent", "RunMetric",
-           "TrainingRun", "Store", "StoreMeta", "open_store", "utcnow"]
+__all__ = ["SCHEMA_VERSION", "ArenaVote", "Assignment", "Dataset", "DatasetExample", "Experiment",
+           "Interaction", "ModelEvent", "Outcome", "RegisteredModel", "RunEvent", "RunMetric",
+           "Store", "StoreMeta", "TrainingRun", "open_store", "utcnow"]

@@ -8,13 +8,13 @@ from pathlib import Path
 
 from sqlalchemy import event, inspect
 from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import ArgumentError, DatabaseError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, DatabaseError, OperationalError, SQLAlchemyError
 from sqlmodel import Session, SQLModel, create_engine, select
 
 from ftui.errors import StoreError
 from ftui.store.models import StoreMeta
 
-SCHEMA_VERSION = 4  # 2: datasets, 3: training runs, 4: model registry
+SCHEMA_VERSION = 5  # 2: datasets, 3: training runs, 4: model registry, 5: experiments
 BUSY_TIMEOUT_S = 30
 
 
@@ -107,7 +107,12 @@ def _prepare_schema(engine: Engine) -> None:
             f"{SCHEMA_VERSION})",
             "upgrade ftui (pip install -U ftui), or open another store with --db",
         )
-    SQLModel.metadata.create_all(engine)
+    try:
+        SQLModel.metadata.create_all(engine)
+    except OperationalError as err:  # another process (a torchrun rank) created them first
+        if "already exists" not in str(err):
+            raise
+        SQLModel.metadata.create_all(engine)
     if found != SCHEMA_VERSION:
         with Session(engine) as session:
             session.merge(StoreMeta(key="schema_version", value=str(SCHEMA_VERSION)))

@@ -236,3 +236,78 @@ class ModelEvent(SQLModel, table=True):
     to_stage: str | None = None
     slot: str | None = None
     note: str | None = Field(default=None, sa_column=Column(Text))
+
+
+class Experiment(SQLModel, table=True):
+    """An A/B test: requests for `alias` go to model A or B by a sticky, salted hash of the unit
+    (user, else session). `split_b` is B's share of the traffic."""
+
+    __tablename__ = "experiment"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(unique=True)
+    alias: str = Field(index=True)  # the model name the chat app asks for, e.g. "assistant"
+    model_a: str  # registry id/name or an Ollama model name
+    model_b: str
+    split_b: float = 0.5
+    slot: str | None = None  # mode/domain scope (None: every request for the alias)
+    salt: str
+    status: str = Field(default="draft", index=True)  # draft / running / stopped
+    primary_metric: str = "rating"  # rating / win_rate / latency
+    min_samples: int = 100  # rated interactions per arm before a verdict
+    mde: float = 0.3  # minimum detectable effect (stars) for the power figure
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime, nullable=False))
+    started_at: datetime | None = Field(default=None, sa_column=Column(DateTime))
+    stopped_at: datetime | None = Field(default=None, sa_column=Column(DateTime))
+    notes: str | None = Field(default=None, sa_column=Column(Text))
+
+
+class Assignment(SQLModel, table=True):
+    """A unit's arm, fixed at its first request: later split changes do not move it."""
+
+    __tablename__ = "assignment"
+    __table_args__ = (Index("uq_assignment_unit", "experiment_id", "unit", unique=True),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    experiment_id: int = Field(foreign_key="experiment.id", ondelete="CASCADE")
+    unit: str
+    arm: str  # A / B
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime, nullable=False))
+
+
+class Outcome(SQLModel, table=True):
+    """One served request of an experiment: latency, tokens, and the user's rating when given."""
+
+    __tablename__ = "outcome"
+    __table_args__ = (Index("ix_outcome_experiment_arm", "experiment_id", "arm"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    experiment_id: int = Field(foreign_key="experiment.id", ondelete="CASCADE")
+    unit: str
+    arm: str
+    interaction_uid: str | None = Field(default=None, index=True)
+    rating: int | None = None
+    latency_ms: float | None = None
+    tokens: int | None = None
+    fell_back: bool = False
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime, nullable=False))
+
+
+class ArenaVote(SQLModel, table=True):
+    """A blind side-by-side vote: which model was on the left, and which answer won."""
+
+    __tablename__ = "arena_vote"
+
+    id: int | None = Field(default=None, primary_key=True)
+    experiment_id: int | None = Field(default=None, foreign_key="experiment.id",
+                                      ondelete="SET NULL", index=True)
+    model_a: str
+    model_b: str
+    left: str  # which arm was shown on the left: A / B
+    winner: str  # A / B / tie / both_bad
+    prompt_json: str = Field(sa_column=Column(Text, nullable=False))
+    answer_a: str = Field(sa_column=Column(Text, nullable=False))
+    answer_b: str = Field(sa_column=Column(Text, nullable=False))
+    rating_a: int | None = None
+    rating_b: int | None = None
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime, nullable=False))

@@ -1,0 +1,175 @@
+"""The report of one experiment: per-arm figures, A vs B, arena votes, and a verdict in words."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from sqlalchemy import func
+from sqlmodel import col, select
+
+from ftui.ab import stats
+from ftui.ab.experiments import get_experiment
+from ftui.store import ArenaVote, Assignment, Experiment, Outcome, Store
+
+SIGNIFICANCE = 0.05
+SRM_FLAG = 0.001
+
+
+def _clean(value: Any) -> Any:
+    """NaN/inf become None so the JSON stays valid."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, list):
+        return [_clean(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    return value
+
+
+def _arm(store: Store, exp: Experiment, arm: str) -> dict[str, Any]:
+    with store.session() as s:
+        units = s.exec(select(func.count()).select_from(Assignment).where(
+            Assignment.experiment_id == exp.id, Assignment.arm == arm)).one()
+        rows = list(s.exec(select(Outcome).where(Outcome.experiment_id == exp.id,
+                                                 Outcome.arm == arm)))
+    ratings = [r.rating for r in rows if r.rating is not None]
+    latencies = [r.latency_ms for r in rows if r.latency_ms is not None]
+    speeds = [r.tokens / (r.latency_ms / 1000) for r in rows
+              if r.tokens and r.latency_ms]
+    ci = stats.mean_ci(ratings)
+    return {
+        "model": exp.model_a if arm == "A" else exp.model_b,
+        "units": units, "interactions": len(rows), "rated": len(ratings),
+        "mean_rating": ci.estimate if ci else None,
+        "ci95": ci.as_list() if ci else None,
+        "ratings": {str(k): ratings.count(k) for k in range(1, 6)},
+        "latency_ms_p50": stats.percentile(latencies, 50),
+        "latency_ms_p95": stats.percentile(latencies, 95),
+        "tokens_per_s": sum(speeds) / len(speeds) if speeds else None,
+        "fallbacks": sum(1 for r in rows if r.fell_back),
+        "_ratings": ratings, "_latencies": latencies,
+    }
+
+
+def _arena(store: Store, exp: Experiment) -> dict[str, Any]:
+    with store.session() as s:
+        votes = list(s.exec(select(ArenaVote).where(ArenaVote.experiment_id == exp.id)))
+    decisive = [v for v in votes if v.winner in ("A", "B")]
+    b_wins = sum(1 for v in decisive if v.winner == "B")
+    left_wins = sum(1 for v in decisive if v.winner == v.left)
+    w = stats.wilson(b_wins, len(decisive))
+    lw = stats.wilson(left_wins, len(decisive))
+    return {"votes": len(votes), "decisive": len(decisive), "b_wins": b_wins,
+            "a_wins": len(decisive) - b_wins,
+            "ties": sum(1 for v in votes if v.winner == "tie"),
+            "both_bad": sum(1 for v in votes if v.winner == "both_bad"),
+            "b_win_rate": w.estimate if w else None, "b_win_rate_ci95": w.as_list() if w else None,
+            "p_value": stats.binomial_p(b_wins, len(decisive)),
+            "left_win_rate": lw.estimate if lw else None,
+            "left_win_rate_ci95": lw.as_list() if lw else None}
+
+
+def _needed(a: dict, b: dict, exp: Experiment) -> int:
+    """More rated interactions (both arms together) before the test can see `mde` at 80%."""
+    pooled = a["_ratings"] + b["_ratings"]
+    sd = 1.0  # ratings 1-5: a typical spread until there is data to measure it
+    if len(pooled) >= 10:
+        m = sum(pooled) / len(pooled)
+        sd = max(math.sqrt(sum((x - m) ** 2 for x in pooled) / (len(pooled) - 1)), 0.1)
+    per_arm = max(stats.sample_size_per_arm(sd, exp.mde), exp.min_samples)
+    return max(0, per_arm - a["rated"]) + max(0, per_arm - b["rated"])
+
+
+def _verdict(exp: Experiment, a: dict, b: dict, cmp: dict, arena: dict) -> str:
+    srm = cmp["srm_p_value"]
+    prefix = (f"sample ratio mismatch (p = {srm:.2g} < {SRM_FLAG}): the split is not what was "
+              "configured, check the assignment before trusting any result; "
+              if srm is not None and srm < SRM_FLAG else "")
+    if exp.primary_metric == "win_rate":
+        if arena["decisive"] < exp.min_samples:
+            return prefix + (f"not enough data: ~{exp.min_samples - arena['decisive']} more "
+                             "decisive arena votes needed")
+        rate, (lo, hi), p = arena["b_win_rate"], arena["b_win_rate_ci95"], arena["p_value"]
+        if p < SIGNIFICANCE:
+            who = "B" if rate > 0.5 else "A"
+            shown = rate if who == "B" else 1 - rate
+            return prefix + (f"{who} better, p = {p:.2g}: {who} wins {shown:.0%} of decisive "
+                             f"votes [{(lo if who == 'B' else 1 - hi):.0%}, "
+                             f"{(hi if who == 'B' else 1 - lo):.0%}]")
+        return prefix + f"no clear difference: B wins {rate:.0%} [{lo:.0%}, {hi:.0%}], p = {p:.2g}"
+    if exp.primary_metric == "latency":
+        t = stats.welch(a["_latencies"], b["_latencies"])
+        if t is None:
+            return prefix + "not enough data: fewer than two served requests in an arm"
+        who = "B" if t.diff < 0 else "A"
+        if t.p_value < SIGNIFICANCE:
+            return prefix + (f"{who} faster, p = {t.p_value:.2g}, {t.diff:+.0f} ms "
+                             f"[{t.low:+.0f}, {t.high:+.0f}]")
+        return prefix + f"no clear latency difference (p = {t.p_value:.2g}, {t.diff:+.0f} ms)"
+    needed = cmp["more_rated_needed"]
+    if min(a["rated"], b["rated"]) < max(exp.min_samples, 2) or cmp["p_value"] is None:
+        return prefix + f"not enough data: ~{max(needed, 1)} more rated interactions needed"
+    d, (lo, hi), p = cmp["diff_mean_rating"], cmp["diff_ci95"], cmp["p_value"]
+    if p < SIGNIFICANCE:
+        who = "B" if d > 0 else "A"
+        shown = (d, lo, hi) if who == "B" else (-d, -hi, -lo)
+        return prefix + (f"{who} better, p = {p:.2g}, +{shown[0]:.2f} stars "
+                         f"[{shown[1]:.2f}, {shown[2]:.2f}]")
+    more = f"; ~{needed} more rated interactions to see {exp.mde} stars" if needed else ""
+    return prefix + f"no clear difference (p = {p:.2g}, {d:+.2f} stars [{lo:.2f}, {hi:.2f}]){more}"
+
+
+def report(store: Store, ref: int | str) -> dict[str, Any]:
+    exp = get_experiment(store, ref)
+    a, b = _arm(store, exp, "A"), _arm(store, exp, "B")
+    t = stats.welch(a["_ratings"], b["_ratings"])
+    cmp = {"diff_mean_rating": t.diff if t else None,
+           "diff_ci95": [t.low, t.high] if t else None,
+           "p_value": t.p_value if t else None,
+           "srm_p_value": stats.srm_p(a["units"], b["units"], exp.split_b),
+           "more_rated_needed": _needed(a, b, exp)}
+    arena = _arena(store, exp)
+    verdict = _verdict(exp, a, b, cmp, arena)
+    for arm in (a, b):
+        arm.pop("_ratings")
+        arm.pop("_latencies")
+    return _clean({
+        "experiment": {"id": exp.id, "name": exp.name, "alias": exp.alias, "status": exp.status,
+                       "split_b": exp.split_b, "primary_metric": exp.primary_metric,
+                       "min_samples": exp.min_samples, "mde": exp.mde},
+        "arms": {"A": a, "B": b}, **cmp,
+        "srm_flag": cmp["srm_p_value"] is not None and cmp["srm_p_value"] < SRM_FLAG,
+        "arena": arena, "verdict": verdict, "winner": _winner(verdict)})
+
+
+def _winner(verdict: str) -> str | None:
+    for who in ("A", "B"):
+        if verdict.startswith(f"{who} better") or f": {who} better" in verdict:
+            return who
+    return None
+
+
+def cumulative(store: Store, ref: int | str) -> dict[str, list[tuple[int, float]]]:
+    """Cumulative mean rating per arm by rated interaction, and B's cumulative arena win rate:
+    the curves of the dashboard."""
+    exp = get_experiment(store, ref)
+    with store.session() as s:
+        rows = list(s.exec(select(Outcome).where(Outcome.experiment_id == exp.id,
+                                                 col(Outcome.rating).is_not(None))
+                           .order_by(col(Outcome.created_at), col(Outcome.id))))
+        votes = list(s.exec(select(ArenaVote).where(ArenaVote.experiment_id == exp.id,
+                                                    col(ArenaVote.winner).in_(("A", "B")))
+                            .order_by(col(ArenaVote.id))))
+    out: dict[str, list[tuple[int, float]]] = {"A": [], "B": [], "win_rate": []}
+    sums = {"A": [0, 0], "B": [0, 0]}
+    for i, r in enumerate(rows, 1):
+        acc = sums[r.arm]
+        acc[0] += r.rating
+        acc[1] += 1
+        out[r.arm].append((i, acc[0] / acc[1]))
+    wins = 0
+    for i, v in enumerate(votes, 1):
+        wins += v.winner == "B"
+        out["win_rate"].append((i, wins / i))
+    return out

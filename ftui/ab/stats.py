@@ -1,0 +1,171 @@
+"""The statistics of an A/B test, on plain lists of numbers (scipy for the distributions).
+
+- mean with a t interval; Welch's t-test (unequal variances) for the difference of means;
+- Wilson score interval and the exact binomial test for win rates (ties kept out);
+- sample-ratio mismatch: chi-square of the units per arm against the configured split;
+- sample size per arm for a minimum detectable effect at a given power (two-sided normal
+  approximation);
+- Bradley-Terry strengths (Hunter's MM algorithm) with bootstrap intervals, for more than two
+  models.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Interval:
+    estimate: float
+    low: float
+    high: float
+
+    def as_list(self) -> list[float]:
+        return [self.low, self.high]
+
+
+def mean_ci(values: Sequence[float], level: float = 0.95) -> Interval | None:
+    from scipy import stats
+
+    n = len(values)
+    if n == 0:
+        return None
+    mean = sum(values) / n
+    if n < 2:
+        return Interval(mean, math.nan, math.nan)
+    sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
+    half = stats.t.ppf(0.5 + level / 2, n - 1) * sd / math.sqrt(n)
+    return Interval(mean, mean - half, mean + half)
+
+
+@dataclass(frozen=True)
+class Welch:
+    diff: float  # mean(b) - mean(a)
+    low: float
+    high: float
+    t: float
+    df: float
+    p_value: float
+
+
+def welch(a: Sequence[float], b: Sequence[float], level: float = 0.95) -> Welch | None:
+    """Welch's two-sample t-test of mean(b) - mean(a); None below two values per side."""
+    from scipy import stats
+
+    if len(a) < 2 or len(b) < 2:
+        return None
+    ma, mb = sum(a) / len(a), sum(b) / len(b)
+    va = sum((x - ma) ** 2 for x in a) / (len(a) - 1)
+    vb = sum((x - mb) ** 2 for x in b) / (len(b) - 1)
+    se2 = va / len(a) + vb / len(b)
+    diff = mb - ma
+    if se2 == 0:
+        same = diff == 0
+        return Welch(diff, diff, diff, 0.0 if same else math.inf, math.inf, 1.0 if same else 0.0)
+    df = se2 ** 2 / ((va / len(a)) ** 2 / (len(a) - 1) + (vb / len(b)) ** 2 / (len(b) - 1))
+    t = diff / math.sqrt(se2)
+    p = float(stats.ttest_ind(b, a, equal_var=False).pvalue)
+    half = stats.t.ppf(0.5 + level / 2, df) * math.sqrt(se2)
+    return Welch(diff, diff - half, diff + half, t, df, p)
+
+
+def wilson(wins: int, n: int, level: float = 0.95) -> Interval | None:
+    from scipy import stats
+
+    if n == 0:
+        return None
+    z = stats.norm.ppf(0.5 + level / 2)
+    p = wins / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return Interval(p, centre - half, centre + half)
+
+
+def binomial_p(wins: int, n: int) -> float | None:
+    from scipy import stats
+
+    return float(stats.binomtest(wins, n, 0.5).pvalue) if n else None
+
+
+def srm_p(count_a: int, count_b: int, split_b: float) -> float | None:
+    """Chi-square test of the observed units per arm against the configured split."""
+    from scipy import stats
+
+    total = count_a + count_b
+    if total == 0:
+        return None
+    expected = [total * (1 - split_b), total * split_b]
+    return float(stats.chisquare([count_a, count_b], expected).pvalue)
+
+
+def sample_size_per_arm(sd: float, mde: float, alpha: float = 0.05, power: float = 0.8) -> int:
+    """Units per arm to detect a difference of `mde` with equal arms (normal approximation)."""
+    from scipy import stats
+
+    z = stats.norm.ppf(1 - alpha / 2) + stats.norm.ppf(power)
+    return math.ceil(2 * (sd * z / mde) ** 2)
+
+
+def percentile(values: Sequence[float], q: float) -> float | None:
+    """Nearest-rank percentile (q in 0-100)."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = max(1, math.ceil(q / 100 * len(ordered)))
+    return ordered[rank - 1]
+
+
+# ---------------------------------------------------------------- Bradley-Terry
+
+Match = tuple[str, str, float]  # (player i, player j, i's score: 1 win, 0.5 tie, 0 loss)
+
+
+def bradley_terry(matches: Sequence[Match], iterations: int = 200) -> dict[str, float]:
+    """Strengths normalised to sum to 1 (P(i beats j) = s_i / (s_i + s_j)); ties count half a
+    win each way. Hunter's MM updates; a tiny prior win against every other player keeps a
+    player with no wins finite."""
+    players = sorted({p for m in matches for p in m[:2]})
+    if len(players) < 2:
+        return dict.fromkeys(players, 1.0)
+    wins = dict.fromkeys(players, 0.0)
+    games: dict[tuple[str, str], float] = {}
+    prior = 0.01
+    for i, j, score in matches:
+        wins[i] += score
+        wins[j] += 1 - score
+        key = (min(i, j), max(i, j))
+        games[key] = games.get(key, 0) + 1
+    for a in players:
+        for b in players:
+            if a < b:
+                games[(a, b)] = games.get((a, b), 0) + 2 * prior
+                wins[a] += prior
+                wins[b] += prior
+    strength = dict.fromkeys(players, 1.0)
+    for _ in range(iterations):
+        new = {}
+        for p in players:
+            denom = sum(n / (strength[p] + strength[b if a == p else a])
+                        for (a, b), n in games.items() if p in (a, b))
+            new[p] = wins[p] / denom if denom else strength[p]
+        total = sum(new.values())
+        strength = {p: v / total for p, v in new.items()}
+    return strength
+
+
+def bradley_terry_ci(matches: Sequence[Match], rounds: int = 200,
+                     seed: int = 0) -> dict[str, Interval]:
+    """Strengths with 95% bootstrap intervals (matches resampled with replacement)."""
+    point = bradley_terry(matches)
+    rng = random.Random(seed)
+    samples: dict[str, list[float]] = {p: [] for p in point}
+    for _ in range(rounds):
+        drawn = [matches[rng.randrange(len(matches))] for _ in matches]
+        got = bradley_terry(drawn, iterations=100)
+        for p in point:
+            samples[p].append(got.get(p, 0.0))
+    return {p: Interval(point[p], percentile(samples[p], 2.5), percentile(samples[p], 97.5))
+            for p in point}

@@ -1,0 +1,152 @@
+"""The gateway (`ftui proxy`) between real clients (the `ollama` client, plain HTTP in OpenAI
+style) and the stand-in Ollama upstream, all over real HTTP on 127.0.0.1."""
+
+from __future__ import annotations
+
+import socket
+
+import httpx
+import ollama
+import pytest
+from gateway_harness import RunningGateway
+from ollama_standin import StandIn
+
+from ftui import registry
+from ftui.ab import assign, create_experiment, set_split, set_status
+from ftui.ab.experiments import arm_for
+from ftui.ab.gateway import serve
+from ftui.errors import FtuiError
+from ftui.store import Interaction, Outcome
+
+CHAT = {"model": "llama3.2:3b", "messages": [{"role": "user", "content": "Capital of France?"}]}
+
+
+def rows(store, table):
+    from sqlmodel import select
+
+    with store.session() as s:
+        return list(s.exec(select(table)))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_streaming_is_byte_identical_and_the_exchange_is_logged(store):
+    with StandIn() as upstream, RunningGateway(store, upstream.url) as gw:
+        direct = httpx.post(upstream.url + "/api/chat", json=CHAT).content
+        via = httpx.post(gw.url + "/api/chat", json=CHAT, headers={"X-FTUI-User": "u1",
+                                                                   "X-FTUI-Mode": "standard"})
+        assert via.content == direct and via.status_code == 200
+        uid = via.headers["X-FTUI-Interaction-Id"]
+        reply = ollama.Client(host=gw.url).chat(model="llama3.2:3b", messages=CHAT["messages"])
+        assert reply.message.content == "Paris is the capital of France."
+        gw.drain()
+    logged = {r.uid: r for r in rows(store, Interaction)}
+    assert len(logged) == 2
+    first = logged[uid]
+    assert first.source == "gateway" and first.user_id == "u1" and first.model == "llama3.2:3b"
+    assert first.messages[-1] == {"role": "assistant", "content": "Paris is the capital of France."}
+    assert (first.prompt_tokens, first.completion_tokens) == (12, 6)
+    assert first.reasoning_mode == "standard" and first.latency_ms > 0
+
+
+def test_openai_style_stream_and_other_paths_pass_through(store):
+    body = {**CHAT, "stream": True}
+    with StandIn() as upstream, RunningGateway(store, upstream.url) as gw:
+        direct = httpx.post(upstream.url + "/v1/chat/completions", json=body).content
+        via = httpx.post(gw.url + "/v1/chat/completions", json=body)
+        assert via.content == direct and b"data: [DONE]" in via.content
+        tags = httpx.get(gw.url + "/api/tags").json()  # not a chat: forwarded as is
+        assert tags["models"][0]["name"] == "llama3.2:3b"
+        gen = httpx.post(gw.url + "/api/generate", json={"model": "llama3.2:3b",
+                                                        "prompt": "Capital?", "stream": False})
+        assert gen.json()["response"].startswith("Paris")
+        gw.drain()
+    logged = sorted(rows(store, Interaction), key=lambda r: r.id)
+    assert [r.completion_tokens for r in logged] == [6, 6]
+    assert all(r.messages[-1]["content"] == "Paris is the capital of France." for r in logged)
+
+
+def test_experiment_alias_routes_sticky_by_user_and_feedback_lands(store):
+    exp = create_experiment(store, name="t1", alias="assistant", model_a="llama3.2:3b",
+                            model_b="tuned:1", split_b=0.5, salt="s")
+    set_status(store, exp.id, "running")
+    models = {"llama3.2:3b": "base answer here", "tuned:1": "tuned answer here"}
+    with StandIn(models=models) as upstream, RunningGateway(store, upstream.url) as gw:
+        seen = {}
+        for user in ("ann", "bob", "cy", "dee", "ed", "flo"):
+            for _ in range(2):
+                r = httpx.post(gw.url + "/api/chat", json={**CHAT, "model": "assistant",
+                                                           "stream": False},
+                               headers={"X-FTUI-User": user})
+                arm = r.headers["X-FTUI-Arm"]
+                assert seen.setdefault(user, arm) == arm  # sticky
+                expected = "tuned answer here" if arm == "B" else "base answer here"
+                assert r.json()["message"]["content"] == expected
+                assert arm == arm_for("s", user, 0.5)
+        uid = r.headers["X-FTUI-Interaction-Id"]
+        ok = httpx.post(gw.url + "/ftui/feedback", json={"interaction_id": uid, "rating": 5})
+        assert ok.status_code == 200
+        assert httpx.post(gw.url + "/ftui/feedback", json={"interaction_id": "nope",
+                                                           "rating": 5}).status_code == 404
+        assert httpx.post(gw.url + "/ftui/feedback", json={"interaction_id": uid,
+                                                           "rating": 9}).status_code == 400
+        gw.drain()
+    outcomes = rows(store, Outcome)
+    assert len(outcomes) == 12 and {o.arm for o in outcomes} == set(seen.values())
+    rated = [o for o in outcomes if o.rating is not None]
+    assert len(rated) == 1 and rated[0].interaction_uid == uid
+    inter = next(i for i in rows(store, Interaction) if i.uid == uid)
+    assert inter.rating == 5 and inter.experiment_id == exp.id and inter.arm == rated[0].arm
+
+
+def test_split_over_10k_units_and_assignment_survives_a_split_change(store):
+    share = sum(arm_for("salt-x", f"user-{i}", 0.3) == "B" for i in range(10_000)) / 10_000
+    assert abs(share - 0.3) < 0.02  # 3 sigma is 0.014
+    exp = create_experiment(store, name="t2", alias="a2", model_a="x:1", model_b="y:1",
+                            split_b=0.5, salt="salt-y")
+    first = {u: assign(store, exp.id, u).arm for u in map(str, range(200))}
+    set_split(store, exp.id, 0.05)
+    assert {u: assign(store, exp.id, u).arm for u in first} == first  # sticky
+    later = [assign(store, exp.id, f"new-{i}").arm for i in range(400)]
+    assert later.count("B") < 60  # new units follow the new split
+
+
+def test_slot_alias_falls_back_to_the_base_and_says_so(store):
+    tuned = registry.register(store, kind="ollama", name="tuned", ollama_name="tuned:latest",
+                              base_model="llama3.2:3b")
+    registry.set_stage(store, tuned.id, "production")
+    with StandIn() as upstream, RunningGateway(store, upstream.url) as gw:  # no tuned:latest
+        r = httpx.post(gw.url + "/api/chat", json={**CHAT, "model": "ftui", "stream": False})
+        assert r.status_code == 200 and r.json()["message"]["content"].startswith("Paris")
+        assert r.headers["X-FTUI-Model"] == "llama3.2:3b"
+        assert "tuned:latest answered 404" in r.headers["X-FTUI-Fallback"]
+        gw.drain()
+    logged = rows(store, Interaction)[0]
+    assert "fallback" in logged.tags and logged.context["requested_model"] == "ftui"
+
+
+def test_upstream_down_gives_502_then_recovers(store):
+    port = free_port()
+    with RunningGateway(store, f"http://127.0.0.1:{port}") as gw:
+        r = httpx.post(gw.url + "/api/chat", json=CHAT)
+        assert r.status_code == 502 and "cannot reach Ollama" in r.json()["error"]
+        assert httpx.get(gw.url + "/api/tags").status_code == 502
+        with StandIn(port=port):
+            r = httpx.post(gw.url + "/api/chat", json={**CHAT, "stream": False})
+            assert r.status_code == 200 and r.json()["message"]["content"].startswith("Paris")
+
+
+def test_token_is_required_beyond_loopback(store):
+    with pytest.raises(FtuiError, match="without a token") as err:
+        serve(store, "0.0.0.0:11435", "http://127.0.0.1:1")
+    assert "--token" in err.value.hint
+    with StandIn() as upstream, RunningGateway(store, upstream.url, token="s3cret") as gw:
+        assert httpx.get(gw.url + "/api/tags").status_code == 401
+        assert httpx.get(gw.url + "/api/tags", headers={"Authorization": "Bearer bad"}
+                         ).status_code == 401
+        ok = ollama.Client(host=gw.url, headers={"Authorization": "Bearer s3cret"})
+        assert ok.list().models[0].model == "llama3.2:3b"
