@@ -529,6 +529,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_model_commands(sub)
     add_chat_command(sub, ("auto", *REASONING_MODES))
+    from ftui.cli_ab import add_ab_commands
+
+    add_ab_commands(sub)
     return parser
 
 

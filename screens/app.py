@@ -16,9 +16,9 @@ from ftui.config import Settings
 from ftui.resources import asset_path
 from ftui.store import Store
 from screens.datasets import DatasetsScreen
+from screens.experiments import ExperimentsScreen
 from screens.interactions import InteractionsScreen
 from screens.models import ModelsScreen
-from screens.placeholder import PlaceholderScreen
 from screens.playground import PlaygroundScreen
 from screens.training import TrainingScreen
 from widgets.section_bar import SECTIONS
@@ -33,7 +33,7 @@ class FtuiApp(App):
         "training": TrainingScreen,
         "models": ModelsScreen,
         "playground": PlaygroundScreen,
-        "experiments": partial(PlaceholderScreen, "experiments"),
+        "experiments": ExperimentsScreen,
     }
     BINDINGS = [
         *(Binding(key.lower(), f"switch_mode('{mode}')", label, show=False)

@@ -173,3 +173,30 @@ def cumulative(store: Store, ref: int | str) -> dict[str, list[tuple[int, float]
         wins += v.winner == "B"
         out["win_rate"].append((i, wins / i))
     return out
+
+
+def promote_winner(store: Store, ref: int | str, arm: str | None = None) -> dict[str, Any]:
+    """Promote the winning arm's model to production in the experiment's slot (an Ollama name
+    not yet in the registry is registered first) and stop the experiment."""
+    from ftui import registry
+    from ftui.ab.experiments import set_status
+    from ftui.errors import FtuiError
+
+    exp = get_experiment(store, ref)
+    result = report(store, exp.id)
+    arm = arm or result["winner"]
+    if arm not in ("A", "B"):
+        raise FtuiError(f"experiment {exp.name} has no winner yet: {result['verdict']}",
+                        "wait for more data, or choose with --arm A|B")
+    ref_model = exp.model_a if arm == "A" else exp.model_b
+    try:
+        model = registry.get_model(store, ref_model)
+    except FtuiError:
+        model = registry.register(store, kind="ollama", name=ref_model, ollama_name=ref_model,
+                                  notes=f"winner of experiment {exp.name}")
+    slot = exp.slot or "general"
+    registry.set_stage(store, model.id, "production", slot,
+                       f"won experiment {exp.name}: {result['verdict']}")
+    set_status(store, exp.id, "stopped")
+    return {"experiment": exp.name, "arm": arm, "model": model.name, "model_id": model.id,
+            "slot": slot, "verdict": result["verdict"]}

@@ -1,0 +1,124 @@
+"""The blind arena: two models answer the same prompt, the operator votes without seeing which is
+which. The side each model is shown on is drawn per prompt and stored, so position bias can be
+measured. Votes export as preference pairs and rank many models (Bradley-Terry)."""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+from pathlib import Path
+from typing import Any
+
+from sqlmodel import col, select
+
+from ftui.errors import FtuiError
+from ftui.inference import Generation
+from ftui.store import ArenaVote, Interaction, Store
+
+WINNERS = ("A", "B", "tie", "both_bad")
+
+
+def _prompt_part(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The conversation up to (not including) its last assistant reply."""
+    last = max((i for i, m in enumerate(messages) if m.get("role") == "assistant"), default=None)
+    return messages[:last] if last is not None else messages
+
+
+def dataset_prompts(store: Store, dataset_id: int, limit: int = 50) -> list[list[dict]]:
+    from ftui.curate import examples_of
+
+    for split in ("validation", "test"):
+        found = [_prompt_part(e.messages) for e in examples_of(store, dataset_id, split)]
+        if found:
+            return found[:limit]
+    raise FtuiError(f"dataset {dataset_id} has no validation or test split",
+                    "build it with --val 0.1, or use logged prompts")
+
+
+def logged_prompts(store: Store, limit: int = 50) -> list[list[dict]]:
+    with store.session() as s:
+        rows = s.exec(select(Interaction).order_by(col(Interaction.created_at).desc())
+                      .limit(limit))
+        return [_prompt_part(r.messages) for r in rows]
+
+
+def draw_left(rng: random.Random | None = None) -> str:
+    """Which arm is shown on the left for one prompt."""
+    return (rng or random).choice(("A", "B"))
+
+
+def answer_pair(store: Store, model_a: str, model_b: str, messages: list[dict[str, Any]], *,
+                home: Path, host: str, on_token_a=None, on_token_b=None,
+                max_new_tokens: int = 512) -> tuple[Generation | FtuiError, Generation | FtuiError]:
+    """Both answers, generated at the same time (each in its own thread); a failure comes back
+    in place of its answer, so the other one still shows."""
+    from ftui.inference.router import run_target, target_of
+
+    results: dict[str, Generation | FtuiError] = {}
+
+    def one(key: str, ref: str, on_token) -> None:
+        try:
+            target, _ = target_of(store, ref)
+            results[key] = run_target(target, messages, home, host, on_token=on_token,
+                                      options={"num_predict": max_new_tokens})
+        except FtuiError as err:
+            results[key] = err
+
+    threads = [threading.Thread(target=one, args=("A", model_a, on_token_a), daemon=True),
+               threading.Thread(target=one, args=("B", model_b, on_token_b), daemon=True)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results["A"], results["B"]
+
+
+def record_vote(store: Store, *, model_a: str, model_b: str, left: str, winner: str,
+                messages: list[dict[str, Any]], answer_a: str, answer_b: str,
+                experiment_id: int | None = None, rating_a: int | None = None,
+                rating_b: int | None = None) -> ArenaVote:
+    if winner not in WINNERS or left not in ("A", "B"):
+        raise FtuiError(f"a vote is one of {', '.join(WINNERS)}", "vote again")
+    vote = ArenaVote(experiment_id=experiment_id, model_a=model_a, model_b=model_b, left=left,
+                     winner=winner, prompt_json=json.dumps(messages), answer_a=answer_a,
+                     answer_b=answer_b, rating_a=rating_a, rating_b=rating_b)
+    with store.session() as s:
+        s.add(vote)
+        s.commit()
+        s.refresh(vote)
+    return vote
+
+
+def export_pairs(store: Store, out: Path, experiment_id: int | None = None) -> int:
+    """Decisive votes as preference pairs, {"prompt", "chosen", "rejected"} per line (the same
+    shape as `ftui dataset pairs`)."""
+    with store.session() as s:
+        stmt = select(ArenaVote).where(col(ArenaVote.winner).in_(("A", "B")))
+        if experiment_id is not None:
+            stmt = stmt.where(ArenaVote.experiment_id == experiment_id)
+        votes = list(s.exec(stmt.order_by(col(ArenaVote.id))))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with open(out, "w", encoding="utf-8") as f:
+        for v in votes:
+            win, lose = (v.answer_a, v.answer_b) if v.winner == "A" else (v.answer_b, v.answer_a)
+            f.write(json.dumps({"prompt": json.loads(v.prompt_json), "chosen": win,
+                                "rejected": lose, "source": f"arena:{v.id}"},
+                               ensure_ascii=False) + "\n")
+    return len(votes)
+
+
+def ranking(store: Store, rounds: int = 200) -> list[dict[str, Any]]:
+    """Every model that took part in votes, by Bradley-Terry strength with 95% intervals (ties
+    count half; both-bad votes say nothing about the order and are left out)."""
+    from ftui.ab.stats import bradley_terry_ci
+
+    with store.session() as s:
+        votes = list(s.exec(select(ArenaVote).where(col(ArenaVote.winner) != "both_bad")))
+    matches = [(v.model_a, v.model_b, {"A": 1.0, "B": 0.0, "tie": 0.5}[v.winner])
+               for v in votes if v.model_a != v.model_b]
+    if not matches:
+        return []
+    got = bradley_terry_ci(matches, rounds=rounds)
+    return [{"model": m, "strength": i.estimate, "ci95": [i.low, i.high]}
+            for m, i in sorted(got.items(), key=lambda kv: -kv[1].estimate)]

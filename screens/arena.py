@@ -1,0 +1,181 @@
+"""Arena: both models of an experiment answer the same prompt side by side, names hidden and
+sides drawn at random per prompt; the operator votes. Names show after the vote."""
+
+from __future__ import annotations
+
+from rich.console import Group
+from rich.markdown import Markdown
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Footer, Static
+
+from ftui import ab
+from ftui.ab import arena
+from ftui.errors import FtuiError
+from screens.dialogs import PickDialog, TextInputDialog
+
+
+class ArenaScreen(Screen):
+    BINDINGS = [
+        Binding("left,h", "vote('left')", "Left better"),
+        Binding("right,l", "vote('right')", "Right better"),
+        Binding("t", "vote('tie')", "Tie"),
+        Binding("b", "vote('both_bad')", "Both bad"),
+        Binding("s", "skip", "Skip"),
+        Binding("tab", "switch_side", "Rate side", show=False),
+        Binding("1", "rate(1)", "Rate", key_display="1-5"),
+        Binding("2", "rate(2)", "Rate 2", show=False),
+        Binding("3", "rate(3)", "Rate 3", show=False),
+        Binding("4", "rate(4)", "Rate 4", show=False),
+        Binding("5", "rate(5)", "Rate 5", show=False),
+        Binding("escape", "app.pop_screen", "Back"),
+    ]
+
+    def __init__(self, experiment_id: int) -> None:
+        super().__init__()
+        self.exp = None
+        self.experiment_id = experiment_id
+        self.prompts: list[list[dict]] = []
+        self.typed = False
+        self.index = -1
+        self.left = "A"
+        self.answers = {"A": "", "B": ""}
+        self.ratings: dict[str, int | None] = {"A": None, "B": None}
+        self.rating_side = "left"
+        self.ready = False
+        self.votes = 0
+
+    @property
+    def store(self):
+        return self.app.store
+
+    def compose(self) -> ComposeResult:
+        yield Static("", id="arena-head")
+        with Horizontal(id="arena-sides"):
+            with VerticalScroll(id="side-left"):
+                yield Static("", id="answer-left")
+            with VerticalScroll(id="side-right"):
+                yield Static("", id="answer-right")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.exp = ab.get_experiment(self.store, self.experiment_id)
+        options = [("logged prompts (newest first)", "logged"), ("type each prompt", "typed")]
+        from ftui.curate import list_datasets
+
+        options[:0] = [(f"validation split of dataset {d.id} {d.name}", f"dataset:{d.id}")
+                       for d in list_datasets(self.store)[:5]]
+        self.app.push_screen(PickDialog("Arena: where do the prompts come from?", options),
+                             self._start)
+
+    def _start(self, source: str | None) -> None:
+        if source is None:
+            self.app.pop_screen()
+            return
+        try:
+            if source == "typed":
+                self.typed = True
+            elif source == "logged":
+                self.prompts = arena.logged_prompts(self.store)
+            else:
+                self.prompts = arena.dataset_prompts(self.store, int(source.split(":")[1]))
+        except FtuiError as err:
+            self.app.notify(str(err), severity="error", timeout=10)
+            self.app.pop_screen()
+            return
+        self.next_prompt()
+
+    # ------------------------------------------------------------ flow
+
+    def next_prompt(self) -> None:
+        if self.typed:
+            self.app.push_screen(TextInputDialog("Prompt for both models (esc ends):"),
+                                 lambda text: self._ask([{"role": "user", "content": text}])
+                                 if text else self.app.pop_screen())
+            return
+        self.index += 1
+        if self.index >= len(self.prompts):
+            self.app.notify(f"no more prompts: {self.votes} vote(s) recorded")
+            self.app.pop_screen()
+            return
+        self._ask(self.prompts[self.index])
+
+    def _ask(self, messages: list[dict]) -> None:
+        self.messages = messages
+        self.left = arena.draw_left()
+        self.answers = {"A": "", "B": ""}
+        self.ratings = {"A": None, "B": None}
+        self.ready = False
+        prompt = next((m.get("content") for m in reversed(messages) if m["role"] == "user"), "")
+        total = "typed" if self.typed else f"{self.index + 1}/{len(self.prompts)}"
+        head = Text(f"arena · {self.exp.name} · prompt {total} · votes {self.votes}\n",
+                    style="dim")
+        head.append(str(prompt)[:600], style="bold")
+        self.query_one("#arena-head", Static).update(head)
+        self.redraw()
+        self._generate(messages)
+
+    def _side_arm(self, side: str) -> str:
+        return self.left if side == "left" else ("B" if self.left == "A" else "A")
+
+    def redraw(self) -> None:
+        for side in ("left", "right"):
+            arm = self._side_arm(side)
+            rating = self.ratings[arm]
+            title = f"{side}" + (f" · rated {rating}" if rating else "") + (
+                " · (1-5 rates this side)" if side == self.rating_side and self.ready else "")
+            pane = self.query_one(f"#side-{side}")
+            pane.border_title = title
+            self.query_one(f"#answer-{side}", Static).update(
+                Group(Markdown(self.answers[arm] or "…")))
+
+    @work(thread=True, exclusive=True, group="arena")
+    def _generate(self, messages: list[dict]) -> None:
+        def stream(arm: str):
+            def on_token(piece: str) -> None:
+                self.answers[arm] += piece
+                self.app.call_from_thread(self.redraw)
+            return on_token
+
+        a, b = arena.answer_pair(self.store, self.exp.model_a, self.exp.model_b, messages,
+                                 home=self.app.settings.home, host=self.app.settings.ollama_host,
+                                 on_token_a=stream("A"), on_token_b=stream("B"))
+        for arm, got in (("A", a), ("B", b)):
+            self.answers[arm] = got.text if not isinstance(got, FtuiError) else f"(error: {got})"
+        self.ready = True
+        self.app.call_from_thread(self.redraw)
+
+    # ------------------------------------------------------------ keys
+
+    def action_vote(self, choice: str) -> None:
+        if not self.ready:
+            self.app.notify("wait for both answers", severity="warning")
+            return
+        winner = {"left": self._side_arm("left"), "right": self._side_arm("right")}.get(
+            choice, choice)
+        arena.record_vote(self.store, model_a=self.exp.model_a, model_b=self.exp.model_b,
+                          left=self.left, winner=winner, messages=self.messages,
+                          answer_a=self.answers["A"], answer_b=self.answers["B"],
+                          experiment_id=self.exp.id, rating_a=self.ratings["A"],
+                          rating_b=self.ratings["B"])
+        self.votes += 1
+        names = {"A": self.exp.model_a, "B": self.exp.model_b}
+        self.app.notify(f"left was {names[self._side_arm('left')]}, right was "
+                        f"{names[self._side_arm('right')]}", timeout=4)
+        self.next_prompt()
+
+    def action_skip(self) -> None:
+        self.next_prompt()
+
+    def action_switch_side(self) -> None:
+        self.rating_side = "right" if self.rating_side == "left" else "left"
+        self.redraw()
+
+    def action_rate(self, rating: int) -> None:
+        if self.ready:
+            self.ratings[self._side_arm(self.rating_side)] = rating
+            self.redraw()

@@ -1,0 +1,81 @@
+"""Experiments dashboard and arena through the Pilot, against the stand-in Ollama."""
+
+from __future__ import annotations
+
+import random
+
+from ollama_standin import StandIn
+from sqlmodel import select
+from test_models_screen import wait_until
+
+from ftui import ab, registry
+from ftui.ab.experiments import arm_for
+from ftui.config import Settings
+from ftui.store import ArenaVote
+from screens.app import FtuiApp
+from screens.arena import ArenaScreen
+from screens.dialogs import ConfirmDialog, PickDialog
+from screens.experiments import ExperimentsScreen
+
+MODELS = {"llama3.2:3b": "base answer", "tuned:1": "tuned answer"}
+
+
+def _experiment(store, seeded: bool):
+    exp = ab.create_experiment(store, name="v2", alias="assistant", model_a="llama3.2:3b",
+                               model_b="tuned:1", salt="z", min_samples=20)
+    ab.set_status(store, exp.id, "running")
+    if seeded:  # B clearly better
+        rng = random.Random(3)
+        for i in range(300):
+            unit = f"u{i}"
+            arm = arm_for("z", unit, 0.5)
+            rating = rng.choice([4, 5, 5, 4, 3]) if arm == "B" else rng.choice([3, 3, 4, 2, 3])
+            ab.log_outcome(store, exp.id, unit, None, rating=rating, latency=100.0)
+    return exp
+
+
+async def test_verdict_and_promote_the_winner(demo_store, tmp_path):
+    exp = _experiment(demo_store, seeded=True)
+    app = FtuiApp(demo_store, Settings(home=tmp_path, database_url=demo_store.url))
+    async with app.run_test(size=(160, 44)) as pilot:
+        await pilot.press("f5")
+        await pilot.pause(0.3)
+        assert isinstance(app.screen, ExperimentsScreen)
+        verdict = str(app.screen.query_one("#verdict").render())
+        assert "B better, p = " in verdict and "stars [" in verdict
+        await pilot.press("P")
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+        await pilot.press("y")
+        await pilot.pause(0.3)
+    winner = registry.get_model(demo_store, "tuned:1")
+    assert (winner.stage, winner.slot, winner.ollama_name) == ("production", "general", "tuned:1")
+    assert ab.get_experiment(demo_store, exp.id).status == "stopped"
+
+
+async def test_arena_vote_is_blind_and_recorded(demo_store, tmp_path):
+    exp = _experiment(demo_store, seeded=False)
+    with StandIn(models=dict(MODELS)) as server:
+        app = FtuiApp(demo_store, Settings(home=tmp_path, database_url=demo_store.url,
+                                           ollama_host=server.url))
+        async with app.run_test(size=(160, 44)) as pilot:
+            await pilot.press("f5")
+            await pilot.pause(0.3)
+            await pilot.press("v")
+            await wait_until(pilot, lambda: isinstance(app.screen, PickDialog))
+            await pilot.press("enter")  # logged prompts (no dataset in this store)
+            await wait_until(pilot, lambda: isinstance(app.screen, ArenaScreen))
+            arena = app.screen
+            await wait_until(pilot, lambda: arena.ready)
+            left_arm, right_arm = arena._side_arm("left"), arena._side_arm("right")
+            shown = str(arena.query_one("#side-left").border_title)
+            assert "llama" not in shown and "tuned" not in shown  # names hidden
+            await pilot.press("4")  # rates the left side
+            await pilot.press("right")
+            await pilot.pause(0.2)
+            assert arena.votes == 1
+    with demo_store.session() as s:
+        vote = s.exec(select(ArenaVote)).one()
+    assert vote.experiment_id == exp.id and vote.left == left_arm and vote.winner == right_arm
+    assert {vote.answer_a, vote.answer_b} == set(MODELS.values())
+    assert vote.answer_a == "base answer"  # A is model_a whatever side it was shown on
+    assert (vote.rating_a if left_arm == "A" else vote.rating_b) == 4
