@@ -141,9 +141,13 @@ class ArenaScreen(Screen):
                 self.app.call_from_thread(self.redraw)
             return on_token
 
-        a, b = arena.answer_pair(self.store, self.exp.model_a, self.exp.model_b, messages,
-                                 home=self.app.settings.home, host=self.app.settings.ollama_host,
-                                 on_token_a=stream("A"), on_token_b=stream("B"))
+        try:
+            a, b = arena.answer_pair(self.store, self.exp.model_a, self.exp.model_b, messages,
+                                     home=self.app.settings.home,
+                                     host=self.app.settings.ollama_host,
+                                     on_token_a=stream("A"), on_token_b=stream("B"))
+        except Exception as err:  # noqa: BLE001 - shown on screen, never a traceback
+            a = b = FtuiError(f"{type(err).__name__}: {err}", "check both models load")
         for arm, got in (("A", a), ("B", b)):
             self.answers[arm] = got.text if not isinstance(got, FtuiError) else f"(error: {got})"
         self.ready = True

@@ -277,7 +277,7 @@ class ModelsScreen(Screen):
                           host=self.settings.ollama_host, on_progress=progress)
             line = (f"{name}: loss {_fmt(ev['loss'])}, ROUGE-L {_fmt(ev['rouge_l'])}, "
                     f"p50 {_fmt(ev['latency_ms_p50'])} ms")
-        except FtuiError as err:
+        except Exception as err:  # noqa: BLE001 - reported in the activity pane
             line = f"{name}: {err}"
         self.app.call_from_thread(self.log_line, line)
         self.app.call_from_thread(self.refresh_table)
@@ -299,7 +299,7 @@ class ModelsScreen(Screen):
         try:
             merged = merge_adapter(self.store, model_id, home=self.settings.home)
             line = f"merged: model {merged.id} {merged.name} in {merged.path}"
-        except FtuiError as err:
+        except Exception as err:  # noqa: BLE001 - reported in the activity pane
             line = str(err)
         self.app.call_from_thread(self.log_line, line)
         self.app.call_from_thread(self.refresh_table)
@@ -340,7 +340,7 @@ class ModelsScreen(Screen):
                          on_line=say)
             self.app.call_from_thread(self.app.notify, f"deployed as {out['ollama_name']}; "
                                       f"smoke answer: {out['smoke_reply']!r}", timeout=12)
-        except FtuiError as err:
+        except Exception as err:  # noqa: BLE001 - reported in the activity pane
             say(str(err))
             self.app.call_from_thread(self.app.notify, str(err), severity="error", timeout=12)
         self.app.call_from_thread(self.refresh_table)

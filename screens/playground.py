@@ -161,7 +161,7 @@ class PlaygroundScreen(Screen):
             ex = chat_turn(self.store, model, self.history, prompt, mode=mode,
                            home=self.app.settings.home, host=self.app.settings.ollama_host,
                            on_token=token, session_id=self.session)
-        except FtuiError as err:
+        except Exception as err:  # noqa: BLE001 - shown under the prompt, never a traceback
             turn.note = f"error: {err}"
             self.app.call_from_thread(self._done, turn, None)
             return

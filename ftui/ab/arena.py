@@ -56,21 +56,33 @@ def answer_pair(store: Store, model_a: str, model_b: str, messages: list[dict[st
     from ftui.inference.router import run_target, target_of
 
     results: dict[str, Generation | FtuiError] = {}
-
-    def one(key: str, ref: str, on_token) -> None:
+    targets = {}
+    for key, ref in (("A", model_a), ("B", model_b)):
         try:
-            target, _ = target_of(store, ref)
-            results[key] = run_target(target, messages, home, host, on_token=on_token,
-                                      options={"num_predict": max_new_tokens})
+            targets[key] = target_of(store, ref)[0]
         except FtuiError as err:
             results[key] = err
 
-    threads = [threading.Thread(target=one, args=("A", model_a, on_token_a), daemon=True),
-               threading.Thread(target=one, args=("B", model_b, on_token_b), daemon=True)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    def one(key: str, on_token) -> None:
+        try:
+            results[key] = run_target(targets[key], messages, home, host, on_token=on_token,
+                                      options={"num_predict": max_new_tokens})
+        except FtuiError as err:
+            results[key] = err
+        except Exception as err:  # noqa: BLE001 - shown in place of the answer, not raised
+            results[key] = FtuiError(f"{type(err).__name__}: {err}",
+                                     "check the model loads (ftui chat MODEL)")
+
+    jobs = [(k, cb) for k, cb in (("A", on_token_a), ("B", on_token_b)) if k in targets]
+    if all(t["backend"] == "local" for t in targets.values()):
+        for key, cb in jobs:  # two local models at once would only fight over the same device
+            one(key, cb)
+    else:
+        threads = [threading.Thread(target=one, args=job, daemon=True) for job in jobs]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
     return results["A"], results["B"]
 
 
