@@ -156,12 +156,31 @@ class ExperimentsScreen(Screen):
                          f" ({_fmt(ar['b_win_rate'], '.0%')}) p = {_fmt(ar['p_value'])} · ties "
                          f"{ar['ties']} · both bad {ar['both_bad']} · left side wins "
                          f"{_fmt(ar['left_win_rate'], '.0%')}\n")
+        ranked = self._ranking()
+        if len(ranked) > 2:  # more than two models met in the arena: rank them all
+            lines.append("arena ranking (Bradley-Terry, 95%): " + ", ".join(
+                f"{r['model']} {r['strength']:.2f} [{r['ci95'][0]:.2f}, {r['ci95'][1]:.2f}]"
+                for r in ranked) + "\n")
         from rich.console import Group
 
         self.query_one("#exp-figures", Static).update(Group(table, lines))
         curves = cumulative(self.store, exp_id)
         self.query_one(RatingPlot).show(curves["A"], curves["B"])
         self.query_one(WinRatePlot).show(curves["win_rate"])
+
+    def _ranking(self) -> list[dict]:
+        """Bradley-Terry over every vote; recomputed only when the vote count changes."""
+        from sqlalchemy import func
+        from sqlmodel import select
+
+        from ftui.ab.arena import ranking
+        from ftui.store import ArenaVote
+
+        with self.store.session() as s:
+            n = s.exec(select(func.count()).select_from(ArenaVote)).one()
+        if getattr(self, "_ranked_at", None) != n:
+            self._ranked_at, self._ranked = n, ranking(self.store, rounds=100) if n else []
+        return self._ranked
 
     # ------------------------------------------------------------ actions
 

@@ -193,8 +193,17 @@ class ModelsScreen(Screen):
 
     def action_archive(self) -> None:
         m = self._model()
-        if m is not None:
-            self._try(registry.set_stage, self.store, m.id, "archived", None, "archived")
+        if m is None:
+            return
+
+        def done(yes: bool) -> None:
+            if yes:
+                self._try(registry.set_stage, self.store, m.id, "archived", None,
+                          "archived on the Models screen")
+
+        self.app.push_screen(ConfirmDialog(
+            f"Archive {m.name}? It leaves its slot ({m.slot}, {m.stage}); files stay.",
+            yes="Archive"), done)
 
     def action_delete(self) -> None:
         m = self._model()

@@ -24,6 +24,20 @@ def demo_store(store: Store) -> Store:
     return store
 
 
+@pytest.fixture(scope="session")
+def models_cache(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("models")
+
+
+@pytest.fixture
+def home(tmp_path, models_cache) -> Path:
+    """A fresh FTUI_HOME whose models/ is shared by the session: tiny / demo are built once."""
+    h = tmp_path / "home"
+    h.mkdir()
+    (h / "models").symlink_to(models_cache)
+    return h
+
+
 @pytest.fixture
 def settings(tmp_path: Path, store: Store) -> Settings:
     return Settings(home=tmp_path, database_url=store.url)

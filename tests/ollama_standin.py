@@ -15,9 +15,10 @@ from typing import Any
 
 class StandIn:
     def __init__(self, models: dict[str, str] | None = None, delay_s: float = 0.0,
-                 port: int = 0) -> None:
+                 port: int = 0, slow: dict[str, float] | None = None) -> None:
         self.models = models or {"llama3.2:3b": "Paris is the capital of France."}
         self.delay_s = delay_s
+        self.slow = slow or {}  # model -> seconds before it answers
         self.requests: list[tuple[str, str, Any]] = []
         self.blobs: dict[str, bytes] = {}
         self.created: dict[str, dict[str, Any]] = {}  # name -> the create request
@@ -116,7 +117,7 @@ class StandIn:
                 if model not in standin.models:
                     self._json(404, {"error": f"model '{model}' not found"})
                     return
-                time.sleep(standin.delay_s)
+                time.sleep(standin.slow.get(model, standin.delay_s))
                 reply = standin.models[model]
                 words = reply.split(" ")
                 if self.path == "/v1/chat/completions":

@@ -150,3 +150,66 @@ def test_token_is_required_beyond_loopback(store):
                          ).status_code == 401
         ok = ollama.Client(host=gw.url, headers={"Authorization": "Bearer s3cret"})
         assert ok.list().models[0].model == "llama3.2:3b"
+
+
+def test_slot_alias_falls_back_when_the_model_is_too_slow(store):
+    tuned = registry.register(store, kind="ollama", name="tuned", ollama_name="tuned:latest",
+                              base_model="llama3.2:3b")
+    registry.set_stage(store, tuned.id, "production", "agent")
+    models = {"tuned:latest": "late", "llama3.2:3b": "Paris is the capital of France."}
+    with StandIn(models=models, slow={"tuned:latest": 3.0}) as upstream, \
+            RunningGateway(store, upstream.url, first_byte_timeout_s=0.5) as gw:
+        r = httpx.post(gw.url + "/api/chat", json={**CHAT, "model": "ftui:agent",
+                                                   "stream": False}, timeout=10)
+        assert r.json()["message"]["content"].startswith("Paris")
+        assert "did not answer in 0.5 s" in r.headers["X-FTUI-Fallback"]
+
+
+def test_busy_store_delays_logging_but_loses_nothing(store):
+    import sqlite3
+    import threading
+    import time
+
+    path = store.url.removeprefix("sqlite:///")
+    with StandIn() as upstream, RunningGateway(store, upstream.url) as gw:
+        gw.gateway.writer.retry_s = 0.05
+        lock = sqlite3.connect(path, timeout=0, check_same_thread=False)
+        lock.execute("BEGIN EXCLUSIVE")  # another process holds the store
+        released = threading.Timer(2.0, lock.rollback)  # the writer waits meanwhile
+        released.start()
+        started = time.monotonic()
+        for _ in range(5):
+            r = httpx.post(gw.url + "/api/chat", json={**CHAT, "stream": False})
+            assert r.status_code == 200  # replies are not held up by the store
+        assert time.monotonic() - started < 3.0
+        gw.drain(timeout=30)
+        released.join()
+        lock.close()
+        assert len(rows(store, Interaction)) == 5
+
+
+def test_writer_retries_a_batch_the_store_refuses(store, monkeypatch):
+    """Past the busy timeout SQLite gives up ("database is locked"): the batch stays queued
+    and is written when the store is free again."""
+    from sqlalchemy.exc import OperationalError
+
+    from ftui.ab.logwriter import LogWriter
+
+    writer = LogWriter(store, retry_s=0.01)
+    real, failures = writer._write, [3]
+
+    def flaky(items):
+        if failures[0]:
+            failures[0] -= 1
+            raise OperationalError("INSERT", {}, Exception("database is locked"))
+        real(items)
+
+    monkeypatch.setattr(writer, "_write", flaky)
+    writer.start()
+    for i in range(20):
+        writer.put({"kind": "interaction", "uid": f"u{i}", "path": "/api/chat",
+                    "raw": b'{"message": {"content": "hi"}, "done": true}', "mode": "standard",
+                    "messages": [{"role": "user", "content": f"q{i}"}], "model": "m",
+                    "latency_ms": 1.0, "fell_back": False})
+    writer.close()
+    assert writer.retries == 3 and len(rows(store, Interaction)) == 20

