@@ -29,10 +29,14 @@ class SectionBar(Widget):
         self._spans: list[tuple[int, int, str]] = []
 
     def render(self) -> Text:
-        text = Text(" ftui ", style="bold reverse")
+        full = 6 + sum(len(k) + len(lab) + 3 for _, k, lab in SECTIONS)
+        narrow = self.size.width and self.size.width < full  # 80 columns: drop the title
+        text = Text("" if narrow else " ftui ", style="bold reverse")
         self._spans = []
         for mode, key, label in SECTIONS:
             start = text.cell_len
+            if narrow and mode != self.active:
+                label = label[:5]  # "Inter", "Datas", ...: every tab stays on screen
             chunk = f" {key} {label} "
             if mode == self.active:
                 text.append(chunk, style="bold reverse")
