@@ -16,6 +16,7 @@ from textual.widgets import Footer, Static
 from ftui import ab
 from ftui.ab import arena
 from ftui.errors import FtuiError
+from screens.common import rating_bindings
 from screens.dialogs import PickDialog, TextInputDialog
 
 
@@ -27,11 +28,7 @@ class ArenaScreen(Screen):
         Binding("b", "vote('both_bad')", "Both bad"),
         Binding("s", "skip", "Skip"),
         Binding("tab", "switch_side", "Rate side", show=False),
-        Binding("1", "rate(1)", "Rate", key_display="1-5"),
-        Binding("2", "rate(2)", "Rate 2", show=False),
-        Binding("3", "rate(3)", "Rate 3", show=False),
-        Binding("4", "rate(4)", "Rate 4", show=False),
-        Binding("5", "rate(5)", "Rate 5", show=False),
+        *rating_bindings(),
         Binding("escape", "app.pop_screen", "Back"),
     ]
 

@@ -13,7 +13,7 @@ from textual.widgets import DataTable, Footer, Input, Label, Static
 
 from ftui import ab
 from ftui.ab.report import cumulative, promote_winner, report
-from ftui.errors import FtuiError
+from screens.common import attempt
 from screens.dialogs import ConfirmDialog
 from widgets.ab_plots import RatingPlot, WinRatePlot
 from widgets.section_bar import SectionBar
@@ -185,13 +185,7 @@ class ExperimentsScreen(Screen):
     # ------------------------------------------------------------ actions
 
     def _try(self, fn, *args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except FtuiError as err:
-            self.app.notify(str(err), severity="error", timeout=10)
-            return None
-        finally:
-            self.refresh_all()
+        return attempt(self, fn, *args, refresh=self.refresh_all, **kwargs)
 
     def action_reload(self) -> None:
         self.refresh_all()

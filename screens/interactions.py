@@ -14,6 +14,7 @@ from ftui.demo import load_demo
 from ftui.errors import FtuiError
 from ftui.store import interactions as core
 from ftui.store.interactions import Counters, InteractionFilter, RowPager
+from screens.common import rating_bindings
 from screens.dialogs import ConfirmDialog, CorrectionDialog, FilterDialog, TextInputDialog
 from widgets.conversation import ConversationView, last_assistant_reply
 from widgets.interaction_list import InteractionList
@@ -24,11 +25,7 @@ DETAIL_DELAY_S = 0.04  # coalesce fast j/k presses into one detail render
 
 class InteractionsScreen(Screen):
     BINDINGS = [
-        Binding("1", "rate(1)", "Rate", key_display="1-5"),
-        Binding("2", "rate(2)", "Rate 2", show=False),
-        Binding("3", "rate(3)", "Rate 3", show=False),
-        Binding("4", "rate(4)", "Rate 4", show=False),
-        Binding("5", "rate(5)", "Rate 5", show=False),
+        *rating_bindings(),
         Binding("0", "rate(0)", "Clear rating", show=False),
         Binding("a", "mark('accepted')", "Accept"),
         Binding("x", "mark('rejected')", "Reject"),

@@ -15,6 +15,7 @@ from textual.widgets import DataTable, Footer, RichLog, Static
 from ftui import registry
 from ftui.errors import FtuiError
 from ftui.registry.lineage import lineage, lineage_lines
+from screens.common import attempt
 from screens.dialogs import ConfirmDialog, PickDialog, TextDialog, TextInputDialog
 from widgets.section_bar import SectionBar
 
@@ -156,14 +157,8 @@ class ModelsScreen(Screen):
             return None
         return registry.get_model(self.store, self.selected)
 
-    def _try(self, action, *args, **kwargs):
-        try:
-            return action(*args, **kwargs)
-        except FtuiError as err:
-            self.app.notify(str(err), severity="error", timeout=10)
-            return None
-        finally:
-            self.refresh_table()
+    def _try(self, fn, *args, **kwargs):
+        return attempt(self, fn, *args, refresh=self.refresh_table, **kwargs)
 
     def action_reload(self) -> None:
         self.refresh_table()

@@ -18,6 +18,7 @@ from textual.widgets import Footer, Input, Label, Select, Static
 from ftui import REASONING_MODES, registry
 from ftui.errors import FtuiError
 from ftui.store import interactions
+from screens.common import rating_bindings
 from widgets.interaction_list import stars
 from widgets.section_bar import SectionBar
 
@@ -51,11 +52,7 @@ class Turn(Static):
 
 class PlaygroundScreen(Screen):
     BINDINGS = [
-        Binding("1", "rate(1)", "Rate", key_display="1-5"),
-        Binding("2", "rate(2)", "Rate 2", show=False),
-        Binding("3", "rate(3)", "Rate 3", show=False),
-        Binding("4", "rate(4)", "Rate 4", show=False),
-        Binding("5", "rate(5)", "Rate 5", show=False),
+        *rating_bindings(),
         Binding("i,enter", "type", "Type"),
         Binding("n", "new_chat", "New chat"),
         Binding("escape", "leave_input", "Leave input", show=False),

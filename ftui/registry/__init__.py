@@ -31,6 +31,24 @@ def _event(session, model: RegisteredModel, action: str, to_stage: str | None = 
                            to_stage=to_stage, slot=model.slot, note=note))
 
 
+def check_name_free(store: Store, name: str) -> None:
+    with store.session() as s:
+        if s.exec(select(RegisteredModel).where(RegisteredModel.name == name)).first():
+            raise FtuiError(f"a model named {name!r} is registered already",
+                            "pick another name (--name)")
+
+
+def add_model(store: Store, model: RegisteredModel, note: str | None) -> RegisteredModel:
+    """Insert a new model as a candidate, with its first history line."""
+    with store.session() as s:
+        s.add(model)
+        s.flush()
+        _event(s, model, "registered", "candidate", note)
+        s.commit()
+        s.refresh(model)
+    return model
+
+
 def register_run(store: Store, run: TrainingRun) -> RegisteredModel:
     """Register a completed run's adapter (once: a second call returns the same model)."""
     from ftui.curate import get_dataset
@@ -51,13 +69,7 @@ def register_run(store: Store, run: TrainingRun) -> RegisteredModel:
         path=run.adapter_dir, run_id=run.id, dataset_id=dataset.id,
         dataset_hash=dataset.content_hash, params_json=run.config_json,
         metrics_json=json.dumps(metrics))
-    with store.session() as s:
-        s.add(model)
-        s.flush()
-        _event(s, model, "registered", "candidate", f"from run {run.id}")
-        s.commit()
-        s.refresh(model)
-    return model
+    return add_model(store, model, f"from run {run.id}")
 
 
 def register(store: Store, *, kind: str, name: str, path: str | None = None,
@@ -85,17 +97,10 @@ def register(store: Store, *, kind: str, name: str, path: str | None = None,
         if kind == "adapter" and not (where / "adapter_config.json").is_file():
             raise FtuiError(f"{where} holds no adapter_config.json", "pass a PEFT adapter folder")
         path = str(where.resolve())
-    with store.session() as s:
-        if s.exec(select(RegisteredModel).where(RegisteredModel.name == name)).first():
-            raise FtuiError(f"a model named {name!r} is registered already", "pick another name")
-        model = RegisteredModel(name=name, kind=kind, path=path, ollama_name=ollama_name,
-                                base_model=base_model, slot=slot, notes=notes)
-        s.add(model)
-        s.flush()
-        _event(s, model, "registered", "candidate", notes)
-        s.commit()
-        s.refresh(model)
-        return model
+    check_name_free(store, name)
+    return add_model(store, RegisteredModel(name=name, kind=kind, path=path,
+                                            ollama_name=ollama_name, base_model=base_model,
+                                            slot=slot, notes=notes), notes)
 
 
 def _check_slot(slot: str) -> None:

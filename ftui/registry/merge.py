@@ -22,9 +22,8 @@ def merge_adapter(store: Store, ref: int | str, *, home: Path, out_dir: Path | N
     """Write base + adapter as one model and register it (kind merged, same lineage)."""
     import torch
     from peft import PeftModel
-    from sqlmodel import select
 
-    from ftui.registry import _event, get_model
+    from ftui.registry import add_model, check_name_free, get_model
     from ftui.train.base import load_base
 
     source = get_model(store, ref)
@@ -40,10 +39,7 @@ def merge_adapter(store: Store, ref: int | str, *, home: Path, out_dir: Path | N
         raise FtuiError(f"the adapter files of {source.name} are gone ({source.path})",
                         "train it again, or delete the registry entry")
     name = name or f"{source.name}-merged"
-    with store.session() as s:
-        if s.exec(select(RegisteredModel).where(RegisteredModel.name == name)).first():
-            raise FtuiError(f"a model named {name!r} is registered already",
-                            "pass another --name")
+    check_name_free(store, name)
     out = Path(out_dir or Path(home) / "models" / slug(name)).expanduser()
     if out.exists() and any(out.iterdir()):
         raise FtuiError(f"{out} exists and is not empty", "pass another --out, or remove it")
@@ -70,10 +66,4 @@ def merge_adapter(store: Store, ref: int | str, *, home: Path, out_dir: Path | N
         metrics_json=json.dumps({k: v for k, v in source.metrics.items()
                                  if k not in ("eval", "eval_loss")}),
         notes=f"merged from {source.name} (#{source.id}), {dtype}")
-    with store.session() as s:
-        s.add(model)
-        s.flush()
-        _event(s, model, "registered", "candidate", f"merged from {source.name}")
-        s.commit()
-        s.refresh(model)
-    return model
+    return add_model(store, model, f"merged from {source.name}")
