@@ -107,6 +107,9 @@ def evaluate(store: Store, ref: int | str, *, home: Path, host: str,
     if dataset_id is None:
         raise FtuiError(f"model {model.name} has no dataset to evaluate on",
                         "pass --dataset ID (a dataset version with a validation split)")
+    from ftui.curate import get_dataset
+
+    get_dataset(store, int(dataset_id))  # "no dataset N" before anything else
     split_name, examples = _pick_split(store, int(dataset_id), split)
     examples = examples[:limit]
     loss = _loss(store, model, examples, home, max_len)
