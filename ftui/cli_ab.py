@@ -75,8 +75,12 @@ def cmd_ab(args: argparse.Namespace) -> int:
               lambda: print("\n".join(_line(e) for e in items) or
                             "no experiments yet: ftui ab create NAME --alias A --a M1 --b M2"))
     elif action in ("start", "stop"):
+        from ftui.ab.experiments import gateway_warnings
+
         e = ab.set_status(store, args.id, "running" if action == "start" else "stopped")
-        _emit(args, _exp_dict(e), lambda: print(_line(e)))
+        notes = gateway_warnings(store, e) if action == "start" else []
+        _emit(args, {**_exp_dict(e), "warnings": notes},
+              lambda: print("\n".join([_line(e), *(f"note: {n}" for n in notes)])))
     elif action == "split":
         e = ab.set_split(store, args.id, args.split)
         _emit(args, _exp_dict(e), lambda: print(_line(e)))

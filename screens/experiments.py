@@ -206,9 +206,14 @@ class ExperimentsScreen(Screen):
     def action_start_stop(self) -> None:
         if self.selected is None:
             return
+        from ftui.ab.experiments import gateway_warnings
+
         e = ab.get_experiment(self.store, self.selected)
-        self._try(ab.set_status, self.store, e.id,
-                  "stopped" if e.status == "running" else "running")
+        done = self._try(ab.set_status, self.store, e.id,
+                         "stopped" if e.status == "running" else "running")
+        if done is not None and done.status == "running":
+            for note in gateway_warnings(self.store, done):
+                self.app.notify(note, severity="warning", timeout=10)
 
     def action_arena(self) -> None:
         if self.selected is None:

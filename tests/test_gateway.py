@@ -213,3 +213,20 @@ def test_writer_retries_a_batch_the_store_refuses(store, monkeypatch):
                     "latency_ms": 1.0, "fell_back": False})
     writer.close()
     assert writer.retries == 3 and len(rows(store, Interaction)) == 20
+
+
+def test_an_arm_not_in_ollama_is_refused_with_the_fix(store, tmp_path):
+    from ftui.ab.experiments import gateway_warnings
+
+    folder = tmp_path / "m"
+    folder.mkdir()
+    (folder / "config.json").write_text("{}")
+    local = registry.register(store, kind="hf", name="local-only", path=str(folder))
+    exp = create_experiment(store, name="t9", alias="assistant", model_a="llama3.2:3b",
+                            model_b="local-only", split_b=0.99, salt="s")
+    set_status(store, exp.id, "running")
+    assert "ftui models deploy" in gateway_warnings(store, exp)[0]
+    with StandIn() as upstream, RunningGateway(store, upstream.url) as gw:
+        r = httpx.post(gw.url + "/api/chat", json={**CHAT, "model": "assistant"},
+                       headers={"X-FTUI-User": "someone"})
+        assert r.status_code == 404 and f"ftui models deploy {local.id}" in r.json()["error"]

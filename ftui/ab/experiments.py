@@ -181,3 +181,20 @@ def running_for_alias(store: Store, alias: str) -> Experiment | None:
     with store.session() as s:
         return s.exec(select(Experiment).where(Experiment.alias == alias,
                                                Experiment.status == "running")).first()
+
+
+def gateway_warnings(store: Store, exp: Experiment) -> list[str]:
+    """Arms the gateway could not route to (registered but not in Ollama); the arena can still
+    run them locally."""
+    from ftui.registry import get_model
+
+    out = []
+    for arm, ref in (("A", exp.model_a), ("B", exp.model_b)):
+        try:
+            m = get_model(store, ref)
+        except FtuiError:
+            continue  # a plain Ollama name
+        if not m.ollama_name:
+            out.append(f"arm {arm} ({m.name}) is not in Ollama: the gateway cannot route to it "
+                       f"until it is deployed (ftui models deploy {m.id}); the arena can use it")
+    return out
