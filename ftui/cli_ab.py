@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ftui.cli_common import EXIT_OK, _emit, _open
+from ftui.cli_common import EXIT_OK, _emit, _open, action_adder
 from ftui.errors import FtuiError
 
 
@@ -137,11 +137,7 @@ def add_ab_commands(sub) -> None:
                        "`ftui proxy` or the Python API) and arena votes.")
     asub = p.add_subparsers(dest="ab_command", metavar="ACTION", required=True)
 
-    def aadd(name: str, help_text: str):
-        q = asub.add_parser(name, help=help_text, description=help_text)
-        q.set_defaults(func=cmd_ab)
-        q.add_argument("--json", action="store_true", help="print one JSON object")
-        return q
+    aadd = action_adder(asub, cmd_ab)
 
     q = aadd("create", "a new experiment (draft)")
     q.add_argument("name")

@@ -22,3 +22,15 @@ def _open(args: argparse.Namespace):
     from ftui.store import open_store
 
     return open_store(load_settings(args.db).database_url)
+
+
+def action_adder(subparsers, func: Callable[[argparse.Namespace], int]):
+    """add(name, help) -> a subcommand parser running `func`, with --json."""
+
+    def add(name: str, help_text: str) -> argparse.ArgumentParser:
+        p = subparsers.add_parser(name, help=help_text, description=help_text)
+        p.set_defaults(func=func)
+        p.add_argument("--json", action="store_true", help="print one JSON object")
+        return p
+
+    return add

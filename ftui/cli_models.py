@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ftui.cli_common import EXIT_OK, _emit, _open
+from ftui.cli_common import EXIT_OK, _emit, _open, action_adder
 from ftui.errors import FtuiError
 
 
@@ -260,11 +260,7 @@ def add_model_commands(sub) -> None:
                         description="Registered models, their lineage and their stage in a slot.")
     msub = mp.add_subparsers(dest="models_command", metavar="ACTION", required=True)
 
-    def madd(name: str, help_text: str):
-        p = msub.add_parser(name, help=help_text, description=help_text)
-        p.set_defaults(func=cmd_models)
-        p.add_argument("--json", action="store_true", help="print one JSON object")
-        return p
+    madd = action_adder(msub, cmd_models)
 
     madd("list", "every registered model")
     madd("show", "one model: lineage, metrics, history").add_argument("id")

@@ -177,12 +177,6 @@ def log_outcome(store: Store, experiment: int | str, unit: str, interaction: str
         return out
 
 
-def running_for_alias(store: Store, alias: str) -> Experiment | None:
-    with store.session() as s:
-        return s.exec(select(Experiment).where(Experiment.alias == alias,
-                                               Experiment.status == "running")).first()
-
-
 def gateway_warnings(store: Store, exp: Experiment) -> list[str]:
     """Arms the gateway could not route to (registered but not in Ollama); the arena can still
     run them locally."""
