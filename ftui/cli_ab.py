@@ -166,7 +166,7 @@ def add_ab_commands(sub) -> None:
     q = aadd("pairs", "arena votes as preference pairs (JSONL: prompt, chosen, rejected)")
     q.add_argument("id", nargs="?", help="one experiment (default: every vote)")
     q.add_argument("--out", required=True)
-    aadd("ranking", "every model in arena votes, Bradley-Terry strength with 95% intervals")
+    aadd("ranking", "every model in arena votes, Bradley-Terry strength with 95 percent intervals")
     q = aadd("promote", "promote the winner to production in the slot, and stop")
     q.add_argument("id")
     q.add_argument("--arm", choices=["A", "B"], help="override the verdict")

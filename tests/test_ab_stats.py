@@ -140,3 +140,23 @@ def test_arena_votes_export_as_pairs_and_rank(store, tmp_path, capsys):
     assert main(["--db", store.url, "ab", "ranking", "--json"]) == 0
     ranked = json.loads(capsys.readouterr().out)["ranking"]
     assert [r["model"] for r in ranked] == ["m2", "m1"]  # 2.5 of 4 scored games for m2
+
+
+def test_every_command_has_working_help(capsys):
+    """argparse %-formats help strings: a stray % breaks --help (it did, for ab ranking)."""
+    from ftui.cli import build_parser
+
+    def walk(parser, path):
+        yield path
+        for action in parser._actions:
+            for name, sub in (getattr(action, "choices", None) or {}).items():
+                if hasattr(sub, "_actions"):
+                    yield from walk(sub, [*path, name])
+
+    paths = list(walk(build_parser(), []))
+    assert ["ab", "ranking"] in paths and ["models", "deploy"] in paths
+    for path in paths:
+        with pytest.raises(SystemExit) as done:
+            main([*path, "--help"])
+        assert done.value.code == 0, path
+    assert "usage: ftui" in capsys.readouterr().out
