@@ -144,13 +144,15 @@ def test_arena_votes_export_as_pairs_and_rank(store, tmp_path, capsys):
 
 def test_every_command_has_working_help(capsys):
     """argparse %-formats help strings: a stray % breaks --help (it did, for ab ranking)."""
+    import argparse
+
     from ftui.cli import build_parser
 
     def walk(parser, path):
         yield path
         for action in parser._actions:
-            for name, sub in (getattr(action, "choices", None) or {}).items():
-                if hasattr(sub, "_actions"):
+            if isinstance(action, argparse._SubParsersAction):
+                for name, sub in action.choices.items():
                     yield from walk(sub, [*path, name])
 
     paths = list(walk(build_parser(), []))
