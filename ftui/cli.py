@@ -22,7 +22,7 @@ def cmd_ui(args: argparse.Namespace) -> int:
 
     settings = load_settings(args.db)
     store = _open(args)  # fail here, with a clear message, before the screen takes over
-    from screens.app import FtuiApp
+    from ftui.screens.app import FtuiApp
 
     FtuiApp(store=store, settings=settings).run()
     return EXIT_OK

@@ -15,13 +15,13 @@ from textual.screen import Screen
 from ftui.config import Settings
 from ftui.resources import asset_path
 from ftui.store import Store
-from screens.datasets import DatasetsScreen
-from screens.experiments import ExperimentsScreen
-from screens.interactions import InteractionsScreen
-from screens.models import ModelsScreen
-from screens.playground import PlaygroundScreen
-from screens.training import TrainingScreen
-from widgets.section_bar import SECTIONS
+from ftui.screens.datasets import DatasetsScreen
+from ftui.screens.experiments import ExperimentsScreen
+from ftui.screens.interactions import InteractionsScreen
+from ftui.screens.models import ModelsScreen
+from ftui.screens.playground import PlaygroundScreen
+from ftui.screens.training import TrainingScreen
+from ftui.widgets.section_bar import SECTIONS
 
 
 class FtuiApp(App):
@@ -132,7 +132,7 @@ class FtuiApp(App):
         if not active:
             self.exit()
             return
-        from screens.dialogs import ConfirmDialog
+        from ftui.screens.dialogs import ConfirmDialog
 
         names = ", ".join(str(i) for i in active)
         self.push_screen(ConfirmDialog(

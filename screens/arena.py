@@ -16,8 +16,8 @@ from textual.widgets import Footer, Static
 from ftui import ab
 from ftui.ab import arena
 from ftui.errors import FtuiError
-from screens.common import rating_bindings
-from screens.dialogs import PickDialog, TextInputDialog
+from ftui.screens.common import rating_bindings
+from ftui.screens.dialogs import PickDialog, TextInputDialog
 
 
 class ArenaScreen(Screen):

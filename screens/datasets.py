@@ -35,9 +35,9 @@ from ftui.curate import (
 )
 from ftui.curate.export import EXPORT_FORMATS, export_dataset
 from ftui.errors import FtuiError
-from screens.dialogs import TextDialog
-from widgets.dataset_plots import MixBars, TokenHistogram
-from widgets.section_bar import SectionBar
+from ftui.screens.dialogs import TextDialog
+from ftui.widgets.dataset_plots import MixBars, TokenHistogram
+from ftui.widgets.section_bar import SectionBar
 
 PREVIEW_DELAY_S = 0.4
 PLACEHOLDER = re.compile(r"<(?:EMAIL|PHONE|IP_ADDRESS|CREDIT_CARD|IBAN|API_KEY|AWS_ACCESS_KEY|"

@@ -13,10 +13,10 @@ from textual.widgets import DataTable, Footer, Input, Label, Static
 
 from ftui import ab
 from ftui.ab.report import cumulative, promote_winner, report
-from screens.common import attempt
-from screens.dialogs import ConfirmDialog
-from widgets.ab_plots import RatingPlot, WinRatePlot
-from widgets.section_bar import SectionBar
+from ftui.screens.common import attempt
+from ftui.screens.dialogs import ConfirmDialog
+from ftui.widgets.ab_plots import RatingPlot, WinRatePlot
+from ftui.widgets.section_bar import SectionBar
 
 REFRESH_S = 2.0
 FIELDS = (("name", "name", ""), ("alias", "alias the chat app asks for", "assistant"),
@@ -219,7 +219,7 @@ class ExperimentsScreen(Screen):
         if self.selected is None:
             self.app.notify("create an experiment first (n)", severity="warning")
             return
-        from screens.arena import ArenaScreen
+        from ftui.screens.arena import ArenaScreen
 
         self.app.push_screen(ArenaScreen(self.selected))
 

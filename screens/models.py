@@ -15,9 +15,9 @@ from textual.widgets import DataTable, Footer, RichLog, Static
 from ftui import registry
 from ftui.errors import FtuiError
 from ftui.registry.lineage import lineage, lineage_lines
-from screens.common import attempt
-from screens.dialogs import ConfirmDialog, PickDialog, TextDialog, TextInputDialog
-from widgets.section_bar import SectionBar
+from ftui.screens.common import attempt
+from ftui.screens.dialogs import ConfirmDialog, PickDialog, TextDialog, TextInputDialog
+from ftui.widgets.section_bar import SectionBar
 
 EVAL_KEYS = ("loss", "perplexity", "rouge_l", "exact_match", "contains_match", "answer_words",
              "latency_ms_p50", "tokens_per_s")

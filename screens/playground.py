@@ -18,9 +18,9 @@ from textual.widgets import Footer, Input, Label, Select, Static
 from ftui import REASONING_MODES, registry
 from ftui.errors import FtuiError
 from ftui.store import interactions
-from screens.common import rating_bindings
-from widgets.interaction_list import stars
-from widgets.section_bar import SectionBar
+from ftui.screens.common import rating_bindings
+from ftui.widgets.interaction_list import stars
+from ftui.widgets.section_bar import SectionBar
 
 
 class Turn(Static):

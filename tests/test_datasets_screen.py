@@ -6,8 +6,8 @@ from textual.widgets import DataTable, Input, Select
 
 from ftui.curate import DatasetSpec, list_datasets
 from ftui.curate.build import count_matching
-from screens.app import FtuiApp
-from screens.datasets import DatasetsScreen, ExportDialog
+from ftui.screens.app import FtuiApp
+from ftui.screens.datasets import DatasetsScreen, ExportDialog
 
 
 async def settle(pilot, rounds: int = 4) -> None:

@@ -12,10 +12,10 @@ from ftui import ab, registry
 from ftui.ab.experiments import arm_for
 from ftui.config import Settings
 from ftui.store import ArenaVote
-from screens.app import FtuiApp
-from screens.arena import ArenaScreen
-from screens.dialogs import ConfirmDialog, PickDialog
-from screens.experiments import ExperimentsScreen
+from ftui.screens.app import FtuiApp
+from ftui.screens.arena import ArenaScreen
+from ftui.screens.dialogs import ConfirmDialog, PickDialog
+from ftui.screens.experiments import ExperimentsScreen
 
 MODELS = {"llama3.2:3b": "base answer", "tuned:1": "tuned answer"}
 

@@ -10,10 +10,10 @@ from ollama_standin import StandIn
 from ftui import registry
 from ftui.config import Settings
 from ftui.store import interactions
-from screens.app import FtuiApp
-from screens.dialogs import PickDialog, TextInputDialog
-from screens.models import ModelsScreen
-from screens.playground import PlaygroundScreen
+from ftui.screens.app import FtuiApp
+from ftui.screens.dialogs import PickDialog, TextInputDialog
+from ftui.screens.models import ModelsScreen
+from ftui.screens.playground import PlaygroundScreen
 
 
 async def wait_until(pilot, check, timeout: float = 20.0) -> None:

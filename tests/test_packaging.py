@@ -39,13 +39,17 @@ def test_installed_wheel_finds_stylesheet_and_demo_data(tmp_path):
         check=True, capture_output=True,
     )
     code = (
-        "import json, ftui, screens.app\n"
+        "import json, ftui, ftui.screens.app\n"
         "from ftui.resources import asset_path\n"
         "from ftui.cli import main\n"
-        "print(json.dumps({'ftui': ftui.__file__, 'css': screens.app.FtuiApp.CSS_PATH,\n"
+        "print(json.dumps({'ftui': ftui.__file__, 'css': ftui.screens.app.FtuiApp.CSS_PATH,\n"
         "  'demo': str(asset_path('demo_interactions.jsonl'))}))\n"
         f"raise SystemExit(main(['--db', {str(tmp_path / 'x.db')!r}, 'demo', '--json']))\n"
     )
+    # A folder named screens/ (or widgets/) in the current directory must not shadow the app's.
+    for name in ("screens", "widgets"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "__init__.py").write_text("")
     env = {**os.environ, "PYTHONPATH": str(target)}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          cwd=tmp_path, env=env)
@@ -55,3 +59,16 @@ def test_installed_wheel_finds_stylesheet_and_demo_data(tmp_path):
         assert paths[key].startswith(str(target)), (key, paths[key])
         assert Path(paths[key]).is_file()
     assert report["imported"] == 276
+
+
+def test_core_reaches_the_ui_only_through_ftui_ui():
+    """Only `ftui ui` (lazily, in cli) may import ftui.screens / ftui.widgets from the core."""
+    offenders = []
+    for path in sorted((ROOT / "ftui").rglob("*.py")):
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            text = line.strip()
+            if text.startswith(("import ftui.screens", "import ftui.widgets",
+                                "from ftui.screens", "from ftui.widgets")):
+                offenders.append(f"{path.relative_to(ROOT)}:{number}: {text}")
+    allowed = [o for o in offenders if o.startswith("ftui/cli") and "ftui.screens.app" in o]
+    assert offenders == allowed and len(allowed) == 1, offenders

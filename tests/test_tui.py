@@ -8,10 +8,10 @@ from textual.widgets import Input, Select, TextArea
 
 from ftui.store import interactions as q
 from ftui.store.interactions import InteractionFilter
-from screens.app import FtuiApp
-from screens.dialogs import ConfirmDialog, CorrectionDialog, FilterDialog
-from screens.interactions import InteractionsScreen
-from widgets.interaction_list import InteractionList
+from ftui.screens.app import FtuiApp
+from ftui.screens.dialogs import ConfirmDialog, CorrectionDialog, FilterDialog
+from ftui.screens.interactions import InteractionsScreen
+from ftui.widgets.interaction_list import InteractionList
 
 
 async def settle(pilot, times: int = 3) -> None:

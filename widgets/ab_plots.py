@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from textual_plotext import PlotextPlot
 
-from widgets.run_plots import downsample
+from ftui.widgets.run_plots import downsample
 
 
 class RatingPlot(PlotextPlot):

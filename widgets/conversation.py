@@ -17,7 +17,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Static
 
-from widgets.interaction_list import stars
+from ftui.widgets.interaction_list import stars
 
 ROLE_STYLES = {
     "system": "bold magenta",

@@ -83,8 +83,8 @@ class FrameClock:
 
 
 async def drive(store, db_url: str) -> dict:
-    from screens.app import FtuiApp
-    from widgets.interaction_list import InteractionList
+    from ftui.screens.app import FtuiApp
+    from ftui.widgets.interaction_list import InteractionList
 
     app = FtuiApp(store, Settings(home=Path("."), database_url=db_url))
     clock = FrameClock(app)

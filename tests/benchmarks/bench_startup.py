@@ -24,7 +24,7 @@ t0 = float(sys.argv[1])
 from pathlib import Path
 from ftui.config import load_settings
 from ftui.store import open_store
-from screens.app import FtuiApp
+from ftui.screens.app import FtuiApp
 
 async def main():
     settings = load_settings()

@@ -30,7 +30,7 @@ from ftui.train.config import RunConfig  # noqa: E402
 
 
 async def drive(base: str) -> dict:
-    from screens.app import FtuiApp
+    from ftui.screens.app import FtuiApp
 
     tmp = tempfile.mkdtemp()
     home = Path(tmp)
