@@ -7,6 +7,13 @@ import sys
 from collections.abc import Iterable
 from functools import partial
 
+from ftui.screens.datasets import DatasetsScreen
+from ftui.screens.experiments import ExperimentsScreen
+from ftui.screens.interactions import InteractionsScreen
+from ftui.screens.models import ModelsScreen
+from ftui.screens.playground import PlaygroundScreen
+from ftui.screens.training import TrainingScreen
+from ftui.widgets.section_bar import SECTIONS
 from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
@@ -15,13 +22,6 @@ from textual.screen import Screen
 from ftui.config import Settings
 from ftui.resources import asset_path
 from ftui.store import Store
-from ftui.screens.datasets import DatasetsScreen
-from ftui.screens.experiments import ExperimentsScreen
-from ftui.screens.interactions import InteractionsScreen
-from ftui.screens.models import ModelsScreen
-from ftui.screens.playground import PlaygroundScreen
-from ftui.screens.training import TrainingScreen
-from ftui.widgets.section_bar import SECTIONS
 
 
 class FtuiApp(App):

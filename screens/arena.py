@@ -3,6 +3,8 @@ sides drawn at random per prompt; the operator votes. Names show after the vote.
 
 from __future__ import annotations
 
+from ftui.screens.common import rating_bindings
+from ftui.screens.dialogs import PickDialog, TextInputDialog
 from rich.console import Group
 from rich.markdown import Markdown
 from rich.text import Text
@@ -16,8 +18,6 @@ from textual.widgets import Footer, Static
 from ftui import ab
 from ftui.ab import arena
 from ftui.errors import FtuiError
-from ftui.screens.common import rating_bindings
-from ftui.screens.dialogs import PickDialog, TextInputDialog
 
 
 class ArenaScreen(Screen):

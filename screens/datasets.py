@@ -5,6 +5,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from ftui.screens.dialogs import TextDialog
+from ftui.widgets.dataset_plots import MixBars, TokenHistogram
+from ftui.widgets.section_bar import SectionBar
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
@@ -35,9 +38,6 @@ from ftui.curate import (
 )
 from ftui.curate.export import EXPORT_FORMATS, export_dataset
 from ftui.errors import FtuiError
-from ftui.screens.dialogs import TextDialog
-from ftui.widgets.dataset_plots import MixBars, TokenHistogram
-from ftui.widgets.section_bar import SectionBar
 
 PREVIEW_DELAY_S = 0.4
 PLACEHOLDER = re.compile(r"<(?:EMAIL|PHONE|IP_ADDRESS|CREDIT_CARD|IBAN|API_KEY|AWS_ACCESS_KEY|"

@@ -3,6 +3,10 @@ words, and keys to start/stop, run the arena, and promote the winner."""
 
 from __future__ import annotations
 
+from ftui.screens.common import attempt
+from ftui.screens.dialogs import ConfirmDialog
+from ftui.widgets.ab_plots import RatingPlot, WinRatePlot
+from ftui.widgets.section_bar import SectionBar
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
@@ -13,10 +17,6 @@ from textual.widgets import DataTable, Footer, Input, Label, Static
 
 from ftui import ab
 from ftui.ab.report import cumulative, promote_winner, report
-from ftui.screens.common import attempt
-from ftui.screens.dialogs import ConfirmDialog
-from ftui.widgets.ab_plots import RatingPlot, WinRatePlot
-from ftui.widgets.section_bar import SectionBar
 
 REFRESH_S = 2.0
 FIELDS = (("name", "name", ""), ("alias", "alias the chat app asks for", "assistant"),

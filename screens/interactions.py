@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from ftui.screens.common import rating_bindings
+from ftui.screens.dialogs import ConfirmDialog, CorrectionDialog, FilterDialog, TextInputDialog
+from ftui.widgets.conversation import ConversationView, last_assistant_reply
+from ftui.widgets.interaction_list import InteractionList
+from ftui.widgets.section_bar import SectionBar
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -14,11 +19,6 @@ from ftui.demo import load_demo
 from ftui.errors import FtuiError
 from ftui.store import interactions as core
 from ftui.store.interactions import Counters, InteractionFilter, RowPager
-from ftui.screens.common import rating_bindings
-from ftui.screens.dialogs import ConfirmDialog, CorrectionDialog, FilterDialog, TextInputDialog
-from ftui.widgets.conversation import ConversationView, last_assistant_reply
-from ftui.widgets.interaction_list import InteractionList
-from ftui.widgets.section_bar import SectionBar
 
 DETAIL_DELAY_S = 0.04  # coalesce fast j/k presses into one detail render
 

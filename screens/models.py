@@ -4,6 +4,9 @@ Slow actions run in a thread; their progress lines go to the activity pane."""
 
 from __future__ import annotations
 
+from ftui.screens.common import attempt
+from ftui.screens.dialogs import ConfirmDialog, PickDialog, TextDialog, TextInputDialog
+from ftui.widgets.section_bar import SectionBar
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
@@ -15,9 +18,6 @@ from textual.widgets import DataTable, Footer, RichLog, Static
 from ftui import registry
 from ftui.errors import FtuiError
 from ftui.registry.lineage import lineage, lineage_lines
-from ftui.screens.common import attempt
-from ftui.screens.dialogs import ConfirmDialog, PickDialog, TextDialog, TextInputDialog
-from ftui.widgets.section_bar import SectionBar
 
 EVAL_KEYS = ("loss", "perplexity", "rouge_l", "exact_match", "contains_match", "answer_words",
              "latency_ms_p50", "tokens_per_s")

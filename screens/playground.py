@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import uuid
 
+from ftui.screens.common import rating_bindings
+from ftui.widgets.interaction_list import stars
+from ftui.widgets.section_bar import SectionBar
 from rich.console import Group
 from rich.markdown import Markdown
 from rich.text import Text
@@ -18,9 +21,6 @@ from textual.widgets import Footer, Input, Label, Select, Static
 from ftui import REASONING_MODES, registry
 from ftui.errors import FtuiError
 from ftui.store import interactions
-from ftui.screens.common import rating_bindings
-from ftui.widgets.interaction_list import stars
-from ftui.widgets.section_bar import SectionBar
 
 
 class Turn(Static):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from ftui.widgets.run_plots import LossPlot, LrPlot
+from ftui.widgets.section_bar import SectionBar
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -18,8 +20,6 @@ from ftui.telemetry import gpu_stats, host_stats, no_gpu_reason
 from ftui.train import runs as core
 from ftui.train.config import PRESETS, RunConfig
 from ftui.train.estimate import base_config, estimate, memory_need
-from ftui.widgets.run_plots import LossPlot, LrPlot
-from ftui.widgets.section_bar import SectionBar
 
 REFRESH_S = 0.5
 FORM_FIELDS = ("epochs", "max_steps", "batch_size", "grad_accum", "learning_rate", "lora_r",

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+from ftui.screens.app import FtuiApp
+from ftui.screens.datasets import DatasetsScreen, ExportDialog
 from textual.widgets import DataTable, Input, Select
 
 from ftui.curate import DatasetSpec, list_datasets
 from ftui.curate.build import count_matching
-from ftui.screens.app import FtuiApp
-from ftui.screens.datasets import DatasetsScreen, ExportDialog
 
 
 async def settle(pilot, rounds: int = 4) -> None:

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import random
 
+from ftui.screens.app import FtuiApp
+from ftui.screens.arena import ArenaScreen
+from ftui.screens.dialogs import ConfirmDialog, PickDialog
+from ftui.screens.experiments import ExperimentsScreen
 from ollama_standin import StandIn
 from sqlmodel import select
 from test_models_screen import wait_until
@@ -12,10 +16,6 @@ from ftui import ab, registry
 from ftui.ab.experiments import arm_for
 from ftui.config import Settings
 from ftui.store import ArenaVote
-from ftui.screens.app import FtuiApp
-from ftui.screens.arena import ArenaScreen
-from ftui.screens.dialogs import ConfirmDialog, PickDialog
-from ftui.screens.experiments import ExperimentsScreen
 
 MODELS = {"llama3.2:3b": "base answer", "tuned:1": "tuned answer"}
 

@@ -5,15 +5,15 @@ from __future__ import annotations
 import asyncio
 import time
 
+from ftui.screens.app import FtuiApp
+from ftui.screens.dialogs import PickDialog, TextInputDialog
+from ftui.screens.models import ModelsScreen
+from ftui.screens.playground import PlaygroundScreen
 from ollama_standin import StandIn
 
 from ftui import registry
 from ftui.config import Settings
 from ftui.store import interactions
-from ftui.screens.app import FtuiApp
-from ftui.screens.dialogs import PickDialog, TextInputDialog
-from ftui.screens.models import ModelsScreen
-from ftui.screens.playground import PlaygroundScreen
 
 
 async def wait_until(pilot, check, timeout: float = 20.0) -> None:

@@ -5,12 +5,13 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from ftui.config import Settings
-from ftui.curate import DatasetSpec, build_dataset
-from ftui.train import runs
 from ftui.screens.app import FtuiApp
 from ftui.screens.training import NewRunDialog, TrainingScreen
 from ftui.widgets.run_plots import downsample, smooth
+
+from ftui.config import Settings
+from ftui.curate import DatasetSpec, build_dataset
+from ftui.train import runs
 
 
 def test_downsample_and_smooth():
@@ -56,8 +57,9 @@ async def test_new_run_from_the_form_trains_and_the_view_follows(demo_store, tmp
 
 
 async def test_quitting_during_a_run_asks_then_stops_it_with_a_checkpoint(demo_store, tmp_path):
-    from ftui.train.config import RunConfig
     from ftui.screens.dialogs import ConfirmDialog
+
+    from ftui.train.config import RunConfig
 
     home = tmp_path / "home"
     home.mkdir()

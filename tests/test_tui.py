@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from textual.widgets import Input, Select, TextArea
-
-from ftui.store import interactions as q
-from ftui.store.interactions import InteractionFilter
 from ftui.screens.app import FtuiApp
 from ftui.screens.dialogs import ConfirmDialog, CorrectionDialog, FilterDialog
 from ftui.screens.interactions import InteractionsScreen
 from ftui.widgets.interaction_list import InteractionList
+from textual.widgets import Input, Select, TextArea
+
+from ftui.store import interactions as q
+from ftui.store.interactions import InteractionFilter
 
 
 async def settle(pilot, times: int = 3) -> None:

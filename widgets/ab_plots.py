@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from textual_plotext import PlotextPlot
-
 from ftui.widgets.run_plots import downsample
+from textual_plotext import PlotextPlot
 
 
 class RatingPlot(PlotextPlot):

@@ -7,6 +7,7 @@ import contextlib
 import json
 from typing import Any
 
+from ftui.widgets.interaction_list import stars
 from rich.console import Group, RenderableType
 from rich.markdown import Markdown
 from rich.padding import Padding
@@ -16,8 +17,6 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Static
-
-from ftui.widgets.interaction_list import stars
 
 ROLE_STYLES = {
     "system": "bold magenta",
