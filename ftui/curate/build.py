@@ -19,11 +19,11 @@ from typing import Any
 import orjson
 from sqlalchemy import and_, func, literal, not_, or_, select
 
+from ftui.conversation import apply_correction, canonical_json, normalize_tags
 from ftui.curate.dedup import NearDuplicates, normalized_text
 from ftui.curate.redact import find, might_contain, redact
 from ftui.curate.spec import DatasetSpec
 from ftui.curate.tokens import load_tokenizer
-from ftui.ingest.formats import canonical_json, normalize_tags
 from ftui.store import Interaction, Store
 
 T = Interaction.__table__
@@ -127,17 +127,6 @@ def select_candidates(store: Store, spec: DatasetSpec, limit: int | None = None)
 
 
 # ---------------------------------------------------------------- steps
-
-
-def apply_correction(messages: list[dict[str, Any]], correction: str | None) -> bool:
-    """The correction replaces the last assistant reply (the training target)."""
-    if not correction:
-        return False
-    for msg in reversed(messages):
-        if msg["role"] == "assistant":
-            msg["content"] = correction
-            return True
-    return False
 
 
 def apply_system_policy(messages: list[dict[str, Any]], mode: str, policy: str,
@@ -283,7 +272,9 @@ def run_pipeline(rows: Iterable[tuple], spec: DatasetSpec, prompts: dict[str, st
     matched = 0
     for matched, (iid, mode, rating, messages_json, tools_json, correction) in enumerate(rows, 1):
         messages = orjson.loads(messages_json)
-        if apply_correction(messages, correction):
+        corrected = apply_correction(messages, correction)
+        if corrected is not None:
+            messages = corrected
             changed["corrected"] += 1
         if spec.system_prompt == "mode":
             messages = apply_system_policy(messages, mode, "mode", prompts)

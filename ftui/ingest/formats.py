@@ -7,15 +7,19 @@ and `name`. Roles are system / user / assistant / tool.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import orjson
-
 from ftui import REASONING_MODES, STATUSES
+from ftui.conversation import (  # noqa: F401 - moved below the store; import paths kept
+    RecordError,
+    canonical_json,
+    content_hash,
+    normalize_tags,
+    preview_of,
+)
 
 FORMATS = ("openai", "sharegpt", "alpaca", "ftui")
 FTUI_FORMAT_MARK = "ftui"  # key present (value: format version) in ftui's own export records
@@ -33,10 +37,6 @@ ROLE_ALIASES = {
     "function": "tool",
     "observation": "tool",
 }
-
-
-class RecordError(ValueError):
-    """One record cannot be imported; the message is the reason shown to the user."""
 
 
 @dataclass
@@ -66,31 +66,6 @@ class InteractionRecord:
 
 
 # ---------------------------------------------------------------- helpers
-
-
-def canonical_json(value: Any) -> str:
-    """Compact JSON with sorted keys: the stored form and the input of the content hash.
-    (Byte-identical to json.dumps(sort_keys=True, separators=(",", ":"), ensure_ascii=False).)"""
-    try:
-        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
-    except (orjson.JSONEncodeError, TypeError) as err:
-        raise RecordError(f"cannot store the conversation as JSON: {err}") from err
-
-
-def content_hash(messages_json: str, tools_json: str | None, created_at: datetime | None) -> str:
-    """Stable identity of an interaction: same conversation (and same logged time, when the
-    source gave one) means same hash, so importing a file twice adds nothing. The first 128 bits
-    of sha256, in hex: collisions are out of reach and the unique index stays small."""
-    digest = hashlib.sha256(messages_json.encode())
-    digest.update(f"\x1f{tools_json or ''}\x1f{created_at.isoformat() if created_at else ''}".encode())
-    return digest.hexdigest()[:32]
-
-
-def preview_of(messages: list[dict[str, Any]], limit: int = 160) -> str:
-    for msg in messages:
-        if msg["role"] == "user" and msg["content"]:
-            return " ".join(msg["content"][: 2 * limit].split())[:limit]
-    return ""
 
 
 def parse_time(value: Any, where: str = "created_at") -> datetime | None:
@@ -197,12 +172,6 @@ def _tag_list(raw: Any) -> list[str]:
     if not isinstance(items, list):
         raise RecordError("tags must be a list or a comma-separated string")
     return normalize_tags(str(t) for t in items)
-
-
-def normalize_tags(tags) -> list[str]:
-    """Tags are lower-case words without commas or spaces; duplicates collapse; sorted."""
-    clean = {"-".join(str(t).strip().lower().replace(",", " ").split()) for t in tags}
-    return sorted(t for t in clean if t)
 
 
 def _check_conversation(messages: list[dict[str, Any]]) -> None:

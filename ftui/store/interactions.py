@@ -15,8 +15,8 @@ from sqlalchemy import func, literal, or_, select, tuple_, update
 from sqlalchemy.sql import Select
 
 from ftui import REASONING_MODES, STATUSES
+from ftui.conversation import normalize_tags
 from ftui.errors import FtuiError
-from ftui.ingest.formats import normalize_tags
 from ftui.store.db import Store
 from ftui.store.models import Interaction, utcnow
 
