@@ -7,6 +7,7 @@ import sys
 from collections.abc import Iterable
 from functools import partial
 
+from ftui.screens.base import FtuiScreen
 from ftui.screens.datasets import DatasetsScreen
 from ftui.screens.experiments import ExperimentsScreen
 from ftui.screens.interactions import InteractionsScreen
@@ -20,8 +21,10 @@ from textual.binding import Binding
 from textual.screen import Screen
 
 from ftui.config import Settings
+from ftui.logs import setup_logging
 from ftui.resources import asset_path
 from ftui.store import Store
+from ftui.uistate import UiState
 
 
 class FtuiApp(App):
@@ -46,6 +49,24 @@ class FtuiApp(App):
         self.store = store
         self.settings = settings
         self.training_worker = None
+        self.log_file = setup_logging(settings.home)
+        self.ui_state = UiState(settings.home)
+        self._restoring = True  # the theme set while starting is not a user's choice
+
+    def notify(self, message: str, *, title: str = "", severity="information",
+               timeout: float | None = None, markup: bool = False) -> None:
+        """Notifications show their text as is (`ftui[hf]` stays `ftui[hf]`): markup only when a
+        caller asks for it."""
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
+
+    def switch_mode(self, mode: str):
+        if mode in self.MODES:
+            self.ui_state.set("mode", mode)
+        return super().switch_mode(mode)
+
+    def watch_theme(self, theme: str) -> None:
+        if not self._restoring:
+            self.ui_state.set("theme", theme)
 
     def train_in_app(self, run_id: int) -> None:
         """Hand a queued run to the in-app worker thread (started on first use; one run at a
@@ -58,7 +79,12 @@ class FtuiApp(App):
         self.training_worker.submit(run_id)
 
     def on_mount(self) -> None:
-        self.switch_mode("interactions")
+        theme = self.ui_state.get("theme", kind=str)
+        if theme in self.available_themes:
+            self.theme = theme
+        self._restoring = False
+        mode = self.ui_state.get("mode", kind=str)
+        self.switch_mode(mode if mode in self.MODES else "interactions")
         self._hung_up = False
         self.set_interval(2.0, self._check_terminal)
 
@@ -95,9 +121,8 @@ class FtuiApp(App):
 
         self.settings = replace(self.settings, advance_on_rate=not self.settings.advance_on_rate)
         self.notify(f"advance after rating: {'on' if self.settings.advance_on_rate else 'off'}")
-        screen = self.screen
-        if hasattr(screen, "_render_counters"):
-            screen._render_counters()
+        if isinstance(self.screen, InteractionsScreen):
+            self.screen.render_counters()
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
@@ -108,6 +133,9 @@ class FtuiApp(App):
                             "move to the next interaction after rating or accepting",
                             self.action_toggle_advance)
         yield SystemCommand("Toggle light/dark theme", "ctrl+t", self.action_toggle_dark)
+        if isinstance(screen, FtuiScreen):
+            yield SystemCommand("Help: keys of this screen", "?, and a short guide to the loop",
+                                screen.action_help)
         # Every key binding of the current screen is also a palette command.
         seen = set()
         for key, active in screen.active_bindings.items():

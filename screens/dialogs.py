@@ -1,10 +1,15 @@
-"""Modal dialogs shared by the screens: confirm, one-line text, correction editor, filters."""
+"""Modal dialogs shared by the screens: confirm, one-line text, correction editor, filters.
+
+Every dialog opens on its first field (FtuiDialog.AUTO_FOCUS skips the scrolling containers that
+would otherwise take the focus) and shows the keys that matter in its title."""
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TypeVar
 
 from rich.markdown import Markdown
+from textual.actions import SkipAction
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -14,8 +19,19 @@ from textual.widgets import Button, Checkbox, Input, Label, Select, Static, Text
 from ftui import REASONING_MODES, STATUSES
 from ftui.store.interactions import InteractionFilter
 
+ResultT = TypeVar("ResultT")
+FIELDS = ("Input, TextArea, Select, SelectionList, OptionList, Checkbox, RadioSet, Switch, "
+          "DataTable, Button")
 
-class ConfirmDialog(ModalScreen[bool]):
+
+class FtuiDialog(ModalScreen[ResultT]):
+    """Base of ftui's dialogs: the focus starts on the first field (or button), never on a
+    container."""
+
+    AUTO_FOCUS = FIELDS
+
+
+class ConfirmDialog(FtuiDialog[bool]):
     BINDINGS = [
         Binding("y", "answer(True)", "Yes"),
         Binding("n,escape", "answer(False)", "No"),
@@ -27,7 +43,7 @@ class ConfirmDialog(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            yield Static(self.question, classes="dialog-text")
+            yield Static(self.question, classes="dialog-text", markup=False)
             with Horizontal(classes="dialog-buttons"):
                 yield Button(f"{self.yes} (y)", id="yes", variant="primary")
                 yield Button(f"{self.no} (n)", id="no")
@@ -39,7 +55,7 @@ class ConfirmDialog(ModalScreen[bool]):
         self.dismiss(value)
 
 
-class TextDialog(ModalScreen[None]):
+class TextDialog(FtuiDialog[None]):
     BINDINGS = [Binding("escape,enter,q", "close", "Close")]
 
     def __init__(self, title: str, body: str) -> None:
@@ -50,13 +66,16 @@ class TextDialog(ModalScreen[None]):
         with Vertical(classes="dialog wide"):
             yield Label(self.title_text, classes="dialog-title")
             with VerticalScroll(classes="dialog-body"):
-                yield Static(self.body)
+                yield Static(self.body, markup=False)
 
     def action_close(self) -> None:
         self.dismiss(None)
 
 
-class TextInputDialog(ModalScreen[str | None]):
+class TextInputDialog(FtuiDialog[str | None]):
+    """One line of text. It opens with the cursor after the existing text, nothing selected, so
+    typing adds to it (adding a tag is the common case)."""
+
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
     def __init__(self, title: str, value: str = "", hint: str = "") -> None:
@@ -65,10 +84,15 @@ class TextInputDialog(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            yield Label(self.title_text, classes="dialog-title")
-            yield Input(self.value, id="value")
+            yield Label(f"{self.title_text} — enter saves, esc cancels", classes="dialog-title",
+                        markup=False)
+            yield Input(self.value, id="value", select_on_focus=False)
             if self.hint:
-                yield Static(self.hint, classes="dialog-hint")
+                yield Static(self.hint, classes="dialog-hint", markup=False)
+
+    def on_mount(self) -> None:
+        field = self.query_one("#value", Input)
+        field.cursor_position = len(field.value)
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         self.dismiss(event.value)
@@ -77,11 +101,17 @@ class TextInputDialog(ModalScreen[str | None]):
         self.dismiss(None)
 
 
-class CorrectionDialog(ModalScreen[str | None]):
-    """Edit the corrected assistant reply; the original stays visible above it."""
+CORRECTION_KEYS = ("ctrl+s save · esc cancel · ctrl+a select all · ctrl+z undo · ctrl+y redo · "
+                   "ctrl+x/c/v cut/copy/paste · ctrl+k delete to line end · "
+                   "an empty text removes the correction")
+
+
+class CorrectionDialog(FtuiDialog[str | None]):
+    """Edit the corrected assistant reply; the original stays visible beside it."""
 
     BINDINGS = [
         Binding("ctrl+s", "save", "Save", priority=True),
+        Binding("ctrl+a", "select_all", "Select all", priority=True),
         Binding("escape", "cancel", "Cancel"),
     ]
 
@@ -91,8 +121,9 @@ class CorrectionDialog(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog wide"):
-            yield Label("Correct the assistant reply — ctrl+s saves, esc cancels, "
-                        "an empty text removes the correction", classes="dialog-title")
+            yield Label("Correct the assistant reply", classes="dialog-title")
+            yield Static(CORRECTION_KEYS, id="correction-keys", classes="dialog-hint",
+                         markup=False)
             with Horizontal(id="correction-panes"):
                 with VerticalScroll(id="original-pane"):
                     yield Static(Markdown(self.original or "(no assistant text)"))
@@ -106,6 +137,9 @@ class CorrectionDialog(ModalScreen[str | None]):
 
     def action_save(self) -> None:
         self.dismiss(self.query_one("#editor", TextArea).text)
+
+    def action_select_all(self) -> None:
+        self.query_one("#editor", TextArea).select_all()
 
     def action_cancel(self) -> None:
         self.dismiss(None)
@@ -130,11 +164,13 @@ def _parse_rating(text: str, name: str) -> int | None:
     return int(text)
 
 
-class FilterDialog(ModalScreen[InteractionFilter | None]):
-    """Every filter of the browser in one form. Enter or ctrl+s applies, esc cancels."""
+class FilterDialog(FtuiDialog[InteractionFilter | None]):
+    """Every filter of the browser in one form. Enter or ctrl+s applies (space opens a list, enter
+    on a button presses it), esc cancels."""
 
     BINDINGS = [
         Binding("ctrl+s", "apply", "Apply", priority=True),
+        Binding("enter", "apply_on_enter", "Apply", priority=True, show=False),
         Binding("escape", "cancel", "Cancel"),
     ]
 
@@ -149,7 +185,8 @@ class FilterDialog(ModalScreen[InteractionFilter | None]):
             return values[0] if values else Select.NULL
 
         with VerticalScroll(classes="dialog wide", id="filter-form"):
-            yield Label("Filters — ctrl+s or enter applies, esc cancels", classes="dialog-title")
+            yield Label("Filters — enter applies · tab next field · space opens a list · "
+                        "esc cancels", classes="dialog-title")
             with Horizontal(classes="form-row"):
                 yield Label("mode", classes="form-label")
                 yield Select([(m, m) for m in REASONING_MODES], value=one(f.modes), id="mode",
@@ -208,7 +245,10 @@ class FilterDialog(ModalScreen[InteractionFilter | None]):
         except ValueError as err:
             self.query_one("#filter-error", Static).update(f"{err} — fix it or press esc")
 
-    def on_input_submitted(self, _event: Input.Submitted) -> None:
+    def action_apply_on_enter(self) -> None:
+        focused = self.focused
+        if isinstance(focused, Button) or any(s.expanded for s in self.query(Select)):
+            raise SkipAction()  # enter presses the button / picks the highlighted option
         self.action_apply()
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
@@ -223,7 +263,7 @@ class FilterDialog(ModalScreen[InteractionFilter | None]):
         self.dismiss(None)
 
 
-class PickDialog(ModalScreen[str | None]):
+class PickDialog(FtuiDialog[str | None]):
     """Pick one of a list (enter), or esc."""
 
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
@@ -237,7 +277,7 @@ class PickDialog(ModalScreen[str | None]):
         from textual.widgets.option_list import Option
 
         with Vertical(classes="dialog"):
-            yield Label(self.title_text, classes="dialog-title")
+            yield Label(self.title_text, classes="dialog-title", markup=False)
             yield OptionList(*(Option(label, id=value) for label, value in self.options),
                              id="pick")
             if self.hint:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ftui.screens.base import FtuiScreen
 from ftui.screens.common import rating_bindings
 from ftui.screens.dialogs import ConfirmDialog, CorrectionDialog, FilterDialog, TextInputDialog
 from ftui.widgets.conversation import ConversationView, last_assistant_reply
@@ -11,19 +12,17 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Footer, Input, Static
 
 from ftui.demo import load_demo
-from ftui.errors import FtuiError
 from ftui.store import interactions as core
 from ftui.store.interactions import Counters, InteractionFilter, RowPager
 
 DETAIL_DELAY_S = 0.04  # coalesce fast j/k presses into one detail render
 
 
-class InteractionsScreen(Screen):
+class InteractionsScreen(FtuiScreen):
     BINDINGS = [
         *rating_bindings(),
         Binding("0", "rate(0)", "Clear rating", show=False),
@@ -48,10 +47,6 @@ class InteractionsScreen(Screen):
         self.counters = Counters()
         self._detail_timer: Timer | None = None
         self._offered_demo = False
-
-    @property
-    def store(self):
-        return self.app.store
 
     # ------------------------------------------------------------ layout
 
@@ -122,7 +117,7 @@ class InteractionsScreen(Screen):
 
     def _show_counters(self, counters: Counters) -> None:
         self.counters = counters
-        self._render_counters()
+        self.render_counters()
         if counters.total == 0 and not self._offered_demo:
             self._offered_demo = True
             self.app.push_screen(
@@ -132,7 +127,7 @@ class InteractionsScreen(Screen):
                 self._maybe_load_demo,
             )
 
-    def _render_counters(self) -> None:
+    def render_counters(self) -> None:
         c = self.counters
         self.query_one("#counters", Static).update(
             f" unrated [b]{c.unrated:,}[/]   accepted [b green]{c.accepted:,}[/]   "
@@ -181,12 +176,8 @@ class InteractionsScreen(Screen):
 
     def _edit(self, change) -> bool:
         """Run one change against the store; a failure becomes a message, never a traceback."""
-        try:
-            change()
-        except FtuiError as err:
-            self.app.notify(str(err), severity="error", timeout=8)
-            return False
-        return True
+        done = object()
+        return self.attempt(lambda: (change(), done)[1]) is done
 
     def action_rate(self, rating: int) -> None:
         row = self.list.current
@@ -197,7 +188,7 @@ class InteractionsScreen(Screen):
             return
         if (row.rating is None) != (value is None):
             self.counters.unrated += 1 if value is None else -1
-            self._render_counters()
+            self.render_counters()
         self.list.patch_current(rating=value)
         if value is not None and self.app.settings.advance_on_rate:
             self.list.move(1)
@@ -211,7 +202,7 @@ class InteractionsScreen(Screen):
         for name, delta in ((row.status, -1), (status, 1)):
             if name in ("accepted", "rejected"):
                 setattr(self.counters, name, getattr(self.counters, name) + delta)
-        self._render_counters()
+        self.render_counters()
         self.list.patch_current(status=status)
         if status != "new" and self.app.settings.advance_on_rate:
             self.list.move(1)

@@ -7,6 +7,7 @@ import contextlib
 import json
 from typing import Any
 
+from ftui.widgets.detail import DetailPane
 from ftui.widgets.interaction_list import stars
 from rich.console import Group, RenderableType
 from rich.markdown import Markdown
@@ -15,7 +16,7 @@ from rich.rule import Rule
 from rich.syntax import Syntax
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.containers import Horizontal, VerticalScroll
+from textual.containers import Horizontal
 from textual.widgets import Static
 
 ROLE_STYLES = {
@@ -98,7 +99,7 @@ def last_assistant_reply(messages: list[dict[str, Any]]) -> str:
     return ""
 
 
-class ConversationView(VerticalScroll):
+class ConversationView(DetailPane):
     """Scrollable detail of one interaction."""
 
     DEFAULT_CSS = """
