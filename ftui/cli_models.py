@@ -79,7 +79,7 @@ def cmd_models(args: argparse.Namespace) -> int:
         if not args.yes:
             raise FtuiError(f"deleting model {args.id} needs confirmation",
                             "add --yes (and --remove-files to delete its files too)")
-        result = registry.delete_model(store, args.id, args.remove_files)
+        result = registry.delete_model(store, args.id, args.remove_files, _settings().home)
         _emit(args, result, lambda: print(f"deleted model {result['deleted']} ({result['name']})"
                                           + (f"; removed {result['removed_files']}"
                                              if result["removed_files"] else "")))
@@ -296,7 +296,7 @@ def add_model_commands(sub) -> None:
     p.add_argument("b")
     p = madd("merge", "merge an adapter into its base: a standalone model folder")
     p.add_argument("id")
-    p.add_argument("--out", help="folder (default: $FTUI_HOME/models/<name>)")
+    p.add_argument("--out", help="folder (default: $FTUI_HOME/merged/<name>)")
     p.add_argument("--name", help="registry name (default: <adapter>-merged)")
     p.add_argument("--dtype", default="auto", choices=["auto", "fp32", "bf16", "fp16"])
     p = madd("deploy", "create the model in Ollama (adapter on its base, or merged)")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -10,6 +11,7 @@ from ftui import registry
 from ftui.cli import main
 from ftui.curate import DatasetSpec, build_dataset, get_dataset
 from ftui.errors import FtuiError
+from ftui.store import RegisteredModel
 from ftui.train import runs
 from ftui.train.config import RunConfig
 from ftui.train.worker import run_worker
@@ -70,4 +72,57 @@ def test_models_cli_json_and_delete(demo_store, trained, capsys):
     assert registry.list_models(demo_store) == []
     from pathlib import Path
 
+    assert not Path(trained.adapter_dir).exists()
+
+
+def _copy_adapter(src: str, dest):
+    import shutil
+
+    shutil.copytree(src, dest)
+    return dest
+
+
+def test_remove_files_only_deletes_what_ftui_wrote_under_its_home(demo_store, trained, tmp_path,
+                                                                   capsys, monkeypatch):
+    """A folder registered by hand (here: inside the user's project) is never removed; neither is
+    anything that only looks as if it were under $FTUI_HOME."""
+    home = tmp_path / "home"
+    monkeypatch.setenv("FTUI_HOME", str(home))
+    db = demo_store.url
+    project = tmp_path / "project"
+    (project / "src").mkdir(parents=True)
+    (project / "src" / "main.py").write_text("print('precious')\n")
+    own = _copy_adapter(trained.adapter_dir, project / "adapter")
+    outside_link = home / "runs" / "run-99"
+    outside_link.mkdir(parents=True)
+    (outside_link / "adapter").symlink_to(own, target_is_directory=True)
+    hostile = {
+        "by-hand": own,  # the reported case
+        "project-root": project,
+        "home-itself": home,
+        "runs-root": home / "runs",
+        "dot-dot": home / "runs" / ".." / ".." / "project" / "adapter",
+        "symlink-out": outside_link / "adapter",
+        "base-models": home / "models",
+    }
+    for name, path in hostile.items():
+        # stored as given (not resolved), so the check itself must see through .. and links
+        model = registry.add_model(demo_store, RegisteredModel(
+            name=name, kind="adapter", path=str(path), base_model="tiny"), None)
+        assert main(["--db", db, "models", "delete", str(model.id), "--yes",
+                     "--remove-files"]) == 2, name
+        err = capsys.readouterr().err
+        assert "fix:" in err and str(path) in err, (name, err)
+        assert registry.get_model(demo_store, model.id).id == model.id  # nothing forgotten
+        assert (project / "src" / "main.py").is_file() and (own / "adapter_config.json").is_file()
+        assert (home / "runs").is_dir()
+        # without --remove-files the entry goes and the files stay
+        assert main(["--db", db, "models", "delete", str(model.id), "--yes"]) == 0
+        capsys.readouterr()
+    assert (project / "src" / "main.py").read_text() == "print('precious')\n"
+    # what a run wrote under $FTUI_HOME/runs is still removed
+    run_model = registry.list_models(demo_store)[-1]
+    assert run_model.run_id == trained.id
+    assert main(["--db", db, "models", "delete", str(run_model.id), "--yes",
+                 "--remove-files"]) == 0
     assert not Path(trained.adapter_dir).exists()

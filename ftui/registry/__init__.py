@@ -168,19 +168,65 @@ def production_model(store: Store, slot: str) -> RegisteredModel | None:
                                                     RegisteredModel.stage == "production")).first()
 
 
-def delete_model(store: Store, ref: int | str, remove_files: bool = False) -> dict[str, Any]:
-    """Forget a model; its files are removed only when asked (and only a folder ftui wrote)."""
+OWNED_ROOTS = ("runs", "merged")  # what ftui writes under $FTUI_HOME and may remove again
+
+
+def owned_folder(path: str, home: Path) -> Path | None:
+    """`path` when it is a folder ftui wrote under $FTUI_HOME/runs or $FTUI_HOME/merged (seen
+    through `..` and links), else None. A root itself, or a link, is never ftui's to remove."""
+    target = Path(path).expanduser()
+    if target.is_symlink():
+        return None
+    real, home_real = target.resolve(), Path(home).expanduser().resolve()
+    for root in OWNED_ROOTS:
+        try:
+            inside = real.relative_to(home_real / root)
+        except ValueError:
+            continue
+        if inside.parts and ".." not in Path(path).parts:
+            return real
+    return None
+
+
+def _run_adapter(store: Store, model: RegisteredModel) -> Path | None:
+    """The adapter folder the trainer wrote for the model's run (wherever $FTUI_HOME was then)."""
+    with store.session() as s:
+        run = s.get(TrainingRun, model.run_id) if model.run_id is not None else None
+    path = Path(model.path or "")
+    if (run is None or run.adapter_dir != model.path or path.is_symlink()
+            or path.parent.name != f"run-{run.id}" or ".." in path.parts):
+        return None
+    return path.resolve()
+
+
+def delete_model(store: Store, ref: int | str, remove_files: bool = False,
+                 home: Path | None = None) -> dict[str, Any]:
+    """Forget a model; its files are removed only when asked, and only a folder ftui wrote
+    under $FTUI_HOME (a run's adapter, a merged model). Anything else is refused, by path,
+    before the entry is forgotten."""
     model = get_model(store, ref)
-    removed = None
-    if remove_files and model.path and model.kind in ("adapter", "merged"):
-        target = Path(model.path)
-        if target.is_dir():
-            shutil.rmtree(target)
-            removed = str(target)
+    target = None
+    if remove_files and model.path and Path(model.path).exists():
+        if home is None:
+            from ftui.config import load_settings
+
+            home = load_settings().home
+        target = owned_folder(model.path, home) if model.kind in ("adapter", "merged") else None
+        if target is None and model.kind == "adapter":
+            target = _run_adapter(store, model)
+        if target is None or not target.is_dir():
+            raise FtuiError(
+                f"refusing to delete {model.path}: ftui did not create it (only folders under "
+                f"{Path(home) / 'runs'} or {Path(home) / 'merged'} are removed)",
+                "delete it yourself if you mean to, or run the command without --remove-files "
+                "(the entry is forgotten, the files stay)")
+    if target is not None:
+        shutil.rmtree(target)
     with store.session() as s:
         s.delete(s.get(RegisteredModel, model.id))
         s.commit()
-    return {"deleted": model.id, "name": model.name, "removed_files": removed}
+    return {"deleted": model.id, "name": model.name,
+            "removed_files": str(target) if target else None}
 
 
 def as_dict(model: RegisteredModel) -> dict[str, Any]:

@@ -40,7 +40,7 @@ def merge_adapter(store: Store, ref: int | str, *, home: Path, out_dir: Path | N
                         "train it again, or delete the registry entry")
     name = name or f"{source.name}-merged"
     check_name_free(store, name)
-    out = Path(out_dir or Path(home) / "models" / slug(name)).expanduser()
+    out = Path(out_dir or Path(home) / "merged" / slug(name)).expanduser()
     if out.exists() and any(out.iterdir()):
         raise FtuiError(f"{out} exists and is not empty", "pass another --out, or remove it")
 
