@@ -38,6 +38,27 @@ POSITIVES = [
     ("-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXk\n-----END OPENSSH PRIVATE KEY-----",
      ["PRIVATE_KEY"]),
     ("email a@b.io and phone +44 20 7946 0958", ["EMAIL", "PHONE"]),
+    # gaps found by outside testing (issue 10)
+    ("phone 4155550132 after six", ["PHONE"]),
+    ("whatsapp +4915123456789", ["PHONE"]),
+    ("tel:+14155550132", ["PHONE"]),
+    ("call 415.555.0132 or +49.30.1234.5678.", ["PHONE", "PHONE"]),
+    ("mobile: 0171.555.0199", ["PHONE"]),
+    ("clone https://deploy:hunter2@git.example.com/app.git", ["PASSWORD"]),
+    ("DATABASE_URL=postgres://admin:S3cr%40t!@db.internal:5432/app", ["PASSWORD"]),
+    ("redis://:p4ssw0rd@cache:6379/0", ["PASSWORD"]),
+    ("curl -H 'Authorization: Bearer 8f2b1c9e7d6a5f4e3b2a1c0d9e8f7a6b' https://api.example.com",
+     ["TOKEN"]),
+    ('headers = {"Authorization": "Bearer ya29.a0AfH6SMBx-3kLq_9zT"}', ["TOKEN"]),
+    ("send Bearer 0b8e4a1f-2c3d-4e5f-9a8b-7c6d5e4f3a2b with each call", ["TOKEN"]),
+    ("authorization: bearer abcDEF123456ghiJKL", ["TOKEN"]),
+    ("-----BEGIN RSA PRIVATE KEY-----\nMIIEpAIBAAKCAQEA75r1hx9mQ3vOqPz\nKx7Y2bG", ["PRIVATE_KEY"]),
+    ("my key: -----BEGIN OPENSSH PRIVATE KEY----- b3BlbnNzaC1rZXktdjEAAAAABG5vbmU", ["PRIVATE_KEY"]),
+    ("-----BEGIN PRIVATE KEY-----\r\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\r\n", ["PRIVATE_KEY"]),
+    ("schreib an jürgen@exämple.de bitte", ["EMAIL"]),
+    ("联系 用户@例子.公司 谢谢", ["EMAIL"]),
+    ("mail josé.garcía@correo.es", ["EMAIL"]),
+    ("write to first_last@example.com", ["EMAIL"]),
 ]
 
 # Text that looks close to PII but is not: nothing may be found.
@@ -62,6 +83,21 @@ NEGATIVES = [
     "The ISBN 978-3-16-148410-0 of the book",
     "netmask 255.255.255.0",
     "sk-learn is not a key, nor is task-runner-config",
+    # look-alikes of the gaps above (issue 10)
+    "timestamp 1732550400 and build 20261125",
+    "order number 123456789012 shipped",
+    "ISBN 9783161484100 and ISBN-10 0306406152",
+    "Windows 10.0.19041.1288 and population 123.456.789 or 12.345.678.901",
+    "meet on 25.11.2026 or 2026.11.25",
+    "pi is 3.1415926535",
+    "visit https://example.com:8443/path?q=1 or http://localhost:8080/@user",
+    "ssh://git@github.com/org/repo.git and https://user@example.com/x",
+    "The bearer of this letter, and Bearer tokens expire after 3600 seconds.",
+    'headers = {"Authorization": f"Bearer {token}"} or "Bearer $TOKEN" or Bearer <token>',
+    "-----BEGIN PUBLIC KEY-----\nMIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA\n-----END PUBLIC KEY-----",
+    "what does the line -----BEGIN RSA PRIVATE KEY----- mean?",
+    "npm i @scope/pkg@1.2.3 and docker pull python@sha256:abc123",
+    "mail goes to jürgen@localhost here",
 ]
 
 
@@ -86,13 +122,44 @@ def test_precision_and_recall_over_the_table():
     fp = sum(len(find(t)) for t in NEGATIVES)
     precision = tp / (tp + fp)
     recall = tp / len(POSITIVES)
-    assert precision >= 0.95 and recall >= 0.95, (precision, recall)
+    assert precision == 1.0 and recall == 1.0, (precision, recall)
 
 
 @pytest.mark.parametrize("text,expected", [
     ("mail jane@example.com now", "mail <EMAIL> now"),
     ("key AKIAIOSFODNN7EXAMPLE!", "key <AWS_ACCESS_KEY>!"),
     ("no secrets here", "no secrets here"),
+    ("clone https://deploy:hunter2@git.example.com/app.git now",
+     "clone https://deploy:<PASSWORD>@git.example.com/app.git now"),
+    ("Authorization: Bearer 8f2b1c9e7d6a5f4e3b2a1c0d9e8f7a6b\nAccept: */*",
+     "Authorization: Bearer <TOKEN>\nAccept: */*"),
+    ("-----BEGIN RSA PRIVATE KEY-----\nMIIEpAIBAAKCAQEA75r1hx9mQ3vOqPz\nKx7Y2bG",
+     "<PRIVATE_KEY>"),
+    ("an de jürgen@exämple.de.", "an de <EMAIL>."),
+    ("call 415.555.0132.", "call <PHONE>."),
 ])
 def test_placeholders(text, expected):
     assert redact(text)[0] == expected
+
+
+# Hostile shapes (about 60k characters each): a regex that backtracks over every start position
+# takes seconds on these; every pattern must stay linear.
+HOSTILE = {
+    "address run without a domain": "a" * 50_000 + "@" + "b-" * 20_000,
+    "dotted labels, no top-level domain": "x@" + "a." * 30_000,
+    "many at signs": "a@" * 30_000,
+    "many BEGIN lines, no END": "-----BEGIN RSA PRIVATE KEY----- x " * 2_000,
+    "URL user and password, no host": "http://" + "a" * 20_000 + ":" + "b" * 20_000 + " ",
+    "bearer and dotted junk": "Bearer " + "a1." * 30_000,
+    "digits and dots": "12." * 30_000,
+    "colons": "1:" * 30_000,
+}
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE))
+def test_hostile_text_is_linear(name):
+    import time
+
+    start = time.perf_counter()
+    redact(HOSTILE[name])
+    assert time.perf_counter() - start < 0.5, name

@@ -3,7 +3,9 @@
 Patterns run in a fixed order (secrets first, so a key is never half-eaten by a looser
 pattern), each with a validator where the shape alone is ambiguous: credit cards must pass Luhn
 and carry a card prefix, IBANs must pass mod-97, IP addresses must parse and not be loopback or
-look like a version number, phone numbers need 9-15 digits in phone-like groups.
+look like a version number, phone numbers need 9-15 digits in phone-like groups (or, written
+without separators, a leading + or a word such as "phone" just before). A password in a URL and a
+bearer token are redacted alone, so the rest of the URL or header stays readable.
 """
 
 from __future__ import annotations
@@ -41,6 +43,12 @@ def _iban(match: re.Match) -> bool:
     return int(number) % 97 == 1
 
 
+def _email(match: re.Match) -> bool:
+    """git@host:repo is ssh, and user@host right after :// is a URL's user name, not mail."""
+    text, start = match.string, match.start("e")
+    return not text.startswith(":", match.end()) and text[max(0, start - 3):start] != "://"
+
+
 _VERSION_BEFORE = re.compile(r"(?:\bv|version\s*|release\s*|python\s*|node\s*)$", re.I)
 
 
@@ -69,9 +77,40 @@ def _ipv6(match: re.Match) -> bool:
     return not (addr.is_loopback or addr.is_unspecified)
 
 
+_PHONE_WORD = re.compile(
+    r"(?:phone|tel|telephone|call|mobile|cell|fax|whatsapp|sms|text)"
+    r"(?:[\s:=#.]+(?:me|us|my|our|number|no|nr|is|at|on|under))*[\s:=#.(]*$", re.I)
+
+
 def _phone(match: re.Match) -> bool:
-    digits = sum(c.isdigit() for c in match.group(0))
-    return 9 <= digits <= 15
+    text = match.group(0)
+    digits = sum(c.isdigit() for c in text)
+    if not 9 <= digits <= 15:
+        return False
+    if text.lstrip("+").isdigit():  # no separators: a leading + or a phone word just before
+        before = match.string[max(0, match.start() - 30):match.start()]
+        return text.startswith("+") or _PHONE_WORD.search(before) is not None
+    if "." in text:  # dotted: not a version, a longer dotted number or thousands (123.456.789)
+        start, end = match.span()
+        rest = match.string[end:end + 2]
+        if len(rest) == 2 and rest[0] == "." and rest[1].isdigit():
+            return False
+        if _VERSION_BEFORE.search(match.string[max(0, start - 10):start]):
+            return False
+        groups = text.split(".")
+        if all(len(g) == 3 and g.isdigit() for g in groups[1:]):
+            return False
+    return True
+
+
+def _bearer(match: re.Match) -> bool:
+    """A bearer token: letters and digits, in an Authorization header or long enough not to be a
+    word of prose."""
+    tok = match.group("tok")
+    if len(tok) < 8 or not any(c.isdigit() for c in tok) or not any(c.isalpha() for c in tok):
+        return False
+    before = match.string[max(0, match.start() - 30):match.start()].lower()
+    return "authorization" in before or len(tok) >= 16
 
 
 def _near_secret_word(match: re.Match) -> bool:
@@ -94,11 +133,15 @@ class Pattern:
     valid: Callable[[re.Match], bool] | None = None
     needs: tuple[str, ...] = ()  # the text must contain one of these, or the regex is skipped
     digits: bool = False  # the regex only matches text with a digit
+    group: int | str = 0  # the part of the match that is replaced (a URL keeps all but its password)
 
 
 PATTERNS: tuple[Pattern, ...] = (
     Pattern("PRIVATE_KEY", re.compile(
-        r"-----BEGIN (?:[A-Z]+ )*PRIVATE KEY-----[\s\S]*?-----END (?:[A-Z]+ )*PRIVATE KEY-----"),
+        r"-----BEGIN (?:[A-Z]+ )*PRIVATE KEY-----(?:(?:(?!-----BEGIN )[\s\S])*?-----END (?:[A-Z]+ )*PRIVATE KEY-----"
+        # or cut off before its END line: the header lines and the base64 that follows
+        r"|(?:\s+(?:Proc-Type|DEK-Info):[^\r\n]*)*(?:\s+[A-Za-z0-9+/]{16,}={0,2})+"
+        r"(?:\r?\n[A-Za-z0-9+/]{1,15}={0,2}(?!\S))?)"),
         needs=("-----BEGIN",)),
     Pattern("JWT", re.compile(r"\beyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{10,}"),
             needs=("eyJ",)),
@@ -112,14 +155,21 @@ PATTERNS: tuple[Pattern, ...] = (
         r"|glpat-[A-Za-z0-9_-]{20,})"),  # GitLab
         needs=("sk-", "gh", "github_pat_", "xox", "AIza", "_live_", "hf_", "glpat-")),
     Pattern("AWS_ACCESS_KEY", re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"), needs=("AKIA", "ASIA")),
+    Pattern("PASSWORD", re.compile(
+        r"(?<![A-Za-z0-9+.-])[A-Za-z][A-Za-z0-9+.-]*+://[^\s/:@?#]*+:(?P<pw>[^\s/@?#]++)@"), needs=("://",), group="pw"),
+    Pattern("TOKEN", re.compile(
+        r"\b(?i:bearer)\s+(?P<tok>[A-Za-z0-9_~+/-]+(?:\.[A-Za-z0-9_~+/-]+)*=*)(?![\w.~+/=$-])"),
+        _bearer, needs=("Bearer", "bearer", "BEARER"), digits=True, group="tok"),
     Pattern("SECRET", re.compile(r"(?<![A-Za-z0-9/+])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])"),
             lambda m: _secret_like(m), needs=("secret", "Secret", "SECRET", "password", "Password")),
-    Pattern("EMAIL", re.compile(r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b"),
-            lambda m: not m.string.startswith(":", m.end()),  # git@host:repo is ssh, not mail
-            needs=("@",)),
+    # Any script. A match starts only where a run of address characters starts (the first letter
+    # or digit of the run), so a long run without a valid address costs one scan, not one per start.
+    Pattern("EMAIL", re.compile(
+        r"(?<![\w.%+-])[.%+-]*+(?P<e>\w[\w.%+-]*+@[\w-]+(?:\.[\w-]+)*\.[^\W\d_]{2,}\b)"),
+        _email, needs=("@",), group="e"),
     Pattern("IBAN", re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?\b"), _iban,
             digits=True),
-    Pattern("CREDIT_CARD", re.compile(r"(?<![\d-])\d{4}(?:[ -]?\d{4}){2}[ -]?\d{1,7}(?![\d-])|(?<!\d)3[47]\d{2}[ -]?\d{6}[ -]?\d{5}(?!\d)"), _card,
+    Pattern("CREDIT_CARD", re.compile(r"(?<![\d+-])\d{4}(?:[ -]?\d{4}){2}[ -]?\d{1,7}(?![\d-])|(?<!\d)3[47]\d{2}[ -]?\d{6}[ -]?\d{5}(?!\d)"), _card,
             digits=True),
     Pattern("IP_ADDRESS", re.compile(
         r"(?<![\d.])(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?![\d])"),
@@ -128,7 +178,8 @@ PATTERNS: tuple[Pattern, ...] = (
         r"(?<![\w:])(?:[0-9A-Fa-f]{1,4}:){1,7}(?::|(?::[0-9A-Fa-f]{1,4}){1,7}|[0-9A-Fa-f]{1,4})(?![\w:])"),
         _ipv6, needs=(":",)),
     Pattern("PHONE", re.compile(
-        r"(?<![\w.+-])(?:\+\d{1,3}[ -]?)?(?:\(\d{2,4}\)[ -]?)?\d{2,4}(?:[ -]\d{2,4}){1,4}(?![\w-])"),
+        r"(?<![\w.+-])(?:(?:\+\d{1,3}[ .-]?)?(?:\(\d{2,4}\)[ .-]?)?\d{2,4}(?:[ .-]\d{2,4}){1,4}"
+        r"|\+?\d{9,15})(?![\w-])"),
         _phone, digits=True),
 )
 
@@ -155,7 +206,7 @@ def find(text: str, patterns: tuple[Pattern, ...] = PATTERNS) -> list[Finding]:
         for m in pattern.regex.finditer(text):
             if pattern.valid is not None and not pattern.valid(m):
                 continue
-            s, e = m.span()
+            s, e = m.span(pattern.group)
             if any(s < f.end and f.start < e for f in taken):
                 continue
             taken.append(Finding(pattern.kind, s, e))
@@ -182,3 +233,7 @@ _CHEAP_HINT = re.compile(r"[@\d]|-----BEGIN|eyJ|sk-|gh[pousr]_|github_pat|xox|AI
 def might_contain(text: str) -> bool:
     """A fast pre-check: text with no digit, no @ and no key prefix has nothing to redact."""
     return _CHEAP_HINT.search(text) is not None
+
+
+# Every placeholder kind, in pattern order (a screen highlights `<KIND>` for each of these).
+KINDS: tuple[str, ...] = tuple(dict.fromkeys(p.kind for p in PATTERNS))
