@@ -19,6 +19,8 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import Static
 
+from ftui.conversation import reply_text
+
 ROLE_STYLES = {
     "system": "bold magenta",
     "user": "bold cyan",
@@ -93,10 +95,8 @@ def render_conversation(item) -> RenderableType:
 
 
 def last_assistant_reply(messages: list[dict[str, Any]]) -> str:
-    for msg in reversed(messages):
-        if msg.get("role") == "assistant" and msg.get("content"):
-            return msg["content"]
-    return ""
+    """The reply a correction replaces: the core decides (one rule for editor, build, training)."""
+    return reply_text(messages)
 
 
 class ConversationView(DetailPane):

@@ -6,12 +6,13 @@ a page move costs the same at row 10 and at row 900,000. Only the columns a list
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, literal, or_, select, tuple_, update
+from sqlalchemy import case, func, literal, or_, select, tuple_, update
 from sqlalchemy.sql import Select
 
 from ftui import REASONING_MODES, STATUSES
@@ -53,6 +54,58 @@ class InteractionFilter:
     def may_scan(self) -> bool:
         """True when no index serves the filter, so a page may scan the whole table."""
         return bool(self.text or self.tag or self.models or self.sources or self.dataset_id)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able form (for remembering the filter); empty fields are left out."""
+        out: dict[str, Any] = {}
+        for name, value in vars(self).items():
+            if value in ((), None, "", False):
+                continue
+            if isinstance(value, datetime):
+                value = value.isoformat()
+            elif isinstance(value, tuple):
+                value = list(value)
+            out[name] = value
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Any) -> InteractionFilter:
+        """The filter `to_dict` wrote. Anything else (a hand-edited or older file) is read
+        leniently: unknown keys and values of the wrong shape are dropped, never an error."""
+        if not isinstance(data, dict):
+            return cls()
+        out: dict[str, Any] = {}
+
+        def strings(name: str, allowed: Sequence[str] | None = None) -> None:
+            value = data.get(name)
+            if isinstance(value, list) and all(isinstance(v, str) for v in value):
+                kept = tuple(v for v in value if allowed is None or v in allowed)
+                if kept:
+                    out[name] = kept
+
+        strings("modes", REASONING_MODES)
+        strings("statuses", STATUSES)
+        strings("models")
+        strings("sources")
+        for name in ("rating_min", "rating_max"):
+            value = data.get(name)
+            if isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 5:
+                out[name] = value
+        if data.get("unrated") is True:
+            out["unrated"] = True
+        for name in ("tag", "text"):
+            value = data.get(name)
+            if isinstance(value, str) and value.strip() and len(value) <= 500:
+                out[name] = value.strip()
+        for name in ("since", "until"):
+            value = data.get(name)
+            if isinstance(value, str):
+                with contextlib.suppress(ValueError):
+                    out[name] = datetime.fromisoformat(value)
+        value = data.get("dataset_id")
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            out["dataset_id"] = value
+        return cls(**out)
 
     def describe(self) -> str:
         parts = []
@@ -215,7 +268,15 @@ def next_unrated(store: Store, f: InteractionFilter, after: Key | None) -> Inter
     return rows[0] if rows else None
 
 
-def counters(store: Store) -> Counters:
+def counters(store: Store, f: InteractionFilter | None = None) -> Counters:
+    """Totals of what the filter keeps (of everything without one)."""
+    if f is not None and not f.is_empty:
+        flag = lambda cond: func.coalesce(func.sum(case((cond, 1), else_=0)), 0)  # noqa: E731
+        stmt = select(func.count(), flag(C.rating.is_(None)), flag(C.status == "accepted"),
+                      flag(C.status == "rejected")).select_from(T).where(*_where(f))
+        with store.engine.connect() as conn:
+            total, unrated, accepted, rejected = conn.execute(stmt).one()
+        return Counters(total, unrated, accepted, rejected)
     with store.engine.connect() as conn:
         total = conn.execute(select(func.count()).select_from(T)).scalar_one()
         unrated = conn.execute(
@@ -223,6 +284,33 @@ def counters(store: Store) -> Counters:
         ).scalar_one()
         by_status = dict(conn.execute(select(C.status, func.count()).group_by(C.status)).all())
     return Counters(total, unrated, by_status.get("accepted", 0), by_status.get("rejected", 0))
+
+
+def change_marker(store: Store) -> tuple[int, int]:
+    """(highest id, row count): two index lookups that change when interactions arrive (or are
+    removed), cheap enough to poll every few seconds on a big store."""
+    with store.engine.connect() as conn:
+        return tuple(conn.execute(select(func.coalesce(func.max(C.id), 0), func.count())
+                                  .select_from(T)).one())
+
+
+def rows_since(store: Store, f: InteractionFilter, after_id: int, n: int) -> list[InteractionRow]:
+    """Up to `n` matching rows whose id is above `after_id` (arrived since), in browsing order."""
+    stmt = _base(f).where(C.id > after_id)
+    return _rows(store, stmt.order_by(C.created_at.desc(), C.id.desc()).limit(n))
+
+
+def ids_matching(store: Store, f: InteractionFilter) -> list[int]:
+    """Every id the filter keeps (for bulk actions), in browsing order."""
+    stmt = select(C.id).where(*_where(f)).order_by(C.created_at.desc(), C.id.desc())
+    with store.engine.connect() as conn:
+        return [i for (i,) in conn.execute(stmt)]
+
+
+def matches(store: Store, f: InteractionFilter, interaction_id: int) -> bool:
+    stmt = select(C.id).where(*_where(f), C.id == interaction_id)
+    with store.engine.connect() as conn:
+        return conn.execute(stmt).first() is not None
 
 
 def get(store: Store, interaction_id: int) -> Interaction | None:
@@ -238,10 +326,38 @@ def _update(store: Store, interaction_id: int, **values: Any) -> None:
         raise FtuiError(f"interaction {interaction_id} does not exist", "refresh the list")
 
 
+def _check_rating(rating: int | None) -> None:
+    if rating is not None and (isinstance(rating, bool) or rating not in (1, 2, 3, 4, 5)):
+        raise FtuiError(f"rating {rating!r} is outside 1-5", "rate 1 to 5, or 0 to clear")
+
+
+def _rate(conn, where, rating: int | None) -> bool:
+    """Rate the interaction and the experiment outcome it produced, in one transaction: every
+    caller (Interactions screen, Playground, `ftui chat`, the gateway's feedback, Python code)
+    goes through here, so the experiment's verdict sees every rating."""
+    from ftui.store.models import Outcome
+
+    uid = conn.execute(select(C.uid).where(where)).scalar()
+    if uid is None:
+        return False
+    conn.execute(update(T).where(where).values(rating=rating, updated_at=utcnow()))
+    conn.execute(update(Outcome).where(Outcome.interaction_uid == uid).values(rating=rating))
+    return True
+
+
 def set_rating(store: Store, interaction_id: int, rating: int | None) -> None:
-    if rating is not None and not 1 <= rating <= 5:
-        raise FtuiError(f"rating {rating} is outside 1-5", "rate 1 to 5, or 0 to clear")
-    _update(store, interaction_id, rating=rating)
+    _check_rating(rating)
+    with store.engine.begin() as conn:
+        if not _rate(conn, C.id == interaction_id, rating):
+            raise FtuiError(f"interaction {interaction_id} does not exist", "refresh the list")
+
+
+def set_rating_by_uid(store: Store, uid: str, rating: int | None) -> bool:
+    """Rate by the external id (the gateway's X-FTUI-Interaction-Id); False when no interaction
+    has it. Committed when it returns."""
+    _check_rating(rating)
+    with store.engine.begin() as conn:
+        return _rate(conn, C.uid == uid, rating)
 
 
 def set_status(store: Store, interaction_id: int, status: str) -> None:
