@@ -1,156 +1,115 @@
-"""Training: the run list, a new-run form with presets, and a live view of the selected run."""
+"""Training: the run list, a new-run form with presets, and a live view of the selected run.
+
+Everything the view shows is read in a worker thread (the store, NVML, psutil) and only drawn on
+the UI thread, and only while the screen is visible: a training step never waits on the UI and a
+key never waits on the store."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from dataclasses import dataclass, field
 
+from ftui.screens.dialogs import ConfirmDialog, TextDialog
+from ftui.screens.new_run import NewRunDialog
+from ftui.widgets.gpu_panel import GpuPanel, HostReading, read_host
+from ftui.widgets.movement import MovementScroll, MovementTable
 from ftui.widgets.run_plots import LossPlot, LrPlot
 from ftui.widgets.section_bar import SectionBar
 from rich.text import Text
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen, Screen
-from textual.widgets import DataTable, Footer, Input, Label, ProgressBar, Select, Static
+from textual.containers import Container, Horizontal
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, ProgressBar, Static
 
+from ftui import fmt
 from ftui.curate import get_dataset, list_datasets
 from ftui.errors import FtuiError
-from ftui.store import utcnow
-from ftui.telemetry import gpu_stats, host_stats, no_gpu_reason
+from ftui.store import TrainingRun, utcnow
 from ftui.train import runs as core
-from ftui.train.config import PRESETS, RunConfig
-from ftui.train.estimate import base_config, estimate, memory_need
+
+__all__ = ["NewRunDialog", "TrainingScreen"]
 
 REFRESH_S = 0.5
-FORM_FIELDS = ("epochs", "max_steps", "batch_size", "grad_accum", "learning_rate", "lora_r",
-               "lora_alpha", "max_seq_len", "eval_steps", "save_steps")
+STALE_CHECK_EVERY = 20  # ticks: a stale-heartbeat check (a write) every ~10 s is plenty
+STATUS_STYLE = {"running": "green", "failed": "red", "paused": "yellow", "interrupted": "yellow",
+                "completed": "bold green", "cancelling": "bold yellow", "archived": "dim"}
+COLUMNS = ("", "id", "status", "base", "data", "progress", "best eval", "started", "took")
 
 
-def _duration(start: datetime | None, end: datetime | None) -> str:
-    if start is None:
-        return "-"
-    seconds = int(((end or utcnow()) - start).total_seconds())
-    return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
+def shown_status(run: TrainingRun) -> str:
+    """What the operator should read: a cancel or pause asked for shows at once, before the
+    worker reaches the end of its step."""
+    if run.status in core.ACTIVE and run.cancel_requested:
+        return "cancelling"
+    if run.status == "running" and run.pause_requested:
+        return "pausing"
+    return run.status
 
 
-class NewRunDialog(ModalScreen[tuple[int, str, RunConfig, bool] | None]):
-    """A form over the run config, with presets and an estimate of steps and tokens."""
+@dataclass
+class Snapshot:
+    """What one poll read, off the UI thread."""
 
-    BINDINGS = [Binding("escape", "cancel", "Cancel"),
-                Binding("ctrl+s", "start", "Start", priority=True)]
-
-    def __init__(self, datasets: list) -> None:
-        super().__init__()
-        self.datasets = datasets
-
-    def compose(self) -> ComposeResult:
-        with Vertical(classes="dialog wide", id="new-run"):
-            yield Label("New training run — ctrl+s starts, esc cancels", classes="dialog-title")
-            with Horizontal(classes="form-row"):
-                yield Label("preset", classes="form-label")
-                yield Select([(k, k) for k in PRESETS], value=next(iter(PRESETS)), id="preset",
-                             allow_blank=False, compact=True)
-                yield Label("dataset", classes="form-label")
-                yield Select([(f"{d.id} {d.name} ({d.examples})", d.id) for d in self.datasets],
-                             value=self.datasets[0].id, allow_blank=False, id="dataset",
-                             compact=True)
-            with Horizontal(classes="form-row"):
-                yield Label("base", classes="form-label")
-                yield Input("tiny", id="base", compact=True,
-                            placeholder="tiny, demo, a model folder, a .gguf, an HF id")
-                yield Label("where", classes="form-label")
-                yield Select([("in this app", "app"), ("background process", "detach")],
-                             value="app", allow_blank=False, id="where", compact=True)
-            defaults = RunConfig()
-            for i in range(0, len(FORM_FIELDS), 2):
-                with Horizontal(classes="form-row"):
-                    for name in FORM_FIELDS[i:i + 2]:
-                        yield Label(name.replace("_", " "), classes="form-label")
-                        yield Input(str(getattr(defaults, name)), id=f"f_{name}", compact=True)
-            yield Static("", id="estimate")
-            yield Static("", id="new-run-error", classes="dialog-error")
-
-    def on_mount(self) -> None:
-        self._apply_preset(next(iter(PRESETS)))
-
-    def _apply_preset(self, name: str) -> None:
-        preset = PRESETS[name]
-        if preset["base"]:
-            self.query_one("#base", Input).value = preset["base"]
-        config = RunConfig().with_(**preset["config"])
-        for field in FORM_FIELDS:
-            self.query_one(f"#f_{field}", Input).value = str(getattr(config, field))
-        self._update_estimate()
-
-    def on_select_changed(self, event: Select.Changed) -> None:
-        if event.select.id == "preset":
-            self._apply_preset(str(event.value))
-        else:
-            self._update_estimate()
-
-    def on_input_changed(self, _event: Input.Changed) -> None:
-        self._update_estimate()
-
-    def config(self) -> RunConfig:
-        values = {f: self.query_one(f"#f_{f}", Input).value for f in FORM_FIELDS}
-        preset = PRESETS[str(self.query_one("#preset", Select).value)]["config"]
-        return RunConfig.from_dict({**preset, **values}).validate()
-
-    def _update_estimate(self) -> None:
-        box = self.query_one("#estimate", Static)
-        try:
-            config = self.config()
-            ds = next(d for d in self.datasets if d.id == self.query_one("#dataset", Select).value)
-            est = estimate(ds, config)
-        except (FtuiError, StopIteration) as err:
-            box.update(Text(str(err), style="red"))
-            return
-        on_gpu = no_gpu_reason() is None
-        gpu = "" if on_gpu else f"\n{no_gpu_reason()}: trains on the CPU"
-        memory = ""
-        base = self.query_one("#base", Input).value.strip()
-        base_cfg = base_config(base, self.app.settings.home) if base else None
-        need = memory_need(base_cfg, config, "bf16" if on_gpu else "fp32") if base_cfg else None
-        if need is not None:
-            memory = (f"\nmemory ≈ {need.total_gib:.1f} GiB {'on the GPU' if on_gpu else 'of RAM'}"
-                      f" (weights {need.weights_gib:.1f}, adapter+optimizer "
-                      f"{need.adapter_gib:.2f}, activations {need.activations_gib:.1f}; "
-                      f"{need.params / 1e6:,.0f}M parameters)")
-        box.update(f"{est.train_examples} train examples · {est.steps_per_epoch} steps/epoch · "
-                   f"{est.total_steps} steps · {est.tokens_per_epoch:,} tokens/epoch"
-                   f"{'' if est.tokens_exact else ' (approx.)'}{memory}{gpu}")
-
-    def action_start(self) -> None:
-        try:
-            config = self.config()
-        except FtuiError as err:
-            self.query_one("#new-run-error", Static).update(str(err))
-            return
-        base = self.query_one("#base", Input).value.strip()
-        if not base:
-            self.query_one("#new-run-error", Static).update("give a base model")
-            return
-        self.dismiss((int(self.query_one("#dataset", Select).value), base, config,
-                      self.query_one("#where", Select).value == "detach"))
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)
+    runs: list[TrainingRun]
+    run: TrainingRun | None = None
+    train: list | None = None  # None: unchanged since the last poll
+    evals: list | None = None
+    lr: list | None = None
+    tokens_per_s: float | None = None
+    overlay: dict[str, list] = field(default_factory=dict)
+    events: list = field(default_factory=list)
+    host: HostReading | None = None
 
 
 class TrainingScreen(Screen):
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]
+    DEFAULT_CSS = """
+    TrainingScreen #tr-body { height: 1fr; layout: horizontal; }
+    TrainingScreen #run-table { width: 64; height: 1fr; border-right: solid $primary 50%; }
+    TrainingScreen #tr-view { width: 1fr; height: 1fr; padding: 0 1; }
+    TrainingScreen #run-header { height: auto; }
+    TrainingScreen #tr-plots { height: 1fr; min-height: 12; }
+    TrainingScreen #loss { width: 2fr; }
+    TrainingScreen #lr { width: 1fr; }
+    TrainingScreen #tr-bottom { height: auto; min-height: 8; max-height: 12; }
+    TrainingScreen #tr-gpu { width: 1fr; border: round $primary 50%; }
+    TrainingScreen #tr-log { width: 2fr; height: auto; border: round $primary 50%; }
+    /* 80x24: the list above, the run below in a pane that scrolls (tab, then j/k) */
+    TrainingScreen.-narrow #tr-body { layout: vertical; }
+    TrainingScreen.-narrow #run-table { width: 100%; height: 7; border-right: none;
+                                      border-bottom: solid $primary 50%; }
+    TrainingScreen.-narrow #tr-plots { layout: vertical; height: auto; }
+    TrainingScreen.-narrow #loss { width: 100%; height: 14; }
+    TrainingScreen.-narrow #lr { width: 100%; height: 8; }
+    TrainingScreen.-narrow #tr-bottom { layout: vertical; max-height: 100; }
+    TrainingScreen.-narrow #tr-gpu, TrainingScreen.-narrow #tr-log { width: 100%; }
+    """
     BINDINGS = [
         Binding("n", "new_run", "New run"),
         Binding("c", "cancel_run", "Cancel"),
         Binding("p", "pause_run", "Pause/continue"),
         Binding("r", "resume_run", "Resume"),
-        Binding("o", "open_model", "Open model"),
+        Binding("space", "mark", "Mark"),
+        Binding("d", "config_diff", "Diff config"),
+        Binding("a", "archive", "Archive"),
+        Binding("A", "toggle_archived", "Show archived", show=False),
+        Binding("x", "delete", "Delete"),
+        Binding("o", "open_model", "Open model", show=False),
     ]
 
     def __init__(self) -> None:
         super().__init__()
         self.selected: int | None = None
-        self._last_plot_step = -1
+        self.marked: list[int] = []
+        self.show_archived = False
+        self.polls = 0  # how many polls ran (a test checks a hidden screen does not poll)
         self._ticks = 0
+        self._polling = False
+        self._plotted: tuple | None = None  # (run id, step, marked) last drawn
+        self._runs: dict[int, TrainingRun] = {}
+        self._row_ids: list[int] = []
+        self._timer = None
 
     @property
     def store(self):
@@ -158,153 +117,294 @@ class TrainingScreen(Screen):
 
     def compose(self) -> ComposeResult:
         yield SectionBar("training")
-        with Horizontal(id="training-body"):
-            with Vertical(id="runs-left"):
-                yield DataTable(id="runs", cursor_type="row")
-            with Vertical(id="run-view"):
+        with Container(id="tr-body"):
+            yield MovementTable(id="run-table", cursor_type="row")
+            with MovementScroll(id="tr-view"):
                 yield Static("select a run, or press n for a new one", id="run-header")
                 yield ProgressBar(id="run-progress", show_eta=False)
-                with Horizontal(id="run-plots"):
+                with Horizontal(id="tr-plots"):
                     yield LossPlot(id="loss")
                     yield LrPlot(id="lr")
-                with Horizontal(id="run-bottom"):
-                    yield Static("", id="gpu")
-                    yield Static("", id="log-tail")
+                with Horizontal(id="tr-bottom"):
+                    yield GpuPanel("", id="tr-gpu")
+                    yield Static("", id="tr-log")
         yield Footer()
 
     def on_mount(self) -> None:
-        table = self.query_one("#runs", DataTable)
-        table.add_columns("id", "status", "base", "data", "progress", "best eval", "started",
-                          "took")
-        self.refresh_all()
-        self.set_interval(REFRESH_S, self.refresh_all)
+        table = self.query_one("#run-table", DataTable)
+        table.add_columns(*COLUMNS)
+        self.query_one("#tr-log", Static).border_title = "log"
+        self._timer = self.set_interval(REFRESH_S, self.poll)
+        self.poll()
         table.focus()
 
-    # ------------------------------------------------------------ refresh
+    def on_screen_suspend(self) -> None:
+        if self._timer is not None:
+            self._timer.pause()
 
-    def refresh_all(self) -> None:
-        table = self.query_one("#runs", DataTable)
-        self._ticks += 1  # a stale-heartbeat check (a write) every ~10 s is plenty
-        items = core.list_runs(self.store, check_stale=self._ticks % 20 == 1)
-        keep = self.selected
-        table.clear()
-        for r in items:
-            progress = f"{r.step}/{r.total_steps}" if r.total_steps else str(r.step)
-            best = f"{r.best_eval_loss:.4f}" if r.best_eval_loss is not None else "-"
-            started = f"{r.started_at:%m-%d %H:%M}" if r.started_at else "-"
-            table.add_row(str(r.id), r.status, r.base_model[:18], str(r.dataset_id), progress,
-                          best, started, _duration(r.started_at, r.finished_at), key=str(r.id))
-        if items:
-            ids = [r.id for r in items]
-            if keep not in ids:
-                keep = ids[0]
-            table.move_cursor(row=ids.index(keep), animate=False)
-            self.selected = keep
-            self.show_run(keep)
-        self.show_host()
+    def on_screen_resume(self) -> None:
+        if self._timer is not None:
+            self._timer.resume()
+        self.poll()
 
-    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
-        if event.row_key is not None and event.row_key.value is not None:
-            new = int(event.row_key.value)
-            if new != self.selected:
-                self.selected = new
-                self._last_plot_step = -1
-                self.show_run(new)
+    # ------------------------------------------------------------ polling (worker thread)
 
-    def show_run(self, run_id: int) -> None:
-        run = core.get_run(self.store, run_id)
-        elapsed = _duration(run.started_at, run.finished_at)
-        eta = "-"
-        if run.status == "running" and run.started_at and run.step and run.total_steps:
-            spent = (utcnow() - run.started_at).total_seconds()
-            rate = run.step / max(spent, 1e-6)
-            left = int((run.total_steps - run.step) / rate) if rate else 0
-            eta = f"{left // 60}m{left % 60:02d}s"
+    def poll(self) -> None:
+        """Start one read of the store and the host, unless one is under way or the screen is
+        not visible."""
+        if self._polling or not self.is_current:
+            return
+        self._polling = True
+        self._ticks += 1
+        self._read(self.selected, tuple(self.marked), self._plotted,
+                   self._ticks % STALE_CHECK_EVERY == 1)
+
+    @work(thread=True, group="training-poll")
+    def _read(self, selected: int | None, marked: tuple, plotted: tuple | None,
+              check_stale: bool) -> None:
+        try:
+            snap = self._gather(selected, marked, plotted, check_stale)
+        except Exception as err:  # noqa: BLE001 - a busy store or closed app: next tick retries
+            self.app.call_from_thread(self._poll_failed, err)
+            return
+        self.app.call_from_thread(self._apply, snap)
+
+    def _gather(self, selected, marked, plotted, check_stale) -> Snapshot:
+        items = core.list_runs(self.store, check_stale=check_stale,
+                               include_archived=self.show_archived)
+        snap = Snapshot(runs=items, host=read_host())
+        ids = [r.id for r in items]
+        if not ids:
+            return snap
+        if selected not in ids:
+            selected = ids[0]
+        run = next(r for r in items if r.id == selected)
+        snap.run = run
+        snap.events = [e for e in core.events(self.store, run.id, limit=12) if e.level != "debug"]
         tps = core.metric_series(self.store, run.id, "tokens_per_second")
+        snap.tokens_per_s = tps[-1][1] if tps else None
+        if plotted != (run.id, run.step, marked):  # plots only when there is something new
+            snap.train = core.metric_series(self.store, run.id, "train_loss")
+            snap.evals = core.metric_series(self.store, run.id, "eval_loss")
+            snap.lr = core.metric_series(self.store, run.id, "learning_rate")
+            snap.overlay = {f"run {m}": core.metric_series(self.store, m, "train_loss")
+                            for m in marked}
+        self.polls += 1
+        return snap
+
+    def _poll_failed(self, err: Exception) -> None:
+        self._polling = False
+        self.query_one("#run-header", Static).update(Text(f"cannot read the runs: {err}",
+                                                          style="red"))
+
+    # ------------------------------------------------------------ drawing (UI thread)
+
+    def _apply(self, snap: Snapshot) -> None:
+        self._polling = False
+        self._runs = {r.id: r for r in snap.runs}
+        self._fill_table(snap.runs)
+        if snap.host is not None:
+            self.query_one(GpuPanel).show(snap.host)
+        if snap.run is None:
+            self.query_one("#run-header", Static).update(
+                "no runs yet: press n for a new one" if not self.show_archived else "no runs")
+            return
+        if self.selected not in self._runs:
+            self.selected = snap.run.id
+        if snap.run.id != self.selected:
+            return  # the cursor moved during the read: the next tick reads the new run
+        self._draw_header(snap.run, snap.tokens_per_s)
+        if snap.train is not None:
+            self._plotted = (snap.run.id, snap.run.step, tuple(self.marked))
+            overlay = snap.overlay if len(snap.overlay) > 1 else None  # two or more marked
+            self.query_one(LossPlot).show(snap.train, snap.evals or [], overlay)
+            self.query_one(LrPlot).show(snap.lr or [])
+        lines = Text()
+        for e in snap.events[-8:]:
+            lines.append(f"{e.created_at:%H:%M:%S} ", style="dim")
+            lines.append(e.message + "\n", style="red" if e.level == "error" else "")
+        self.query_one("#tr-log", Static).update(lines)
+
+    def _cells(self, r: TrainingRun) -> tuple[str, ...]:
+        progress = f"{r.step}/{r.total_steps}" if r.total_steps else str(r.step)
+        best = fmt.figure(r.best_eval_loss)
+        started = f"{r.started_at:%m-%d %H:%M}" if r.started_at else "-"
+        status = shown_status(r)
+        return ("•" if r.id in self.marked else "", str(r.id),
+                Text(status, style=STATUS_STYLE.get(status, "")), r.base_model[:16],
+                str(r.dataset_id), progress, best, started,
+                fmt.clock(r.started_at, r.finished_at, utcnow()))
+
+    def _fill_table(self, items: list[TrainingRun]) -> None:
+        """Update only the cells that changed; rebuild only when the set of runs changed."""
+        table = self.query_one("#run-table", DataTable)
+        ids = [r.id for r in items]
+        if ids != self._row_ids:
+            table.clear()
+            for r in items:
+                table.add_row(*self._cells(r), key=str(r.id))
+            self._row_ids = ids
+            if self.selected in ids:
+                table.move_cursor(row=ids.index(self.selected), animate=False)
+            return
+        columns = list(table.columns)
+        for r in items:
+            for column, value in zip(columns, self._cells(r), strict=True):
+                if str(table.get_cell(str(r.id), column)) != str(value):
+                    table.update_cell(str(r.id), column, value)
+
+    def _draw_header(self, run: TrainingRun, tokens_per_s: float | None) -> None:
+        status = shown_status(run)
+        eta = "-"
+        if run.status == "running" and run.started_at and run.total_steps:
+            eta = fmt.eta(run.step, run.total_steps, (utcnow() - run.started_at).total_seconds())
         head = Text()
         head.append(f"run {run.id}  ", style="bold")
-        head.append(run.status, style={"running": "green", "failed": "red", "paused": "yellow",
-                                       "interrupted": "yellow", "completed": "bold green"}
-                    .get(run.status, "dim"))
+        head.append(status, style=STATUS_STYLE.get(status, "dim"))
         head.append(f"   base {run.base_model} · dataset {run.dataset_id}\n")
-        head.append(f"step {run.step}/{run.total_steps or '?'} · epoch {run.epoch:.2f} · elapsed "
-                    f"{elapsed} · ETA {eta} · {tps[-1][1]:,.0f} tokens/s" if tps else
-                    f"step {run.step}/{run.total_steps or '?'} · elapsed {elapsed}", style="dim")
+        head.append(f"step {run.step}/{run.total_steps or '?'} · epoch {run.epoch:.2f} · "
+                    f"elapsed {fmt.clock(run.started_at, run.finished_at, utcnow())} · ETA {eta}"
+                    + (f" · {tokens_per_s:,.0f} tokens/s" if tokens_per_s else ""), style="dim")
         if run.best_eval_loss is not None:
-            head.append(f" · best eval {run.best_eval_loss:.4f}", style="dim")
+            head.append(f" · best eval {fmt.figure(run.best_eval_loss)}", style="dim")
+        if status == "cancelling":
+            head.append("\ncancelling: the run stops at the end of its current step, keeping a "
+                        "checkpoint", style="yellow")
         if run.error:
             head.append(f"\n{run.error}", style="bold red")
         if run.adapter_dir:
             head.append(f"\nadapter: {run.adapter_dir}", style="cyan")
+        if self.marked:
+            head.append(f"\nmarked: {', '.join(map(str, self.marked))} (space marks; two or "
+                        "more overlay their loss, d compares their settings)", style="dim")
         self.query_one("#run-header", Static).update(head)
-        bar = self.query_one("#run-progress", ProgressBar)
-        bar.update(total=max(run.total_steps, 1), progress=run.step)
-        if run.step != self._last_plot_step:  # redraw plots only when there is something new
-            self._last_plot_step = run.step
-            self.query_one(LossPlot).show(core.metric_series(self.store, run.id, "train_loss"),
-                                          core.metric_series(self.store, run.id, "eval_loss"))
-            self.query_one(LrPlot).show(core.metric_series(self.store, run.id, "learning_rate"))
-        lines = Text()
-        for e in core.events(self.store, run.id, limit=8):
-            if e.level != "debug":
-                lines.append(f"{e.created_at:%H:%M:%S} ", style="dim")
-                lines.append(e.message + "\n", style="red" if e.level == "error" else "")
-        tail = self.query_one("#log-tail", Static)
-        tail.border_title = "log"
-        tail.update(lines)
+        self.query_one("#run-progress", ProgressBar).update(total=max(run.total_steps, 1),
+                                                            progress=run.step)
 
-    def show_host(self) -> None:
-        panel = self.query_one("#gpu", Static)
-        panel.border_title = "GPU / host"
-        text = Text()
-        reason = no_gpu_reason()
-        if reason:
-            text.append(f"{reason}\n", style="yellow")
-        for g in gpu_stats():
-            na = lambda v, fmt: fmt.format(v) if v is not None else "n/a"  # noqa: E731
-            text.append(f"GPU{g.index} {g.name}\n", style="bold")
-            text.append(f" util {na(g.util_pct, '{:.0f}%')}  mem {na(g.mem_used_mb, '{:,.0f}')}/"
-                        f"{na(g.mem_total_mb, '{:,.0f}')} MB  {na(g.temp_c, '{:.0f}')}°C  "
-                        f"{na(g.power_w, '{:.0f}')}/{na(g.power_limit_w, '{:.0f}')} W  "
-                        f"this app {na(g.this_process_mb, '{:,.0f}')} MB\n")
-        h = host_stats()
-        text.append(f"CPU {h.cpu_pct:.0f}%  RAM {h.ram_used_mb / 1024:.1f}/"
-                    f"{h.ram_total_mb / 1024:.1f} GiB  this app {h.process_rss_mb:,.0f} MB")
-        panel.update(text)
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if event.row_key is None or event.row_key.value is None:
+            return
+        new = int(event.row_key.value)
+        if new == self.selected:
+            return
+        self.selected = new
+        if new in self._runs:  # draw what is known now; the plots follow on the next read
+            self._draw_header(self._runs[new], None)
+        self.poll()
 
     # ------------------------------------------------------------ actions
 
-    def _act(self, action, *args) -> None:
-        if self.selected is None:
+    def _run(self) -> TrainingRun | None:
+        if self.selected is None or self.selected not in self._runs:
             self.app.notify("no run selected", severity="warning")
-            return
+            return None
+        return self._runs[self.selected]
+
+    def _act(self, action, *args) -> TrainingRun | None:
+        run = self._run()
+        if run is None:
+            return None
         try:
-            action(self.store, self.selected, *args)
+            out = action(self.store, run.id, *args)
         except FtuiError as err:
-            self.app.notify(str(err), severity="error", timeout=8)
-            return
-        self.refresh_all()
+            self.app.notify(str(err), severity="error", timeout=10)
+            return None
+        if isinstance(out, TrainingRun):  # show the new state now, not at the next tick
+            self._runs[out.id] = out
+            self._fill_table([self._runs[i] for i in self._row_ids if i in self._runs])
+            if out.id == self.selected:
+                self._draw_header(out, None)
+        self.poll()
+        return out
 
     def action_cancel_run(self) -> None:
         self._act(core.request_cancel)
 
     def action_pause_run(self) -> None:
-        if self.selected is None:
-            return
-        run = core.get_run(self.store, self.selected)
-        self._act(core.request_pause, not run.pause_requested)
+        run = self._run()
+        if run is not None:
+            self._act(core.request_pause, not run.pause_requested)
 
     def action_resume_run(self) -> None:
         def resume(store, run_id):
-            core.resume_run(store, run_id)
+            run = core.resume_run(store, run_id)
             self.app.train_in_app(run_id)
+            return run
 
         self._act(resume)
 
-    def action_open_model(self) -> None:
-        if self.selected is None:
+    def action_mark(self) -> None:
+        run = self._run()
+        if run is None:
             return
-        run = core.get_run(self.store, self.selected)
+        if run.id in self.marked:
+            self.marked.remove(run.id)
+        else:
+            self.marked.append(run.id)
+        self._fill_table([self._runs[i] for i in self._row_ids if i in self._runs])
+        self._draw_header(run, None)
+        self.poll()
+
+    def action_config_diff(self) -> None:
+        pair = self.marked[-2:] if len(self.marked) >= 2 else (
+            [self.marked[0], self.selected] if self.marked and self.selected not in self.marked
+            else None)
+        if not pair:
+            self.app.notify("mark a run with space, select another (or mark it too), then d",
+                            severity="warning")
+            return
+        a, b = pair
+        try:
+            rows = core.config_diff(self.store, a, b)
+        except FtuiError as err:
+            self.app.notify(str(err), severity="error", timeout=10)
+            return
+        width = max([len(k) for k, _, _ in rows] + [8])
+        lines = [f"{'setting':<{width}}  {'run ' + str(a):>14}  {'run ' + str(b):>14}"]
+        lines += [f"{k:<{width}}  {fmt.figure(va):>14}  {fmt.figure(vb):>14}"
+                  for k, va, vb in rows] or ["the two runs have the same settings"]
+        self.app.push_screen(TextDialog(f"run {a} vs run {b}: settings that differ",
+                                        "\n".join(lines)))
+
+    def action_archive(self) -> None:
+        run = self._run()
+        if run is None:
+            return
+        restore = run.status == "archived"
+        out = self._act(core.archive_run, not restore)
+        if out is not None:
+            self.app.notify(f"run {run.id} restored" if restore else
+                            f"run {run.id} archived: A shows archived runs, a restores one")
+
+    def action_toggle_archived(self) -> None:
+        self.show_archived = not self.show_archived
+        self.app.notify("archived runs shown" if self.show_archived else "archived runs hidden")
+        self.poll()
+
+    def action_delete(self) -> None:
+        run = self._run()
+        if run is None:
+            return
+        delete = getattr(core, "delete_run", None)
+        if delete is None:
+            self.app.notify("deleting runs is not available in this version", severity="warning")
+            return
+
+        def done(yes: bool) -> None:
+            if yes and self._act(lambda store, run_id: delete(store, run_id)) is not None:
+                self.marked = [m for m in self.marked if m != run.id]
+                self.app.notify(f"run {run.id} deleted")
+
+        self.app.push_screen(ConfirmDialog(
+            f"Delete run {run.id} ({run.status}, base {run.base_model})?\n\nIts metrics and log "
+            f"are forgotten; its files stay{' in ' + run.output_dir if run.output_dir else ''}"
+            " and a model registered from it stays in the registry.",
+            yes="Delete"), done)
+
+    def action_open_model(self) -> None:
+        run = self._run()
+        if run is None:
+            return
         if not run.adapter_dir:
             self.app.notify(f"run {run.id} has no model yet ({run.status})", severity="warning")
             return
@@ -329,7 +429,7 @@ class TrainingScreen(Screen):
                 get_dataset(self.store, dataset_id)
                 run = core.create_run(self.store, dataset_id, base, config)
             except FtuiError as err:
-                self.app.notify(str(err), severity="error", timeout=8)
+                self.app.notify(str(err), severity="error", timeout=10)
                 return
             if detach:
                 from ftui.train.trainer import run_dir
@@ -342,6 +442,6 @@ class TrainingScreen(Screen):
                 self.app.train_in_app(run.id)
                 self.app.notify(f"run {run.id} queued in this app")
             self.selected = run.id
-            self.refresh_all()
+            self.poll()
 
         self.app.push_screen(NewRunDialog(datasets), start)

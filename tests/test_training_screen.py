@@ -1,4 +1,6 @@
-"""The Training screen through the Pilot: a run started from the form updates the live view."""
+"""The Training screen through the Pilot: a run started from the form updates the live view; the
+narrow layout, movement keys, marks, overlay, config diff, archive, cancel and pausing while
+hidden. Every wait is for a condition."""
 
 from __future__ import annotations
 
@@ -6,80 +8,213 @@ import time
 from pathlib import Path
 
 from ftui.screens.app import FtuiApp
+from ftui.screens.dialogs import ConfirmDialog, TextDialog
 from ftui.screens.training import NewRunDialog, TrainingScreen
-from ftui.widgets.run_plots import downsample, smooth
+from ftui.widgets.run_plots import LossPlot, downsample, integer_ticks, smooth
 
 from ftui.config import Settings
 from ftui.curate import DatasetSpec, build_dataset
 from ftui.train import runs
+from ftui.train.config import RunConfig
 
 
-def test_downsample_and_smooth():
+async def wait_until(pilot, check, timeout: float = 20.0, what: str = "a condition") -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await pilot.pause(0.05)
+
+
+def header(app) -> str:
+    return str(app.screen.query_one("#run-header").render())
+
+
+def fake_runs(store, n: int = 3) -> list[int]:
+    """Finished runs with a loss curve each, without training (the view is what is tested)."""
+    version, _, _ = build_dataset(store, "view-set", DatasetSpec(min_rating=4))
+    ids = []
+    for i in range(n):
+        run = runs.create_run(store, version.id, "tiny",
+                              RunConfig(max_steps=5, learning_rate=1e-4 * (i + 1)).validate())
+        for step in range(1, 6):
+            runs.write_metrics(store, run.id, step, {"train_loss": 3.0 - 0.1 * step - 0.2 * i,
+                                                     "learning_rate": 1e-4})
+        runs.update_run(store, run.id, status="completed", step=5, total_steps=5)
+        ids.append(run.id)
+    return ids
+
+
+def make_app(store, tmp_path) -> FtuiApp:
+    home = tmp_path / "home"
+    home.mkdir(exist_ok=True)
+    return FtuiApp(store, Settings(home=home, database_url=store.url))
+
+
+def test_downsample_smooth_and_whole_step_ticks():
     points = [(i, float(i % 7)) for i in range(10_000)]
     small = downsample(points, 50)
     assert len(small) <= 100 and small[-1][0] == 9_999
     assert smooth([(0, 1.0), (1, 3.0)], alpha=0.5) == [(0, 1.0), (1, 2.0)]
+    assert integer_ticks([1, 2, 3, 4, 5], 60) == [1, 2, 3, 4, 5]  # never 2.5 on a short run
+    ticks = integer_ticks(list(range(0, 10_001)), 60)
+    assert all(isinstance(t, int) for t in ticks) and 3 <= len(ticks) <= 12
+
+
+async def test_narrow_layout_keeps_the_plot_readable_and_the_panels_whole(demo_store, tmp_path):
+    fake_runs(demo_store, 2)
+    app = make_app(demo_store, tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("f3")
+        await wait_until(pilot, lambda: isinstance(app.screen, TrainingScreen)
+                         and "run " in header(app), what="the first read")
+        screen = app.screen
+        assert screen.has_class("-narrow")
+        loss = screen.query_one(LossPlot)
+        assert loss.size.width >= 70  # was one or two characters wide
+        view = screen.query_one("#tr-view")
+        for wid in ("#tr-gpu", "#tr-log"):
+            panel = screen.query_one(wid)
+            assert panel.size.width >= 70, wid  # whole width, not cut off
+            panel.scroll_visible(animate=False)
+            await pilot.pause()
+            region = panel.region
+            assert region.right <= 80 and region.y >= view.region.y, wid
+        assert "GPU n/a" in str(screen.query_one("#tr-gpu").render())
+        assert "NVMLError" not in str(screen.query_one("#tr-gpu").render())
+        shown = {k.key for k in screen.query("FooterKey")
+                 if k.region.width and k.region.right <= 80}
+        assert {"n", "c", "p", "r", "space", "d"} <= shown, shown  # the important keys fit
+
+
+async def test_movement_marks_overlay_and_config_diff(demo_store, tmp_path):
+    ids = fake_runs(demo_store, 3)  # newest first in the table: ids[2], ids[1], ids[0]
+    app = make_app(demo_store, tmp_path)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await pilot.press("f3")
+        await wait_until(pilot, lambda: isinstance(app.screen, TrainingScreen)
+                         and app.screen.selected == ids[2], what="the newest run")
+        screen = app.screen
+        await pilot.press("j")
+        await wait_until(pilot, lambda: screen.selected == ids[1], what="j")
+        await pilot.press("G")
+        await wait_until(pilot, lambda: screen.selected == ids[0], what="G")
+        await pilot.press("k")
+        await wait_until(pilot, lambda: screen.selected == ids[1], what="k")
+        await pilot.press("g")
+        await wait_until(pilot, lambda: screen.selected == ids[2], what="g")
+        await pilot.press("end")
+        await wait_until(pilot, lambda: screen.selected == ids[0], what="end")
+        await pilot.press("home")
+        await wait_until(pilot, lambda: screen.selected == ids[2], what="home")
+        await pilot.press("space", "j", "space")
+        assert screen.marked == [ids[2], ids[1]]
+        await wait_until(pilot, lambda: screen._plotted == (ids[1], 5, (ids[2], ids[1])),
+                         what="the overlay")
+        rendered = str(screen.query_one(LossPlot).render())
+        assert f"run {ids[2]}" in rendered and f"run {ids[1]}" in rendered
+        await pilot.press("d")
+        await wait_until(pilot, lambda: isinstance(app.screen, TextDialog), what="the diff")
+        body = app.screen.body
+        assert "learning_rate" in body and "0.0003" in body and "0.0002" in body
+        assert "max_steps" not in body  # the same in both: not listed
+        await pilot.press("escape")
+
+
+async def test_archive_hides_a_run_and_cancel_says_cancelling_at_once(demo_store, tmp_path):
+    ids = fake_runs(demo_store, 2)
+    version = runs.get_run(demo_store, ids[0]).dataset_id
+    live = runs.create_run(demo_store, version, "tiny", RunConfig(max_steps=50).validate())
+    runs.update_run(demo_store, live.id, status="running", step=3, total_steps=50,
+                    heartbeat_at=runs.utcnow())
+    app = make_app(demo_store, tmp_path)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await pilot.press("f3")
+        await wait_until(pilot, lambda: isinstance(app.screen, TrainingScreen)
+                         and app.screen.selected == live.id, what="the running run")
+        screen = app.screen
+        await pilot.press("c")
+        # no tick in between: the key itself shows it
+        assert "cancelling" in header(app)
+        assert runs.get_run(demo_store, live.id).cancel_requested
+        await pilot.press("j")
+        await wait_until(pilot, lambda: screen.selected == ids[1], what="j")
+        await pilot.press("a")
+        await wait_until(pilot, lambda: ids[1] not in screen._row_ids, what="archived hidden")
+        assert runs.get_run(demo_store, ids[1]).status == "archived"
+        await pilot.press("A")
+        await wait_until(pilot, lambda: ids[1] in screen._row_ids, what="archived shown")
+        screen.selected = ids[1]
+        await pilot.press("a")  # restores the status it had
+        await wait_until(pilot, lambda: runs.get_run(demo_store, ids[1]).status == "completed",
+                         what="restored")
+        if hasattr(runs, "delete_run"):
+            screen.selected = ids[0]
+            await pilot.press("x")
+            await wait_until(pilot, lambda: isinstance(app.screen, ConfirmDialog), what="ask")
+            await pilot.press("y")
+            await wait_until(pilot, lambda: ids[0] not in screen._row_ids, what="deleted")
+
+
+async def test_hidden_training_screen_stops_polling(demo_store, tmp_path):
+    fake_runs(demo_store, 1)
+    app = make_app(demo_store, tmp_path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("f3")
+        await wait_until(pilot, lambda: isinstance(app.screen, TrainingScreen)
+                         and app.screen.polls >= 2, what="polling while visible")
+        training = app.screen
+        await pilot.press("f1")
+        await wait_until(pilot, lambda: not training.is_current and not training._polling,
+                         what="leaving F3")
+        before = training.polls
+        await pilot.pause(1.6)  # three refresh periods: a visible screen would poll 3 times
+        assert training.polls == before
+        await pilot.press("f3")
+        await wait_until(pilot, lambda: training.polls > before, what="polling again")
 
 
 async def test_new_run_from_the_form_trains_and_the_view_follows(demo_store, tmp_path):
-    home = tmp_path / "home"
-    home.mkdir()
-    settings = Settings(home=home, database_url=demo_store.url)
     build_dataset(demo_store, "screen-set", DatasetSpec(min_rating=4))
-    app = FtuiApp(demo_store, settings)
+    app = make_app(demo_store, tmp_path)
     async with app.run_test(size=(160, 44)) as pilot:
         await pilot.press("f3")
-        await pilot.pause(0.3)
-        assert isinstance(app.screen, TrainingScreen)
+        await wait_until(pilot, lambda: isinstance(app.screen, TrainingScreen), what="F3")
         await pilot.press("n")
-        await pilot.pause(0.3)
-        assert isinstance(app.screen, NewRunDialog)
-        assert "steps" in str(app.screen.query_one("#estimate").render())
+        await wait_until(pilot, lambda: isinstance(app.screen, NewRunDialog), what="the form")
+        await wait_until(pilot, lambda: "steps" in str(app.screen.query_one("#estimate")
+                                                       .render()), what="the estimate")
         await pilot.press("ctrl+s")
-        deadline = time.monotonic() + 120
-        run = None
-        while time.monotonic() < deadline:
-            await pilot.pause(0.3)
-            items = runs.list_runs(demo_store)
-            run = items[0] if items else None
-            if run and run.status in ("completed", "failed"):
-                break
-        assert run is not None and run.status == "completed", run and run.error
-        await pilot.pause(1.0)  # one refresh tick
+        await wait_until(pilot, lambda: (runs.list_runs(demo_store) or [None])[0] is not None
+                         and runs.list_runs(demo_store)[0].status in ("completed", "failed"),
+                         timeout=120, what="the run to end")
+        run = runs.list_runs(demo_store)[0]
+        assert run.status == "completed", run.error
         screen = app.screen
-        header = str(screen.query_one("#run-header").render())
-        assert f"run {run.id}" in header and "completed" in header and "adapter" in header
-        assert screen._last_plot_step == run.step == 20
+        await wait_until(pilot, lambda: "completed" in header(app) and "adapter" in header(app),
+                         what="the view to follow")
+        assert f"run {run.id}" in header(app)
+        await wait_until(pilot, lambda: screen._plotted == (run.id, 20, ()), what="the plots")
         assert Path(run.adapter_dir).is_dir()
         await pilot.press("c")  # cancelling a finished run is refused with a message, no crash
-        await pilot.pause(0.2)
+        await pilot.pause()
         assert runs.get_run(demo_store, run.id).status == "completed"
 
 
 async def test_quitting_during_a_run_asks_then_stops_it_with_a_checkpoint(demo_store, tmp_path):
-    from ftui.screens.dialogs import ConfirmDialog
-
-    from ftui.train.config import RunConfig
-
-    home = tmp_path / "home"
-    home.mkdir()
     version, _, _ = build_dataset(demo_store, "quit-set", DatasetSpec(min_rating=4))
-    app = FtuiApp(demo_store, Settings(home=home, database_url=demo_store.url))
+    app = make_app(demo_store, tmp_path)
     async with app.run_test(size=(120, 40)) as pilot:
         run = runs.create_run(demo_store, version.id, "tiny",
                               RunConfig(max_steps=100_000, save_steps=50, eval_steps=50,
                                         max_seq_len=256).validate())
         app.train_in_app(run.id)
-        deadline = time.monotonic() + 120
-        while runs.get_run(demo_store, run.id).step < 2 and time.monotonic() < deadline:
-            await pilot.pause(0.1)
+        await wait_until(pilot, lambda: runs.get_run(demo_store, run.id).step >= 2,
+                         timeout=120, what="two steps")
         await pilot.press("ctrl+q")
-        await pilot.pause(0.3)
-        assert isinstance(app.screen, ConfirmDialog)
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmDialog), what="the ask")
         await pilot.press("y")
-        deadline = time.monotonic() + 120
-        while app.is_running and time.monotonic() < deadline:
-            await pilot.pause(0.1)
+        await wait_until(pilot, lambda: not app.is_running, timeout=120, what="the app to stop")
     stopped = runs.get_run(demo_store, run.id)
     assert stopped.status == "cancelled"
     assert (Path(stopped.output_dir) / f"checkpoint-{stopped.step}").is_dir()

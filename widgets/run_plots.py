@@ -3,6 +3,8 @@ widget's width so a 50k-step run draws as fast as a 50-step one."""
 
 from __future__ import annotations
 
+import math
+
 from textual_plotext import PlotextPlot
 
 
@@ -28,20 +30,48 @@ def smooth(points: list[tuple[int, float]], alpha: float = 0.1) -> list[tuple[in
     return out
 
 
+def integer_ticks(steps: list[int], width: int) -> list[int]:
+    """Whole-number ticks for a step axis (plotext would put 2.5 on a 5-step run), about one
+    per 12 columns."""
+    if not steps:
+        return []
+    lo, hi = min(steps), max(steps)
+    every = max(1, math.ceil((hi - lo) / max(1, width // 12)))
+    return list(range(lo, hi + 1, every))
+
+
 class LossPlot(PlotextPlot):
-    def show(self, train: list[tuple[int, float]], evals: list[tuple[int, float]]) -> None:
+    def show(self, train: list[tuple[int, float]], evals: list[tuple[int, float]],
+             overlay: dict[str, list[tuple[int, float]]] | None = None) -> None:
+        """One run's raw, smoothed and eval loss; with `overlay` (label -> train loss), the
+        smoothed curves of several runs instead, to compare them."""
         plt = self.plt
         plt.clear_data()
         plt.clear_figure()
-        plt.title("loss")
         width = self.size.width or 60
-        if train:
-            raw = downsample(train, width)
-            plt.plot([s for s, _ in raw], [v for _, v in raw], label="train", marker="dot")
-            sm = downsample(smooth(train), width)
-            plt.plot([s for s, _ in sm], [v for _, v in sm], label="smoothed", marker="braille")
-        if evals:
-            plt.plot([s for s, _ in evals], [v for _, v in evals], label="eval", marker="hd")
+        steps: list[int] = []
+        if overlay:
+            plt.title("loss (smoothed), marked runs")
+            for label, series in overlay.items():
+                if series:
+                    sm = downsample(smooth(series), width)
+                    steps += [s for s, _ in sm]
+                    plt.plot([s for s, _ in sm], [v for _, v in sm], label=label,
+                             marker="braille")
+        else:
+            plt.title("loss")
+            if train:
+                raw = downsample(train, width)
+                plt.plot([s for s, _ in raw], [v for _, v in raw], label="train", marker="dot")
+                sm = downsample(smooth(train), width)
+                plt.plot([s for s, _ in sm], [v for _, v in sm], label="smoothed",
+                         marker="braille")
+                steps += [s for s, _ in raw]
+            if evals:
+                plt.plot([s for s, _ in evals], [v for _, v in evals], label="eval", marker="hd")
+                steps += [s for s, _ in evals]
+        if steps:
+            plt.xticks(integer_ticks(steps, width))
         self.refresh()
 
 
@@ -52,6 +82,8 @@ class LrPlot(PlotextPlot):
         plt.clear_figure()
         plt.title("learning rate")
         if lr:
-            pts = downsample(lr, self.size.width or 40)
+            width = self.size.width or 40
+            pts = downsample(lr, width)
             plt.plot([s for s, _ in pts], [v for _, v in pts], marker="braille")
+            plt.xticks(integer_ticks([s for s, _ in pts], width))
         self.refresh()

@@ -53,11 +53,39 @@ def get_run(store: Store, run_id: int) -> TrainingRun:
     return run
 
 
-def list_runs(store: Store, limit: int = 200, check_stale: bool = True) -> list[TrainingRun]:
+def list_runs(store: Store, limit: int = 200, check_stale: bool = True,
+              include_archived: bool = True) -> list[TrainingRun]:
     if check_stale:
         mark_stale(store)
+    stmt = select(TrainingRun)
+    if not include_archived:
+        stmt = stmt.where(TrainingRun.status != "archived")
     with store.session() as s:
-        return list(s.exec(select(TrainingRun).order_by(col(TrainingRun.id).desc()).limit(limit)))
+        return list(s.exec(stmt.order_by(col(TrainingRun.id).desc()).limit(limit)))
+
+
+ARCHIVED_NOTE = "archived; was "
+
+
+def archive_run(store: Store, run_id: int, archived: bool = True) -> TrainingRun:
+    """Hide a finished run from the list (files and metrics stay), or bring it back with the
+    status it had; the status it had is kept in the run's log."""
+    run = get_run(store, run_id)
+    if archived:
+        if run.status in (*ACTIVE, "queued", "archived"):
+            raise FtuiError(f"run {run.id} is {run.status}; only a finished run is archived",
+                            "cancel it first, or wait for it to end")
+        update_run(store, run.id, status="archived")
+        log(store, run.id, ARCHIVED_NOTE + run.status)
+    else:
+        if run.status != "archived":
+            raise FtuiError(f"run {run.id} is not archived", "nothing to restore")
+        notes = [e.message for e in events(store, run.id, limit=500)
+                 if e.message.startswith(ARCHIVED_NOTE)]
+        before = notes[-1][len(ARCHIVED_NOTE):] if notes else "completed"
+        update_run(store, run.id, status=before)
+        log(store, run.id, f"restored from the archive ({before})")
+    return get_run(store, run.id)
 
 
 def update_run(store: Store, run_id: int, **values: Any) -> None:
@@ -153,3 +181,13 @@ def metric_series(store: Store, run_id: int, name: str) -> list[tuple[int, float
         rows = s.exec(select(RunMetric.step, RunMetric.value).where(
             RunMetric.run_id == run_id, RunMetric.name == name).order_by(col(RunMetric.step)))
         return [(int(a), float(b)) for a, b in rows]
+
+
+def config_diff(store: Store, a_id: int, b_id: int) -> list[tuple[str, Any, Any]]:
+    """(setting, value in run a, value in run b) for every setting that differs, the base model
+    and dataset included."""
+    a, b = get_run(store, a_id), get_run(store, b_id)
+    left = {"base model": a.base_model, "dataset": a.dataset_id, **a.config}
+    right = {"base model": b.base_model, "dataset": b.dataset_id, **b.config}
+    return [(k, left.get(k), right.get(k)) for k in dict.fromkeys([*left, *right])
+            if left.get(k) != right.get(k)]

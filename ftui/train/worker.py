@@ -58,6 +58,26 @@ class WorkerThread(threading.Thread):
                 continue
             if claim_next(self.store, only=run_id) is not None:
                 execute_run(self.store, run_id, self.home)
+                release_memory()
+
+
+def release_memory() -> None:
+    """After a run ends (completed, failed or cancelled) the model, optimizer and their caches
+    are garbage: collect them, hand CUDA's cached blocks back, and ask glibc to return freed
+    heap pages, so a long-lived app does not keep a run's peak (measured: 3.8 GB after a
+    cancelled demo run)."""
+    import contextlib
+    import ctypes
+    import gc
+    import sys
+
+    gc.collect()
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_available():
+        torch.cuda.empty_cache()
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):  # not glibc (musl): no trim
+            ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 def spawn_detached(db_url: str, run_id: int, log_file: Path) -> int:
