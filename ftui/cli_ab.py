@@ -119,7 +119,7 @@ def cmd_ab(args: argparse.Namespace) -> int:
 def cmd_proxy(args: argparse.Namespace) -> int:
     import logging
 
-    from ftui.ab.gateway import serve
+    from ftui.ab.gateway import parse_size, serve
     from ftui.config import load_settings
 
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(message)s")
@@ -127,7 +127,9 @@ def cmd_proxy(args: argparse.Namespace) -> int:
     upstream = args.upstream or load_settings(args.db).ollama_host
     if "://" not in upstream:
         upstream = f"http://{upstream}"
-    serve(store, args.listen, upstream, token=args.token, fallback=args.fallback)
+    serve(store, args.listen, upstream, token=args.token, fallback=args.fallback,
+          max_body=parse_size(args.max_body, "--max-body"),
+          max_message=parse_size(args.max_message, "--max-message"))
     return EXIT_OK
 
 
@@ -182,3 +184,7 @@ def add_ab_commands(sub) -> None:
     p.add_argument("--token", help="required on every request as Authorization: Bearer TOKEN")
     p.add_argument("--fallback", help="Ollama model to answer with when a routed model fails "
                    "and has no recorded base")
+    p.add_argument("--max-body", default="32MiB", help="largest chat or feedback request body "
+                   "the gateway reads (413 above; default 32MiB); other bodies stream through")
+    p.add_argument("--max-message", default="1MiB", help="text stored per message; longer "
+                   "text is cut with a visible mark (default 1MiB)")

@@ -196,15 +196,15 @@ def test_writer_retries_a_batch_the_store_refuses(store, monkeypatch):
     from ftui.ab.logwriter import LogWriter
 
     writer = LogWriter(store, retry_s=0.01)
-    real, failures = writer._write, [3]
+    real, failures = writer._commit, [3]
 
-    def flaky(items):
+    def flaky(objs):
         if failures[0]:
             failures[0] -= 1
             raise OperationalError("INSERT", {}, Exception("database is locked"))
-        real(items)
+        real(objs)
 
-    monkeypatch.setattr(writer, "_write", flaky)
+    monkeypatch.setattr(writer, "_commit", flaky)
     writer.start()
     for i in range(20):
         writer.put({"kind": "interaction", "uid": f"u{i}", "path": "/api/chat",

@@ -6,19 +6,27 @@ Chat requests (/api/chat, /api/generate, /v1/chat/completions) are also:
   `ftui:<slot>` goes to that slot's production model, falling back to its base when it errors or
   does not start answering in time (recorded);
 - answered with `X-FTUI-Interaction-Id` (and `X-FTUI-Model`, `X-FTUI-Arm`);
-- logged as interactions (source `gateway`) by a writer thread, after the reply is sent.
-`POST /ftui/feedback {"interaction_id", "rating"}` rates an interaction and its outcome.
+- logged as interactions (source `gateway`) by a writer thread, after the reply is sent;
+  only successful replies get an interaction id.
+`POST /ftui/feedback {"interaction_id", "rating"}` rates an interaction and its outcome; the
+rating is committed before it answers ok (404 for an id that is not stored).
+Request bodies the gateway reads (chat paths, feedback) are limited to `max_body` bytes (413
+above); every other request body (blob uploads, create) streams through unbuffered. On /v1/* the
+gateway's own errors have OpenAI's shape, so OpenAI clients show them.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hmac
 import ipaddress
 import json
+import logging
 import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 from aiohttp import ClientError, ClientSession, ClientTimeout, TCPConnector, web
 
@@ -31,6 +39,18 @@ CHAT_PATHS = ("/api/chat", "/api/generate", "/v1/chat/completions")
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade",
               "content-length", "host", "proxy-authorization", "proxy-authenticate"}
 CACHE_S = 2.0  # how stale routing decisions may be (experiments, production models)
+MAX_BODY = 32 << 20  # bytes of a request body the gateway reads (chat paths, feedback)
+MAX_MESSAGE = 1 << 20  # bytes of one message's text that are stored
+OPENAI_TYPES = {400: "invalid_request_error", 401: "authentication_error",
+                404: "not_found_error", 413: "invalid_request_error", 500: "api_error",
+                502: "api_error", 503: "api_error"}
+log = logging.getLogger("ftui.gateway")
+
+
+def header_value(text: str) -> str:
+    """A header-safe form of a model name or a reason (no CR/LF, NUL or non-ASCII)."""
+    return text if text.isascii() and text.isprintable() else quote(text, safe=" :/@.,;()-_",
+                                                                errors="surrogatepass")
 
 
 def is_loopback(host: str) -> bool:
@@ -77,21 +97,25 @@ def _ollama_name_of(store: Store, ref: str) -> tuple[str, str | None]:
 
 class Gateway:
     def __init__(self, store: Store, upstream: str, *, token: str | None = None,
-                 fallback: str | None = None, first_byte_timeout_s: float = 60.0) -> None:
+                 fallback: str | None = None, first_byte_timeout_s: float = 60.0,
+                 max_body: int = MAX_BODY, max_message: int = MAX_MESSAGE,
+                 feedback_wait_s: float = 30.0) -> None:
         self.store = store
         self.upstream = upstream.rstrip("/")
         self.token = token
         self.default_fallback = fallback
         self.first_byte_timeout_s = first_byte_timeout_s
-        self.writer = LogWriter(store)
+        self.max_body = max_body
+        self.feedback_wait_s = feedback_wait_s
+        self.writer = LogWriter(store, max_message_bytes=max_message)
         self.cache = _Cache()
         self.session: ClientSession | None = None
-        self.issued: dict[str, float] = {}
+        self.unlogged = 0  # chat requests forwarded without logging (unreadable JSON)
 
     # ------------------------------------------------------------ app
 
     def app(self) -> web.Application:
-        app = web.Application(middlewares=[self._auth], client_max_size=1 << 30)
+        app = web.Application(middlewares=[self._auth], client_max_size=self.max_body)
         app.router.add_post("/ftui/feedback", self._feedback)
         app.router.add_get("/ftui/health", self._health)
         app.router.add_route("*", "/{tail:.*}", self._proxy)
@@ -115,15 +139,32 @@ class Gateway:
     async def _auth(self, request: web.Request, handler):
         if self.token:
             given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
-            if given != self.token and request.headers.get("X-FTUI-Token") != self.token:
-                return web.json_response({"error": "ftui gateway: missing or wrong token"},
-                                         status=401)
+            other = request.headers.get("X-FTUI-Token", "")
+            if not (self._token_is(given) or self._token_is(other)):
+                return self._error(request, 401, "ftui gateway: missing or wrong token",
+                                   "invalid_token")
         return await handler(request)
 
+    def _token_is(self, given: str) -> bool:
+        """Constant-time, so the token cannot be guessed from response times."""
+        return hmac.compare_digest(given.encode("utf-8", "surrogateescape"),
+                                   self.token.encode("utf-8", "surrogateescape"))
+
+    def _error(self, request: web.Request, status: int, message: str,
+               code: str) -> web.Response:
+        """The gateway's own error: OpenAI's shape on /v1/*, Ollama's elsewhere."""
+        if request.path.startswith("/v1/"):
+            return web.json_response({"error": {
+                "message": message, "type": OPENAI_TYPES.get(status, "api_error"),
+                "param": None, "code": code}}, status=status)
+        return web.json_response({"error": message}, status=status)
+
     async def _health(self, _request) -> web.Response:
-        return web.json_response({"ok": True, "upstream": self.upstream,
-                                  "queued": self.writer.queue.qsize(),
-                                  "written": self.writer.written})
+        writer = self.writer.state()
+        return web.json_response({"ok": writer["alive"], "upstream": self.upstream,
+                                  "queued": writer["queued"], "written": writer["written"],
+                                  "unlogged_requests": self.unlogged, "writer": writer},
+                                 status=200 if writer["alive"] else 503)
 
     # ------------------------------------------------------------ routing
 
@@ -187,26 +228,54 @@ class Gateway:
     def _down_headers(headers) -> dict[str, str]:
         return {k: v for k, v in headers.items() if k.lower() not in HOP_BY_HOP}
 
-    def _bad_gateway(self, err: BaseException) -> web.Response:
-        return web.json_response(
-            {"error": f"ftui gateway: cannot reach Ollama at {self.upstream} "
-                      f"({type(err).__name__}); start it (ollama serve) or fix --upstream"},
-            status=502)
+    def _bad_gateway(self, request: web.Request, err: BaseException) -> web.Response:
+        return self._error(request, 502,
+                           f"ftui gateway: cannot reach Ollama at {self.upstream} "
+                           f"({type(err).__name__}); start it (ollama serve) or fix --upstream",
+                           "upstream_unreachable")
+
+    async def _read_body(self, request: web.Request) -> bytes | None:
+        """The whole body, or None when it is over `max_body` (checked as it arrives, so a
+        large body is never held)."""
+        if request.content_length is not None and request.content_length > self.max_body:
+            return None
+        chunks, size = [], 0
+        async for chunk in request.content.iter_any():
+            size += len(chunk)
+            if size > self.max_body:
+                return None
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def _too_large(self, request: web.Request) -> web.Response:
+        return self._error(request, 413, f"ftui gateway: the request body is over "
+                           f"{self.max_body} bytes; send less, or start the gateway with a "
+                           "larger --max-body", "request_too_large")
 
     async def _proxy(self, request: web.Request) -> web.StreamResponse:
-        body = await request.read()
         if request.method == "POST" and request.path in CHAT_PATHS:
-            try:
-                payload = json.loads(body) if body else None
-            except ValueError:
-                payload = None
+            body = await self._read_body(request)
+            if body is None:
+                return self._too_large(request)
+            payload, repaired = parse_body(body)
             if isinstance(payload, dict) and isinstance(payload.get("model"), str):
-                return await self._chat(request, payload, body)
+                return await self._chat(request, payload, body, repaired)
+            if payload is None and body:
+                self.unlogged += 1
+                log.warning("a request to %s was forwarded but not logged: its body is not "
+                            "JSON the gateway can read", request.path)
+            data = body
+            headers = self._upstream_headers(request)
+        else:  # streamed through as it arrives (blob uploads may be gigabytes)
+            data = request.content if request.body_exists else None
+            headers = self._upstream_headers(request)
+            if request.content_length is not None:
+                headers["Content-Length"] = str(request.content_length)
         try:
             up = await self.session.request(request.method, self.upstream + request.path_qs,
-                                            headers=self._upstream_headers(request), data=body)
+                                            headers=headers, data=data)
         except (ClientError, OSError) as err:
-            return self._bad_gateway(err)
+            return self._bad_gateway(request, err)
         return await self._relay(request, up, {})
 
     async def _relay(self, request: web.Request, up, extra: dict[str, str],
@@ -224,26 +293,37 @@ class Gateway:
         await resp.write_eof()
         return resp
 
-    def _messages(self, path: str, payload: dict[str, Any]) -> list[dict[str, Any]]:
+    @staticmethod
+    def _messages(path: str, payload: dict[str, Any]) -> Any:
+        """The conversation as the client sent it (the writer validates or sanitizes it)."""
         if path == "/api/generate":
             msgs = [{"role": "system", "content": payload["system"]}] if payload.get(
                 "system") else []
-            return [*msgs, {"role": "user", "content": str(payload.get("prompt") or "")}]
-        return [m for m in payload.get("messages") or [] if isinstance(m, dict)]
+            return [*msgs, {"role": "user", "content": payload.get("prompt") or ""}]
+        return payload.get("messages") or []
+
+    @staticmethod
+    def _mode(header: str | None, messages: Any, tools: Any) -> str:
+        mode = header if header in REASONING_MODES else "auto"
+        if mode != "auto":
+            return mode
+        from ftui.inference.router import pick_mode
+
+        readable = [m for m in messages if isinstance(m, dict) and isinstance(
+            m.get("role"), str) and isinstance(m.get("content"), str)] if isinstance(
+            messages, list) else []
+        try:
+            return pick_mode(readable, tools)
+        except Exception:  # noqa: BLE001 - odd input picks the plain mode, never fails a chat
+            return "standard"
 
     async def _chat(self, request: web.Request, payload: dict[str, Any],
-                    body: bytes) -> web.StreamResponse:
+                    body: bytes, repaired: str | None) -> web.StreamResponse:
         started = time.perf_counter()
         path = request.path
         h = request.headers
         messages = self._messages(path, payload)
-        mode = h.get("X-FTUI-Mode", "auto")
-        if mode not in REASONING_MODES:
-            mode = "auto"
-        if mode == "auto":
-            from ftui.inference.router import pick_mode
-
-            mode = pick_mode(messages, payload.get("tools"))
+        mode = self._mode(h.get("X-FTUI-Mode"), messages, payload.get("tools"))
         user = h.get("X-FTUI-User") or (payload.get("user") if isinstance(
             payload.get("user"), str) else None)
         session_id = h.get("X-FTUI-Session")
@@ -253,8 +333,13 @@ class Gateway:
             route = await loop.run_in_executor(None, self._route, requested, user or session_id,
                                                mode)
         except FtuiError as err:
-            return web.json_response({"error": f"ftui gateway: {err.message}; {err.hint}"},
-                                     status=404)
+            return self._error(request, 404, f"ftui gateway: {err.message}; {err.hint}",
+                               "model_not_found")
+        except Exception as err:  # noqa: BLE001 - e.g. the store is unreadable
+            log.exception("routing %r failed", requested)
+            return self._error(request, 503, f"ftui gateway: cannot route {requested!r} "
+                               f"({type(err).__name__}: {err}); check the store",
+                               "routing_failed")
         headers = self._upstream_headers(request)
         reason = None
         tried = [route.model] + ([route.fallback] if route.fallback else [])
@@ -271,22 +356,23 @@ class Gateway:
                           else f"{model}: {type(err).__name__}")
                 if attempt + 1 < len(tried):
                     continue
-                return self._bad_gateway(err)
+                return self._bad_gateway(request, err)
             if up.status >= 400 and attempt + 1 < len(tried):
                 reason = f"{model} answered {up.status}"
                 up.release()
                 continue
             break
         fell_back = reason is not None
+        status = up.status
+        extra = {"X-FTUI-Model": header_value(model)}
         uid = uuid.uuid4().hex
-        self._remember(uid)
-        extra = {"X-FTUI-Interaction-Id": uid, "X-FTUI-Model": model}
+        if status < 400:  # only a reply gets an id: errors are not stored and cannot be rated
+            extra["X-FTUI-Interaction-Id"] = uid
         if route.arm:
             extra["X-FTUI-Arm"] = route.arm
         if fell_back:
-            extra["X-FTUI-Fallback"] = reason
+            extra["X-FTUI-Fallback"] = header_value(reason)
         kept: list[bytes] = []
-        status = up.status
         resp = await self._relay(request, up, extra, kept)
         if status < 400:
             self.writer.put({
@@ -297,56 +383,140 @@ class Gateway:
                 "context": {"requested_model": requested, "fallback_reason": reason}
                 if fell_back or requested != model else None,
                 "experiment_id": route.experiment_id, "arm": route.arm,
-                "unit": route.unit})
+                "unit": route.unit, "sanitized": repaired})
         return resp
 
-    def _remember(self, uid: str) -> None:
-        """Ids this gateway handed out, so feedback need not ask the store (bounded)."""
-        self.issued[uid] = time.monotonic()
-        if len(self.issued) > 200_000:
-            for old in list(self.issued)[:100_000]:
-                del self.issued[old]
-
     async def _feedback(self, request: web.Request) -> web.Response:
-        try:
-            payload = await request.json()
-            uid = str(payload["interaction_id"])
-            rating = payload["rating"]
-        except (ValueError, KeyError, TypeError):
-            return web.json_response({"error": 'send {"interaction_id": "...", "rating": 1-5}'},
-                                     status=400)
+        """Rate an interaction (and its experiment outcome); committed before answering ok."""
+        from sqlalchemy.exc import OperationalError
+
+        from ftui.store.interactions import set_rating_by_uid
+
+        usage = 'send {"interaction_id": "...", "rating": 1-5}'
+        body = await self._read_body(request)
+        if body is None:
+            return self._too_large(request)
+        payload, _ = parse_body(body)
+        if not isinstance(payload, dict) or "interaction_id" not in payload:
+            return web.json_response({"error": usage}, status=400)
+        uid, rating = str(payload["interaction_id"]), payload.get("rating")
         if rating not in (1, 2, 3, 4, 5) or isinstance(rating, bool):
             return web.json_response({"error": "rating must be a whole number from 1 to 5"},
                                      status=400)
-        if uid not in self.issued and not await asyncio.get_running_loop().run_in_executor(
-                None, self._known, uid):
-            return web.json_response({"error": f"unknown interaction {uid}"}, status=404)
-        self.writer.put({"kind": "feedback", "uid": uid, "rating": rating})
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.feedback_wait_s
+        while self.writer.is_pending(uid):  # its interaction is still on its way to the store
+            if loop.time() > deadline:
+                return web.json_response({"error": f"interaction {uid} is not written yet "
+                                          "(the store is busy); send the rating again"},
+                                         status=503)
+            await asyncio.sleep(0.01)
+        try:
+            found = await loop.run_in_executor(None, set_rating_by_uid, self.store, uid, rating)
+        except OperationalError as err:
+            return web.json_response({"error": f"the store is busy ({err.orig}); send the "
+                                      "rating again"}, status=503)
+        if not found:
+            why = self.writer.not_stored.get(uid, "no stored interaction has this id")
+            return web.json_response({"error": f"interaction {uid} is not stored: {why}"},
+                                     status=404)
         return web.json_response({"ok": True, "interaction_id": uid, "rating": rating})
 
-    def _known(self, uid: str) -> bool:
-        from sqlmodel import select
 
-        from ftui.store import Interaction
+def parse_body(body: bytes) -> tuple[Any, str | None]:
+    """(the JSON value or None, why it had to be repaired or None). Text that is not UTF-8 is
+    read with U+FFFD in place of the bad bytes (as Ollama's own JSON decoder does); JSON nested
+    deeper than Python's parser goes is not read."""
+    if not body:
+        return None, None
+    try:
+        return json.loads(body), None
+    except UnicodeDecodeError:
+        try:
+            return json.loads(body.decode("utf-8", "replace")), "the body was not UTF-8"
+        except (ValueError, RecursionError):
+            return None, None
+    except (ValueError, RecursionError):
+        return None, None
 
-        with self.store.session() as s:
-            return s.exec(select(Interaction.id).where(Interaction.uid == uid)).first() \
-                is not None
+
+def parse_size(text: str, option: str) -> int:
+    """'32MiB', '512k', '1048576' -> bytes (K/M/G are powers of 1024)."""
+    units = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
+    raw = str(text).strip().lower().removesuffix("b").removesuffix("i")
+    number, unit = (raw[:-1], raw[-1]) if raw[-1:] in units else (raw, "")
+    try:
+        value = int(float(number) * units[unit])
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise FtuiError(f"{option} {text!r} is not a size", f"e.g. {option} 32MiB")
+    return value
+
+
+def parse_listen(listen: str) -> tuple[str, int]:
+    """HOST:PORT (IPv6 in brackets; PORT alone means 127.0.0.1) as (host, port)."""
+    fix = "e.g. --listen 127.0.0.1:11435 (port 0 picks a free one)"
+    host, sep, port = listen.strip().rpartition(":")
+    if not sep and listen.strip().isdigit():
+        host, port = "127.0.0.1", listen.strip()
+    if not sep and not port.isdigit():
+        raise FtuiError(f"--listen {listen!r} is not HOST:PORT", fix)
+    if not port.isdigit() or int(port) > 65535:
+        raise FtuiError(f"--listen {listen!r}: port {port!r} is not a number from 0 to 65535",
+                        fix)
+    host = host or "127.0.0.1"
+    if host.startswith("[") != host.endswith("]"):
+        raise FtuiError(f"--listen {listen!r}: unbalanced brackets around the address",
+                        "IPv6 goes in brackets: --listen [::1]:11435")
+    bare = host.strip("[]")
+    looks_ip = host.startswith("[") or all(c.isdigit() or c == "." for c in bare)
+    if looks_ip:
+        try:
+            ipaddress.ip_address(bare)
+        except ValueError:
+            raise FtuiError(f"--listen {listen!r}: {bare!r} is not an IP address", fix) from None
+    return bare, int(port)
 
 
 def serve(store: Store, listen: str, upstream: str, *, token: str | None = None,
-          fallback: str | None = None, print_fn=print) -> None:
-    """Run the gateway until interrupted; on exit the log queue is written out."""
-    host, _, port = listen.rpartition(":")
-    host = host or "127.0.0.1"
-    if not port.isdigit():
-        raise FtuiError(f"--listen {listen!r} is not HOST:PORT", "e.g. --listen 127.0.0.1:11435")
+          fallback: str | None = None, max_body: int = MAX_BODY,
+          max_message: int = MAX_MESSAGE, print_fn=print) -> None:
+    """Run the gateway until ctrl+c (or SIGTERM); on exit the log queue is written out."""
+    host, port = parse_listen(listen)
     if not is_loopback(host) and not token:
         raise FtuiError(f"binding to {host} exposes the gateway beyond this machine without a "
                         "token", "pass --token SECRET (clients send Authorization: Bearer "
                         "SECRET), or listen on 127.0.0.1")
-    gateway = Gateway(store, upstream, token=token, fallback=fallback)
-    print_fn(f"ftui gateway on http://{host}:{port} -> {upstream}; point the chat app's "
-             f"OLLAMA_HOST at it. ctrl+c stops (queued logs are written first).")
-    web.run_app(gateway.app(), host=host.strip("[]"), port=int(port), print=None,
-                access_log=None)
+    gateway = Gateway(store, upstream, token=token, fallback=fallback, max_body=max_body,
+                      max_message=max_message)
+    asyncio.run(_serve(gateway, host, port, upstream, print_fn))
+
+
+async def _serve(gateway: Gateway, host: str, port: int, upstream: str, print_fn) -> None:
+    import signal
+    import sys
+
+    runner = web.AppRunner(gateway.app(), access_log=None)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, host, port)
+        try:
+            await site.start()
+        except OSError as err:
+            raise FtuiError(f"cannot listen on {host}:{port}: {err.strerror or err}",
+                            "pick another address or port (--listen 127.0.0.1:0 picks a free "
+                            "port), or stop what is using it") from None
+        bound = site._server.sockets[0].getsockname()  # the port really bound (0 picks one)
+        shown = f"[{bound[0]}]" if ":" in bound[0] else bound[0]
+        print_fn(f"ftui gateway on http://{shown}:{bound[1]} -> {upstream}; point the chat "
+                 "app's OLLAMA_HOST at it. ctrl+c stops (queued logs are written first).")
+        sys.stdout.flush()
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        log.warning("stopping: writing %d queued records", gateway.writer.queue.qsize())
+    finally:
+        await runner.cleanup()  # closes the writer: the queue is written out

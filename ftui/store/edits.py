@@ -93,6 +93,10 @@ def _write(conn, rows: dict[int, Values]) -> None:
     for items, ids in groups.items():
         for chunk in _chunks(ids):
             conn.execute(update(T).where(C.id.in_(chunk)).values(**dict(items), updated_at=now))
+            if "rating" in dict(items):  # the experiment's outcome follows (issue 10, item 6)
+                from ftui.store.interactions import rate_outcomes
+
+                rate_outcomes(conn, chunk, dict(items)["rating"])
 
 
 def apply_changes(store: Store, changes: dict[int, Values], label: str) -> EditStep:

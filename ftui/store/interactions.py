@@ -345,6 +345,15 @@ def _rate(conn, where, rating: int | None) -> bool:
     return True
 
 
+def rate_outcomes(conn, ids: Sequence[int], rating: int | None) -> None:
+    """The experiment outcomes of these interactions take their new rating (for edits that
+    write ratings in bulk, and their undo)."""
+    from ftui.store.models import Outcome
+
+    conn.execute(update(Outcome).where(Outcome.interaction_uid.in_(
+        select(C.uid).where(C.id.in_(ids)))).values(rating=rating))
+
+
 def set_rating(store: Store, interaction_id: int, rating: int | None) -> None:
     _check_rating(rating)
     with store.engine.begin() as conn:

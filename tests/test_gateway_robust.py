@@ -1,0 +1,294 @@
+"""The gateway under hostile input and faults: no request stops logging, acknowledged ratings
+are durable, tool-call replies are stored, error replies carry no interaction id, limits hold,
+and its own errors reach the `openai` client. Real HTTP on 127.0.0.1 throughout."""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import sqlite3
+import threading
+import time
+
+import httpx
+from gateway_harness import ProxyProcess, RunningGateway, ScriptedUpstream
+from ollama_standin import StandIn
+
+from ftui.ab import create_experiment, set_status
+from ftui.ab.logwriter import LogWriter
+from ftui.ingest import interaction_row
+from ftui.store import Interaction, Outcome
+
+BIG = 18446744073709551616  # 2**64
+
+
+def rows(store, table):
+    from sqlmodel import select
+
+    with store.session() as s:
+        return list(s.exec(select(table)))
+
+
+def chat(content, **more) -> dict:
+    return {"model": "m", "messages": [{"role": "user", "content": content}], "stream": False,
+            **more}
+
+
+def nested(depth: int):
+    value: object = "leaf"
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+def tool(schema_extra) -> list:
+    return [{"type": "function", "function": {"name": "f", "parameters": {
+        "type": "object", "properties": {"n": {"type": "integer", **schema_extra}}}}}]
+
+
+# (name, path, raw request body): each is a JSON object with a model name, so an upstream that
+# accepts anything answers it, and so the gateway must store it (sanitized where it has to be).
+CORPUS: list[tuple[str, str, bytes]] = [
+    ("lone surrogate", "/api/chat",
+     b'{"model":"m","stream":false,"messages":[{"role":"user","content":"hi \\ud800 there"}]}'),
+    ("lone low surrogate, openai", "/v1/chat/completions",
+     b'{"model":"m","messages":[{"role":"user","content":"x\\udfff"}]}'),
+    ("surrogate in the model name", "/api/chat",
+     b'{"model":"m\\ud800","stream":false,"messages":[{"role":"user","content":"hi"}]}'),
+    ("2**64 in a tool schema", "/api/chat", json.dumps(chat("q", tools=tool({"maximum": BIG})))
+     .encode()),
+    ("huge negative int", "/api/chat", json.dumps(chat("q", tools=tool({"minimum": -10 ** 40})))
+     .encode()),
+    ("NUL in the text", "/api/chat", json.dumps(chat("a\u0000b")).encode()),
+    ("NUL in the model name", "/api/chat", json.dumps({**chat("q"), "model": "m\u0000x"})
+     .encode()),
+    ("newline in the model name", "/api/chat", json.dumps({**chat("q"), "model": "m\r\nX: y"})
+     .encode()),
+    ("tool schema 400 deep", "/api/chat", json.dumps(chat("q", tools=tool({"x": nested(400)})))
+     .encode()),
+    ("content 300 deep", "/api/chat", json.dumps(chat(nested(300))).encode()),
+    ("messages is a string", "/api/chat", b'{"model":"m","stream":false,"messages":"hello"}'),
+    ("messages are numbers", "/api/chat", b'{"model":"m","stream":false,"messages":[1,2,3]}'),
+    ("content is a number", "/api/chat", json.dumps(chat(42)).encode()),
+    ("role is missing", "/api/chat", b'{"model":"m","messages":[{"content":"hi"}]}'),
+    ("role is a list", "/api/chat", b'{"model":"m","messages":[{"role":[1],"content":"hi"}]}'),
+    ("tools is a number", "/api/chat", json.dumps(chat("q", tools=7)).encode()),
+    ("user is an object", "/api/chat", json.dumps(chat("q", user={"id": 1})).encode()),
+    ("NaN and Infinity", "/api/chat", b'{"model":"m","messages":[{"role":"user","content":"q"}'
+                                      b'],"options":{"t":NaN,"u":Infinity},"tools":[{"x":NaN}]}'),
+    ("not UTF-8", "/api/chat", b'{"model":"m","messages":[{"role":"user","content":"caf\xe9 '
+                               b'\xff\xfe"}]}'),
+    ("generate, prompt is an object", "/api/generate",
+     b'{"model":"m","prompt":{"a":1},"system":["s"],"stream":false}'),
+    ("generate, surrogate system", "/api/generate",
+     b'{"model":"m","prompt":"p","system":"\\udc80","stream":false}'),
+    ("no messages at all", "/api/chat", b'{"model":"m"}'),
+]
+
+
+def test_hostile_corpus_every_answered_chat_is_stored_and_logging_goes_on(store):
+    with ScriptedUpstream() as upstream, RunningGateway(store, upstream.url) as gw:
+        answered = {}
+        for name, path, body in CORPUS:
+            r = httpx.post(gw.url + path, content=body,
+                           headers={"Content-Type": "application/json",
+                                    "X-FTUI-Mode": "auto"})
+            assert r.status_code == 200, (name, r.text)
+            assert "X-FTUI-Interaction-Id" in r.headers, name
+            answered[r.headers["X-FTUI-Interaction-Id"]] = name
+        after = httpx.post(gw.url + "/api/chat", json=chat("a plain question"))
+        answered[after.headers["X-FTUI-Interaction-Id"]] = "plain, after the corpus"
+        gw.drain()
+        health = httpx.get(gw.url + "/ftui/health").json()
+        assert health["ok"] and health["writer"]["alive"] and health["writer"]["dropped"] == 0
+    stored = {r.uid: r for r in rows(store, Interaction)}
+    missing = sorted(name for uid, name in answered.items() if uid not in stored)
+    assert missing == []
+    by_name = {answered[uid]: row for uid, row in stored.items()}
+    assert "sanitized" in by_name["lone surrogate"].tags
+    assert "\ufffd" in by_name["lone surrogate"].messages[0]["content"]
+    assert "sanitized" not in by_name["plain, after the corpus"].tags
+    big = by_name["2**64 in a tool schema"].tools[0]["function"]["parameters"]
+    assert str(BIG) in json.dumps(big)  # kept, as text
+    assert by_name["messages is a string"].messages[0]["content"] == "hello"
+    assert by_name["not UTF-8"].messages[0]["content"].startswith("caf\ufffd")
+
+
+def test_a_bad_record_does_not_lose_the_rest_of_its_batch(store):
+    writer = LogWriter(store)
+    good = {"kind": "interaction", "path": "/api/chat", "mode": "standard", "model": "m",
+            "raw": b'{"message": {"content": "hi"}, "done": true}', "latency_ms": 1.0,
+            "fell_back": False, "tools": None}
+    writer.put({**good, "uid": "g1", "messages": [{"role": "user", "content": "one"}]})
+    writer.put({**good, "uid": "bad", "messages": [{"role": "user", "content": "\ud800"}],
+                "tools": [{"n": BIG}]})
+    writer.put({**good, "uid": "g2", "messages": [{"role": "user", "content": "two"}]})
+    writer.start()  # all three are queued before it starts: one batch
+    writer.close()
+    assert {r.uid for r in rows(store, Interaction)} == {"g1", "bad", "g2"}
+    assert writer.state()["sanitized"] == 1
+
+
+def test_the_writer_survives_any_exception_logs_it_and_health_says_so(store, monkeypatch,
+                                                                          caplog):
+    import ftui.ab.logwriter as lw
+
+    real, calls = lw.reply_of, [0]
+
+    def broken_once(path, raw):
+        calls[0] += 1
+        if calls[0] == 1:
+            raise RuntimeError("a bug nobody foresaw")
+        return real(path, raw)
+
+    monkeypatch.setattr(lw, "reply_of", broken_once)
+    with caplog.at_level(logging.ERROR, logger="ftui.gateway"), \
+            ScriptedUpstream() as upstream, RunningGateway(store, upstream.url) as gw:
+        uids = [httpx.post(gw.url + "/api/chat", json=chat(f"q{i}")).headers[
+            "X-FTUI-Interaction-Id"] for i in range(3)]
+        gw.drain()
+        health = httpx.get(gw.url + "/ftui/health").json()
+        assert health["writer"]["alive"] and "a bug nobody foresaw" in health["writer"][
+            "last_error"]
+        assert health["writer"]["queued"] == 0
+    assert "a bug nobody foresaw" in caplog.text
+    assert {r.uid for r in rows(store, Interaction)} == set(uids)  # stored sanitized
+
+
+def test_health_reports_a_dead_writer(store):
+    with ScriptedUpstream() as upstream, RunningGateway(store, upstream.url) as gw:
+        gw.gateway.writer.close()  # the thread has ended
+        r = httpx.get(gw.url + "/ftui/health")
+        assert r.status_code == 503
+        assert r.json()["ok"] is False and r.json()["writer"]["alive"] is False
+
+
+def test_ctrl_c_writes_the_queue_out(store):
+    """The store is locked by another process while chats come in and ctrl+c arrives; the
+    proxy waits for it and writes every answered chat before it exits."""
+    path = store.url.removeprefix("sqlite:///")
+    with ScriptedUpstream() as upstream, ProxyProcess(store.url, upstream.url) as proxy:
+        first = httpx.post(proxy.url + "/api/chat", content=CORPUS[0][2])
+        uids = {first.headers["X-FTUI-Interaction-Id"]}
+        lock = sqlite3.connect(path, timeout=0, check_same_thread=False)
+        lock.execute("BEGIN EXCLUSIVE")
+        for i in range(20):
+            r = httpx.post(proxy.url + "/api/chat", json=chat(f"q{i}"))
+            uids.add(r.headers["X-FTUI-Interaction-Id"])
+        proxy.proc.send_signal(signal.SIGINT)
+        time.sleep(1.0)
+        lock.rollback()
+        lock.close()
+        assert proxy.proc.wait(60) == 0
+    assert {r.uid for r in rows(store, Interaction)} == uids
+
+
+def test_acknowledged_feedback_survives_kill_9(store):
+    path = store.url.removeprefix("sqlite:///")
+    with StandIn() as upstream, ProxyProcess(store.url, upstream.url) as proxy:
+        uid = httpx.post(proxy.url + "/api/chat", json={**chat("q"), "model": "llama3.2:3b"}
+                         ).headers["X-FTUI-Interaction-Id"]
+        deadline = time.monotonic() + 20
+        while not rows(store, Interaction) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        lock = sqlite3.connect(path, timeout=0, check_same_thread=False)
+        lock.execute("BEGIN IMMEDIATE")  # another writer holds the store for a moment
+        threading.Timer(0.5, lock.rollback).start()
+        ok = httpx.post(proxy.url + "/ftui/feedback", json={"interaction_id": uid, "rating": 2},
+                        timeout=60)
+        assert ok.status_code == 200
+        proxy.proc.kill()  # kill -9 right after the acknowledgement
+        proxy.proc.wait(30)
+        lock.close()
+    assert rows(store, Interaction)[0].rating == 2
+
+
+def test_tool_call_replies_are_stored_with_their_calls(store):
+    ollama_reply = {"model": "m", "done": True, "message": {"role": "assistant", "content": "",
+                    "tool_calls": [{"function": {"name": "get_weather",
+                                                 "arguments": {"city": "Paris"}}}]}}
+    openai_stream = b"".join(b"data: " + json.dumps(c).encode() + b"\n\n" for c in [
+        {"choices": [{"index": 0, "delta": {"role": "assistant", "content": None, "tool_calls": [
+            {"index": 0, "id": "call_1", "type": "function",
+             "function": {"name": "get_weather", "arguments": ""}}]}}]},
+        {"choices": [{"index": 0, "delta": {"tool_calls": [
+            {"index": 0, "function": {"arguments": '{"city": '}}]}}]},
+        {"choices": [{"index": 0, "delta": {"tool_calls": [
+            {"index": 0, "function": {"arguments": '"Paris"}'}}]}}]},
+        {"choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]},
+    ]) + b"data: [DONE]\n\n"
+    body = chat("Weather in Paris?", tools=tool({}))
+    with ScriptedUpstream() as upstream, RunningGateway(store, upstream.url) as gw:
+        upstream.replies["/api/chat"] = (200, json.dumps(ollama_reply).encode(),
+                                         "application/json")
+        upstream.replies["/v1/chat/completions"] = (200, openai_stream, "text/event-stream")
+        a = httpx.post(gw.url + "/api/chat", json=body).headers["X-FTUI-Interaction-Id"]
+        b = httpx.post(gw.url + "/v1/chat/completions", json={**body, "stream": True}
+                       ).headers["X-FTUI-Interaction-Id"]
+        gw.drain()
+        for uid in (a, b):
+            assert httpx.post(gw.url + "/ftui/feedback", json={"interaction_id": uid,
+                                                               "rating": 4}).status_code == 200
+    stored = {r.uid: r for r in rows(store, Interaction)}
+    for uid, args in ((a, {"city": "Paris"}), (b, '{"city": "Paris"}')):
+        reply = stored[uid].messages[-1]
+        expected = interaction_row([body["messages"][0], {
+            "role": "assistant", "content": "", "tool_calls": [{"function": {
+                "name": "get_weather", "arguments": args}}]}])  # as import stores it
+        want = json.loads(expected["messages_json"])[-1]
+        assert reply["tool_calls"][0]["function"] == want["tool_calls"][0]["function"]
+        assert reply["content"] == "" and stored[uid].rating == 4
+    assert stored[b].messages[-1]["tool_calls"][0]["id"] == "call_1"
+
+
+def test_error_replies_get_no_interaction_id_and_unknown_ids_get_404(store):
+    with ScriptedUpstream() as upstream, RunningGateway(store, upstream.url) as gw:
+        for status in (404, 500, 503):
+            upstream.replies["/api/chat"] = (status, b'{"error":"boom"}', "application/json")
+            r = httpx.post(gw.url + "/api/chat", json=chat("q"))
+            assert r.status_code == status and "X-FTUI-Interaction-Id" not in r.headers
+        upstream.replies["/api/chat"] = (200, b'{"message":{"content":""},"done":true}',
+                                         "application/json")
+        empty = httpx.post(gw.url + "/api/chat", json=chat("q")).headers.get(
+            "X-FTUI-Interaction-Id")
+        gw.drain()
+        for uid in ("never-issued", empty):
+            if uid is None:
+                continue
+            r = httpx.post(gw.url + "/ftui/feedback", json={"interaction_id": uid, "rating": 3})
+            stored = any(row.uid == uid for row in rows(store, Interaction))
+            assert r.status_code == (200 if stored else 404), uid
+
+
+def test_a_rating_given_anywhere_reaches_the_experiment(store):
+    """The Interactions screen, `ftui chat` and the Python API all rate through
+    interactions.set_rating: the outcome follows."""
+    from ftui.ab.report import report
+    from ftui.store import interactions
+
+    exp = create_experiment(store, name="r1", alias="assistant", model_a="llama3.2:3b",
+                            model_b="tuned:1", split_b=0.5, salt="s", min_samples=1)
+    set_status(store, exp.id, "running")
+    models = {"llama3.2:3b": "base answer", "tuned:1": "tuned answer"}
+    with StandIn(models=models) as upstream, RunningGateway(store, upstream.url) as gw:
+        for user in ("ann", "bob", "cy", "dee"):
+            httpx.post(gw.url + "/api/chat", json={**chat("q"), "model": "assistant"},
+                       headers={"X-FTUI-User": user})
+        gw.drain()
+    for row in rows(store, Interaction):
+        interactions.set_rating(store, row.id, 5 if row.arm == "B" else 2)
+    outcomes = rows(store, Outcome)
+    assert len(outcomes) == 4
+    assert all(o.rating == (5 if o.arm == "B" else 2) for o in outcomes)
+    assert report(store, exp.id)["arms"]["B"]["rated"] == sum(o.arm == "B" for o in outcomes)
+    interactions.set_rating(store, rows(store, Interaction)[0].id, None)  # cleared: both
+    assert sum(o.rating is None for o in rows(store, Outcome)) == 1
+    # the Interactions screen rates through undoable edits, in bulk too; undo follows as well
+    from ftui.store import edits
+
+    step = edits.change(store, [r.id for r in rows(store, Interaction)], rating=3)
+    assert {o.rating for o in rows(store, Outcome)} == {3}
+    edits.undo(store, step)
+    assert sorted(o.rating or 0 for o in rows(store, Outcome)) == sorted(
+        r.rating or 0 for r in rows(store, Interaction))
