@@ -8,18 +8,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ftui.screens.base import FtuiScreen
 from ftui.screens.dialogs import ConfirmDialog, TextDialog
 from ftui.screens.new_run import NewRunDialog
+from ftui.widgets.detail import DetailPane
 from ftui.widgets.gpu_panel import GpuPanel, HostReading, read_host
-from ftui.widgets.movement import MovementScroll, MovementTable
 from ftui.widgets.run_plots import LossPlot, LrPlot
 from ftui.widgets.section_bar import SectionBar
+from ftui.widgets.table import RecordTable
 from rich.text import Text
-from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Container, Horizontal
-from textual.screen import Screen
 from textual.widgets import DataTable, Footer, ProgressBar, Static
 
 from ftui import fmt
@@ -62,7 +62,7 @@ class Snapshot:
     host: HostReading | None = None
 
 
-class TrainingScreen(Screen):
+class TrainingScreen(FtuiScreen):
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]
     DEFAULT_CSS = """
     TrainingScreen #tr-body { height: 1fr; layout: horizontal; }
@@ -86,12 +86,12 @@ class TrainingScreen(Screen):
     TrainingScreen.-narrow #tr-gpu, TrainingScreen.-narrow #tr-log { width: 100%; }
     """
     BINDINGS = [
-        Binding("n", "new_run", "New run"),
+        Binding("n", "new_run", "New"),
         Binding("c", "cancel_run", "Cancel"),
-        Binding("p", "pause_run", "Pause/continue"),
+        Binding("p", "pause_run", "Pause"),
         Binding("r", "resume_run", "Resume"),
         Binding("space", "mark", "Mark"),
-        Binding("d", "config_diff", "Diff config"),
+        Binding("d", "config_diff", "Diff"),
         Binding("a", "archive", "Archive"),
         Binding("A", "toggle_archived", "Show archived", show=False),
         Binding("x", "delete", "Delete"),
@@ -105,11 +105,9 @@ class TrainingScreen(Screen):
         self.show_archived = False
         self.polls = 0  # how many polls ran (a test checks a hidden screen does not poll)
         self._ticks = 0
-        self._polling = False
         self._plotted: tuple | None = None  # (run id, step, marked) last drawn
         self._runs: dict[int, TrainingRun] = {}
         self._row_ids: list[int] = []
-        self._timer = None
 
     @property
     def store(self):
@@ -118,8 +116,9 @@ class TrainingScreen(Screen):
     def compose(self) -> ComposeResult:
         yield SectionBar("training")
         with Container(id="tr-body"):
-            yield MovementTable(id="run-table", cursor_type="row")
-            with MovementScroll(id="tr-view"):
+            yield RecordTable(*COLUMNS, id="run-table",
+                              empty_text="no runs yet: press n for a new one")
+            with DetailPane(id="tr-view"):
                 yield Static("select a run, or press n for a new one", id="run-header")
                 yield ProgressBar(id="run-progress", show_eta=False)
                 with Horizontal(id="tr-plots"):
@@ -131,43 +130,26 @@ class TrainingScreen(Screen):
         yield Footer()
 
     def on_mount(self) -> None:
-        table = self.query_one("#run-table", DataTable)
-        table.add_columns(*COLUMNS)
         self.query_one("#tr-log", Static).border_title = "log"
-        self._timer = self.set_interval(REFRESH_S, self.poll)
+        self.every(REFRESH_S, self.poll)
         self.poll()
-        table.focus()
+        self.query_one("#run-table").focus()
 
-    def on_screen_suspend(self) -> None:
-        if self._timer is not None:
-            self._timer.pause()
-
-    def on_screen_resume(self) -> None:
-        if self._timer is not None:
-            self._timer.resume()
+    def on_screen_resume(self) -> None:  # the base resumes the timer; read at once too
         self.poll()
 
     # ------------------------------------------------------------ polling (worker thread)
 
     def poll(self) -> None:
-        """Start one read of the store and the host, unless one is under way or the screen is
-        not visible."""
-        if self._polling or not self.is_current:
+        """One read of the store and the host in a worker thread (skipped while the previous
+        one is under way, or when the screen is not visible)."""
+        if not self.is_current:
             return
-        self._polling = True
         self._ticks += 1
-        self._read(self.selected, tuple(self.marked), self._plotted,
-                   self._ticks % STALE_CHECK_EVERY == 1)
-
-    @work(thread=True, group="training-poll")
-    def _read(self, selected: int | None, marked: tuple, plotted: tuple | None,
-              check_stale: bool) -> None:
-        try:
-            snap = self._gather(selected, marked, plotted, check_stale)
-        except Exception as err:  # noqa: BLE001 - a busy store or closed app: next tick retries
-            self.app.call_from_thread(self._poll_failed, err)
-            return
-        self.app.call_from_thread(self._apply, snap)
+        selected, marked, plotted = self.selected, tuple(self.marked), self._plotted
+        check_stale = self._ticks % STALE_CHECK_EVERY == 1
+        self.gather(lambda: self._gather(selected, marked, plotted, check_stale), self._apply,
+                    group="training-poll")
 
     def _gather(self, selected, marked, plotted, check_stale) -> Snapshot:
         items = core.list_runs(self.store, check_stale=check_stale,
@@ -192,15 +174,9 @@ class TrainingScreen(Screen):
         self.polls += 1
         return snap
 
-    def _poll_failed(self, err: Exception) -> None:
-        self._polling = False
-        self.query_one("#run-header", Static).update(Text(f"cannot read the runs: {err}",
-                                                          style="red"))
-
     # ------------------------------------------------------------ drawing (UI thread)
 
     def _apply(self, snap: Snapshot) -> None:
-        self._polling = False
         self._runs = {r.id: r for r in snap.runs}
         self._fill_table(snap.runs)
         if snap.host is not None:
@@ -236,22 +212,10 @@ class TrainingScreen(Screen):
                 fmt.clock(r.started_at, r.finished_at, utcnow()))
 
     def _fill_table(self, items: list[TrainingRun]) -> None:
-        """Update only the cells that changed; rebuild only when the set of runs changed."""
-        table = self.query_one("#run-table", DataTable)
-        ids = [r.id for r in items]
-        if ids != self._row_ids:
-            table.clear()
-            for r in items:
-                table.add_row(*self._cells(r), key=str(r.id))
-            self._row_ids = ids
-            if self.selected in ids:
-                table.move_cursor(row=ids.index(self.selected), animate=False)
-            return
-        columns = list(table.columns)
-        for r in items:
-            for column, value in zip(columns, self._cells(r), strict=True):
-                if str(table.get_cell(str(r.id), column)) != str(value):
-                    table.update_cell(str(r.id), column, value)
+        """Only the cells that changed are redrawn (RecordTable.show_rows)."""
+        self._row_ids = [r.id for r in items]
+        self.query_one("#run-table", RecordTable).show_rows(
+            ((r.id, self._cells(r)) for r in items), keep=self.selected)
 
     def _draw_header(self, run: TrainingRun, tokens_per_s: float | None) -> None:
         status = shown_status(run)
@@ -282,10 +246,8 @@ class TrainingScreen(Screen):
                                                             progress=run.step)
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
-        if event.row_key is None or event.row_key.value is None:
-            return
-        new = int(event.row_key.value)
-        if new == self.selected:
+        new = self.query_one("#run-table", RecordTable).key_of(event.row_key)
+        if new is None or new == self.selected:
             return
         self.selected = new
         if new in self._runs:  # draw what is known now; the plots follow on the next read
@@ -296,7 +258,7 @@ class TrainingScreen(Screen):
 
     def _run(self) -> TrainingRun | None:
         if self.selected is None or self.selected not in self._runs:
-            self.app.notify("no run selected", severity="warning")
+            self.say("no run selected", severity="warning")
             return None
         return self._runs[self.selected]
 
@@ -307,7 +269,7 @@ class TrainingScreen(Screen):
         try:
             out = action(self.store, run.id, *args)
         except FtuiError as err:
-            self.app.notify(str(err), severity="error", timeout=10)
+            self.notify_error(err)
             return None
         if isinstance(out, TrainingRun):  # show the new state now, not at the next tick
             self._runs[out.id] = out
@@ -350,14 +312,14 @@ class TrainingScreen(Screen):
             [self.marked[0], self.selected] if self.marked and self.selected not in self.marked
             else None)
         if not pair:
-            self.app.notify("mark a run with space, select another (or mark it too), then d",
+            self.say("mark a run with space, select another (or mark it too), then d",
                             severity="warning")
             return
         a, b = pair
         try:
             rows = core.config_diff(self.store, a, b)
         except FtuiError as err:
-            self.app.notify(str(err), severity="error", timeout=10)
+            self.notify_error(err)
             return
         width = max([len(k) for k, _, _ in rows] + [8])
         lines = [f"{'setting':<{width}}  {'run ' + str(a):>14}  {'run ' + str(b):>14}"]
@@ -373,12 +335,12 @@ class TrainingScreen(Screen):
         restore = run.status == "archived"
         out = self._act(core.archive_run, not restore)
         if out is not None:
-            self.app.notify(f"run {run.id} restored" if restore else
+            self.say(f"run {run.id} restored" if restore else
                             f"run {run.id} archived: A shows archived runs, a restores one")
 
     def action_toggle_archived(self) -> None:
         self.show_archived = not self.show_archived
-        self.app.notify("archived runs shown" if self.show_archived else "archived runs hidden")
+        self.say("archived runs shown" if self.show_archived else "archived runs hidden")
         self.poll()
 
     def action_delete(self) -> None:
@@ -387,13 +349,13 @@ class TrainingScreen(Screen):
             return
         delete = getattr(core, "delete_run", None)
         if delete is None:
-            self.app.notify("deleting runs is not available in this version", severity="warning")
+            self.say("deleting runs is not available in this version", severity="warning")
             return
 
         def done(yes: bool) -> None:
             if yes and self._act(lambda store, run_id: delete(store, run_id)) is not None:
                 self.marked = [m for m in self.marked if m != run.id]
-                self.app.notify(f"run {run.id} deleted")
+                self.say(f"run {run.id} deleted")
 
         self.app.push_screen(ConfirmDialog(
             f"Delete run {run.id} ({run.status}, base {run.base_model})?\n\nIts metrics and log "
@@ -406,19 +368,19 @@ class TrainingScreen(Screen):
         if run is None:
             return
         if not run.adapter_dir:
-            self.app.notify(f"run {run.id} has no model yet ({run.status})", severity="warning")
+            self.say(f"run {run.id} has no model yet ({run.status})", severity="warning")
             return
         from ftui.registry import list_models
 
         model = next((m for m in list_models(self.store) if m.run_id == run.id), None)
         where = (f"model {model.id} '{model.name}' ({model.stage}, slot {model.slot}); "
                  if model else "")
-        self.app.notify(f"run {run.id}: {where}adapter in {run.adapter_dir}", timeout=10)
+        self.say(f"run {run.id}: {where}adapter in {run.adapter_dir}", timeout=10)
 
     def action_new_run(self) -> None:
         datasets = list_datasets(self.store)
         if not datasets:
-            self.app.notify("no dataset yet: build one in Datasets (F2) first", severity="warning")
+            self.say("no dataset yet: build one in Datasets (F2) first", severity="warning")
             return
 
         def start(answer) -> None:
@@ -429,7 +391,7 @@ class TrainingScreen(Screen):
                 get_dataset(self.store, dataset_id)
                 run = core.create_run(self.store, dataset_id, base, config)
             except FtuiError as err:
-                self.app.notify(str(err), severity="error", timeout=10)
+                self.notify_error(err)
                 return
             if detach:
                 from ftui.train.trainer import run_dir
@@ -437,10 +399,10 @@ class TrainingScreen(Screen):
 
                 pid = spawn_detached(self.app.settings.database_url, run.id,
                                      run_dir(self.app.settings.home, run.id) / "worker.log")
-                self.app.notify(f"run {run.id} started in a background process (pid {pid})")
+                self.say(f"run {run.id} started in a background process (pid {pid})")
             else:
                 self.app.train_in_app(run.id)
-                self.app.notify(f"run {run.id} queued in this app")
+                self.say(f"run {run.id} queued in this app")
             self.selected = run.id
             self.poll()
 

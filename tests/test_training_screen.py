@@ -165,8 +165,9 @@ async def test_hidden_training_screen_stops_polling(demo_store, tmp_path):
                          and app.screen.polls >= 2, what="polling while visible")
         training = app.screen
         await pilot.press("f1")
-        await wait_until(pilot, lambda: not training.is_current and not training._polling,
-                         what="leaving F3")
+        await wait_until(pilot, lambda: not training.is_current and not any(
+            w.group == "training-poll" and not w.is_finished for w in app.workers),
+            what="leaving F3 and the last read to end")
         before = training.polls
         await pilot.pause(1.6)  # three refresh periods: a visible screen would poll 3 times
         assert training.polls == before
