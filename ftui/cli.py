@@ -188,7 +188,7 @@ def cmd_dataset_show(args: argparse.Namespace) -> int:
 def cmd_dataset_export(args: argparse.Namespace) -> int:
     from ftui.curate.export import export_dataset
 
-    result = export_dataset(_open(args), args.id, args.format, args.out)
+    result = export_dataset(_open(args), args.id, args.format, args.out, redact=args.redact)
 
     def human() -> None:
         for split, path in result["files"].items():
@@ -221,9 +221,11 @@ def cmd_dataset_diff(args: argparse.Namespace) -> int:
 def cmd_dataset_pairs(args: argparse.Namespace) -> int:
     from ftui.curate.export import export_preferences
 
-    n = export_preferences(_open(args), args.out, args.min_gap)
-    _emit(args, {"pairs": n, "path": args.out},
-          lambda: print(f"wrote {n} preference pairs to {args.out}"))
+    report = export_preferences(_open(args), args.out, args.min_gap, redact=args.redact)
+    n = report.written
+    _emit(args, {"pairs": n, **report.as_dict()},
+          lambda: print(f"wrote {n} preference pairs to {args.out}" + "".join(
+              f"\n  left out {k}: {v}" for k, v in report.skipped.items())))
     return EXIT_OK
 
 
@@ -478,6 +480,8 @@ def _add_dataset_commands(sub, add) -> None:
     p.add_argument("id")
     p.add_argument("--format", required=True, choices=["openai", "sharegpt", "alpaca", "hf"])
     p.add_argument("--out", required=True, metavar="DIR")
+    p.add_argument("--redact", choices=["off", "redact", "drop"], default="redact",
+                   help="PII and secrets: replace (default), leave out the record, or keep")
     p = dadd("diff", cmd_dataset_diff, "what changed between two versions")
     p.add_argument("a")
     p.add_argument("b")
@@ -485,6 +489,8 @@ def _add_dataset_commands(sub, add) -> None:
              "export preference pairs (two rated answers to one prompt) as JSONL for DPO")
     p.add_argument("--out", required=True, metavar="FILE")
     p.add_argument("--min-gap", type=int, default=1, help="rating difference needed (default 1)")
+    p.add_argument("--redact", choices=["off", "redact", "drop"], default="redact",
+                   help="PII and secrets: replace (default), leave out the pair, or keep")
 
 
 # ---------------------------------------------------------------- parser

@@ -96,8 +96,9 @@ def cmd_ab(args: argparse.Namespace) -> int:
         from ftui.ab.arena import export_pairs
 
         exp_id = ab.get_experiment(store, args.id).id if args.id else None
-        n = export_pairs(store, Path(args.out), exp_id)
-        _emit(args, {"pairs": n, "out": args.out},
+        got = export_pairs(store, Path(args.out), exp_id, redact=args.redact)
+        n = got.written
+        _emit(args, {"pairs": n, "out": args.out, **got.as_dict()},
               lambda: print(f"wrote {n} preference pairs to {args.out}"))
     elif action == "ranking":
         from ftui.ab.arena import ranking
@@ -168,6 +169,8 @@ def add_ab_commands(sub) -> None:
     q = aadd("pairs", "arena votes as preference pairs (JSONL: prompt, chosen, rejected)")
     q.add_argument("id", nargs="?", help="one experiment (default: every vote)")
     q.add_argument("--out", required=True)
+    q.add_argument("--redact", choices=["off", "redact", "drop"], default="redact",
+                   help="PII and secrets: replace (default), leave out the pair, or keep")
     aadd("ranking", "every model in arena votes, Bradley-Terry strength with 95 percent intervals")
     q = aadd("promote", "promote the winner to production in the slot, and stop")
     q.add_argument("id")

@@ -20,6 +20,12 @@ from typing import Any
 
 import orjson
 
+# LLaMA-Factory's sharegpt conventions, read by import and written by export: text said beside
+# tool calls goes before the calls wrapped in its default tool_call_words, and several tool
+# results in a row are one observation joined as its own OpenAI converter joins them.
+TOOL_CALL_WORDS = ("<tool_call>", "</tool_call>")
+OBSERVATION_JOIN = "\n</tool_response>\n<tool_response>\n"
+
 
 class RecordError(ValueError):
     """One record cannot be imported or stored; the message is the reason shown to the user."""

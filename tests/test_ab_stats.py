@@ -136,7 +136,10 @@ def test_arena_votes_export_as_pairs_and_rank(store, tmp_path, capsys):
     assert main(["--db", store.url, "ab", "pairs", "--out", str(out), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["pairs"] == 3
     lines = [json.loads(x) for x in out.read_text().splitlines()]
-    assert [(x["chosen"], x["rejected"]) for x in lines] == [("two", "one")] * 2 + [("one", "two")]
+    # message lists, the conversational shape of `dataset pairs` that TRL's DPO trainer reads
+    assert [(x["chosen"][0]["content"], x["rejected"][0]["content"]) for x in lines] == \
+        [("two", "one")] * 2 + [("one", "two")]
+    assert all(x["chosen"][0]["role"] == "assistant" and x["prompt"] == msgs for x in lines)
     assert main(["--db", store.url, "ab", "ranking", "--json"]) == 0
     ranked = json.loads(capsys.readouterr().out)["ranking"]
     assert [r["model"] for r in ranked] == ["m2", "m1"]  # 2.5 of 4 scored games for m2

@@ -102,22 +102,24 @@ def record_vote(store: Store, *, model_a: str, model_b: str, left: str, winner: 
     return vote
 
 
-def export_pairs(store: Store, out: Path, experiment_id: int | None = None) -> int:
-    """Decisive votes as preference pairs, {"prompt", "chosen", "rejected"} per line (the same
-    shape as `ftui dataset pairs`)."""
+def export_pairs(store: Store, out: Path, experiment_id: int | None = None,
+                 redact: str = "redact"):
+    """Decisive votes as preference pairs, {"prompt", "chosen", "rejected"} message lists per
+    line (the shape of `ftui dataset pairs`), through the one writer of training data."""
+    from ftui.curate.export import TrainingRecord, write_training_data
+
     with store.session() as s:
         stmt = select(ArenaVote).where(col(ArenaVote.winner).in_(("A", "B")))
         if experiment_id is not None:
             stmt = stmt.where(ArenaVote.experiment_id == experiment_id)
         votes = list(s.exec(stmt.order_by(col(ArenaVote.id))))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with open(out, "w", encoding="utf-8") as f:
-        for v in votes:
-            win, lose = (v.answer_a, v.answer_b) if v.winner == "A" else (v.answer_b, v.answer_a)
-            f.write(json.dumps({"prompt": json.loads(v.prompt_json), "chosen": win,
-                                "rejected": lose, "source": f"arena:{v.id}"},
-                               ensure_ascii=False) + "\n")
-    return len(votes)
+    records = []
+    for v in votes:
+        win, lose = (v.answer_a, v.answer_b) if v.winner == "A" else (v.answer_b, v.answer_a)
+        records.append(TrainingRecord(
+            json.loads(v.prompt_json), chosen={"role": "assistant", "content": win},
+            rejected={"role": "assistant", "content": lose}, meta={"source": f"arena:{v.id}"}))
+    return write_training_data(out, records, redact=redact)
 
 
 def ranking(store: Store, rounds: int = 200) -> list[dict[str, Any]]:

@@ -1,174 +1,325 @@
-"""Writing a dataset version out: one file per split, in the format other tools train from.
+"""The one writer of training data: every path that writes training data out goes through
+`write_training_data` (dataset export, `ftui dataset pairs`, `ftui ab pairs`, and any added later),
+so the same rules hold everywhere:
 
-openai   {split}.jsonl  {"messages": [...], "tools": [...]}        (tool calls kept)
-sharegpt {split}.json   [{"conversations": [{"from", "value"}], "system", "tools"}]
-alpaca   {split}.json   [{"instruction", "input", "output", "system"}]  single-turn only
-hf       {split}.parquet  columns messages, tools (JSON text), reasoning_mode, rating, tokens
+- redaction on by default: "redact" replaces PII and secrets with typed placeholders, "drop"
+  leaves out any record that holds one, "off" writes text as it is;
+- corrections: an interaction's correction replaces its reply (`ftui.conversation`);
+- status rules: a reply the operator rejected is only ever the rejected (undesirable) side, never
+  the chosen side of a pair nor the target of a supervised example (its correction may be).
 
-The first three re-import with `ftui import` to the same conversations. Preference pairs (two
-rated answers to one prompt) go to JSONL as {"prompt", "chosen", "rejected"} message lists, the
+Dataset export formats (one file per split; see ftui.curate.shapes for each tool's rules):
+openai   {split}.jsonl    OpenAI chat fine-tuning format
+sharegpt {split}.json     LLaMA-Factory sharegpt, plus dataset_info.json
+alpaca   {split}.json     single-turn only, plus dataset_info.json
+hf       {split}.parquet  messages, tools as list-of-struct columns (datasets / TRL)
+
+Preference pairs go to JSONL as {"prompt", "chosen", "rejected"} message lists, the
 conversational shape TRL's DPO trainer reads.
 """
 
 from __future__ import annotations
 
 import json
-from collections import defaultdict
+import re
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import orjson
-from sqlalchemy import select
+from sqlalchemy import or_, select
 
+from ftui.conversation import apply_correction, canonical_json, prompt_and_reply, reply_text
+from ftui.curate.build import has_pii, redact_messages
+from ftui.curate.redact import REDACT_MODES
+from ftui.curate.shapes import (
+    ShapeError,
+    llamafactory_info,
+    parquet_schema,
+    to_alpaca,
+    to_openai,
+    to_parquet_row,
+    to_sharegpt,
+)
 from ftui.curate.versions import examples_of, get_dataset
 from ftui.errors import FtuiError
 from ftui.store import Interaction, Store
 
 EXPORT_FORMATS = ("openai", "sharegpt", "alpaca", "hf")
 SPLITS = ("train", "validation", "test")
+SHAPES = {"openai": to_openai, "sharegpt": to_sharegpt, "alpaca": to_alpaca, "hf": to_parquet_row}
 
 
-def to_openai(messages: list[dict], tools: list | None) -> dict[str, Any]:
-    out: dict[str, Any] = {"messages": messages}
-    if tools:
-        out["tools"] = tools
-    return out
+@dataclass
+class TrainingRecord:
+    """One record on its way out. Supervised: `messages` is the conversation. Pair: `messages`
+    is the prompt, `chosen` and `rejected` the two replies (messages)."""
+
+    messages: list[dict[str, Any]]
+    tools: list[Any] | None = None
+    chosen: dict[str, Any] | None = None
+    rejected: dict[str, Any] | None = None
+    correction: str | None = None  # applied by the writer (supervised records)
+    reply_rejected: bool = False  # the desired reply is one the operator rejected
+    meta: dict[str, Any] = field(default_factory=dict)  # written beside the shape, as it is
+
+    @property
+    def is_pair(self) -> bool:
+        return self.chosen is not None
 
 
-def to_sharegpt(messages: list[dict], tools: list | None) -> dict[str, Any]:
-    turns, system = [], None
-    for msg in messages:
-        role = msg["role"]
-        if role == "system" and system is None and not turns:
-            system = msg["content"]
-        elif role == "user":
-            turns.append({"from": "human", "value": msg["content"]})
-        elif role == "assistant":
-            if msg["content"]:
-                turns.append({"from": "gpt", "value": msg["content"]})
-            for call in msg.get("tool_calls") or []:
-                fn = call["function"]
-                turns.append({"from": "function_call", "value": json.dumps(
-                    {"name": fn["name"], "arguments": fn.get("arguments", {})}, ensure_ascii=False)})
-        elif role == "tool":
-            turns.append({"from": "observation", "value": msg["content"]})
-        else:  # a later system message
-            turns.append({"from": "system", "value": msg["content"]})
-    out: dict[str, Any] = {"conversations": turns}
-    if system is not None:
-        out["system"] = system
-    if tools:
-        out["tools"] = json.dumps(tools, ensure_ascii=False)
-    return out
+@dataclass
+class WriteReport:
+    path: str
+    written: int = 0
+    skipped: Counter = field(default_factory=Counter)  # reason -> records left out
+    redacted: Counter = field(default_factory=Counter)  # kind -> replacements
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"path": self.path, "written": self.written, "skipped": dict(self.skipped),
+                "redacted": dict(self.redacted)}
 
 
-def to_alpaca(messages: list[dict], tools: list | None) -> dict[str, Any] | None:
-    """Alpaca holds one prompt and one answer (plus a system prompt); anything else is None."""
-    rest = messages[1:] if messages and messages[0]["role"] == "system" else messages
-    if tools or len(rest) != 2 or [m["role"] for m in rest] != ["user", "assistant"] \
-            or rest[1].get("tool_calls"):
-        return None
-    out = {"instruction": rest[0]["content"], "input": "", "output": rest[1]["content"]}
-    if rest is not messages:
-        out["system"] = messages[0]["content"]
-    return out
+def apply_rules(rec: TrainingRecord, redact: str, redacted: Counter) -> TrainingRecord | str:
+    """The record as it may be written, or the reason it may not."""
+    messages = rec.messages
+    if rec.is_pair:
+        if rec.reply_rejected:
+            return "rejected reply on the chosen side"
+        if rec.chosen.get("content") == rec.rejected.get("content") and \
+                rec.chosen.get("tool_calls") == rec.rejected.get("tool_calls"):
+            return "chosen and rejected are the same"
+    else:
+        corrected = apply_correction(messages, rec.correction)
+        if corrected is not None:
+            messages = corrected
+        elif rec.reply_rejected:
+            return "rejected reply, not corrected in this version"
+    sides = [rec.chosen, rec.rejected] if rec.is_pair else []
+    if redact == "drop" and has_pii([*messages, *sides]):
+        return "holds PII or a secret (--redact drop)"
+    if redact == "redact":
+        messages, counts = redact_messages(messages)
+        redacted.update(counts)
+        if sides:
+            sides, counts = redact_messages(sides)
+            redacted.update(counts)
+    return TrainingRecord(messages, rec.tools, *(sides or (None, None)), meta=rec.meta)
 
 
-def export_dataset(store: Store, dataset_id: int | str, fmt: str, out_dir: str | Path) -> dict:
-    if fmt not in EXPORT_FORMATS:
-        raise FtuiError(f"unknown export format {fmt!r}", f"use one of {', '.join(EXPORT_FORMATS)}")
-    version = get_dataset(store, dataset_id)
-    out = Path(out_dir)
+def _sink_lines(fh, rows: Iterator[dict]) -> None:
+    for row in rows:
+        fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+
+def _sink_array(fh, rows: Iterator[dict]) -> None:
+    json.dump(list(rows), fh, ensure_ascii=False, indent=1)
+
+
+def write_training_data(path: str | Path, records: Iterable[TrainingRecord], *,
+                        shape: Callable[[list, list | None], dict] | None = None,
+                        layout: str = "jsonl", redact: str = "redact") -> WriteReport:
+    """Write records to `path` (atomically: a half-written file never has the real name).
+    `shape` turns a supervised record's (messages, tools) into the target format; pairs are
+    written as {"prompt", "chosen", "rejected", ...}. `layout`: jsonl, json (an array), parquet."""
+    if redact not in REDACT_MODES:
+        raise FtuiError(f"unknown redaction mode {redact!r}", f"use one of {', '.join(REDACT_MODES)}")
+    path = Path(path)
+    report = WriteReport(str(path))
+
+    def rows() -> Iterator[dict]:
+        for rec in records:
+            clean = apply_rules(rec, redact, report.redacted)
+            if isinstance(clean, str):
+                report.skipped[clean] += 1
+                continue
+            if clean.is_pair:
+                row = {"prompt": clean.messages, "chosen": [clean.chosen],
+                       "rejected": [clean.rejected]}
+                if clean.tools:
+                    row["tools"] = clean.tools
+            else:
+                try:
+                    row = shape(clean.messages, clean.tools)
+                except ShapeError as err:
+                    report.skipped[str(err)] += 1
+                    continue
+            report.written += 1
+            yield {**row, **clean.meta}
+
+    tmp = path.with_name(path.name + ".part")
     try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise FtuiError(f"cannot create {out}: {err.strerror}", "choose a writable folder") from err
-    files, skipped = {}, {}
-    for split in SPLITS:
-        rows = list(examples_of(store, version.id, split))
-        if not rows:
-            continue
-        if fmt == "hf":
-            files[split] = str(_write_parquet(out / f"{split}.parquet", rows))
-            continue
-        records, skip = [], 0
-        for ex in rows:
-            msgs = orjson.loads(ex.messages_json)
-            tools = orjson.loads(ex.tools_json) if ex.tools_json else None
-            rec = {"openai": to_openai, "sharegpt": to_sharegpt, "alpaca": to_alpaca}[fmt](msgs, tools)
-            if rec is None:
-                skip += 1
-            else:
-                records.append(rec)
-        path = out / (f"{split}.jsonl" if fmt == "openai" else f"{split}.json")
-        tmp = path.with_name(path.name + ".part")
-        with tmp.open("w", encoding="utf-8") as fh:
-            if fmt == "openai":
-                for rec in records:
-                    fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
-            else:
-                json.dump(records, fh, ensure_ascii=False, indent=1)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if layout == "parquet":
+            _write_parquet(tmp, rows())
+        else:
+            with tmp.open("w", encoding="utf-8") as fh:
+                (_sink_lines if layout == "jsonl" else _sink_array)(fh, rows())
         tmp.replace(path)
-        files[split] = str(path)
-        if skip:
-            skipped[split] = skip
-    return {"dataset": version.id, "format": fmt, "files": files, "skipped": skipped,
-            "note": "alpaca holds single-turn conversations without tools only" if skipped else ""}
+    except OSError as err:
+        tmp.unlink(missing_ok=True)
+        raise FtuiError(f"cannot write {path}: {err.strerror}", "choose a writable path") from err
+    return report
 
 
-def _write_parquet(path: Path, rows) -> Path:
+def _write_parquet(path: Path, rows: Iterator[dict]) -> None:
     try:
         import pyarrow as pa
         import pyarrow.parquet as pq
     except ImportError as err:
         raise FtuiError("the hf export writes parquet and needs pyarrow",
                         "pip install pyarrow (or pip install 'ftui[hf]')") from err
-    table = pa.table({
-        "messages": [r.messages_json for r in rows],
-        "tools": [r.tools_json for r in rows],
-        "reasoning_mode": [r.reasoning_mode for r in rows],
-        "rating": [r.rating for r in rows],
-        "tokens": [r.tokens for r in rows],
-    })
-    pq.write_table(table, path)
-    return path
+    schema = parquet_schema()
+    pq.write_table(pa.Table.from_pylist(list(rows), schema=schema), path)
 
 
-def preference_pairs(store: Store, min_gap: int = 1) -> list[dict[str, Any]]:
-    """Pairs of rated answers to the same prompt (same conversation up to the last user turn):
-    the best-rated is chosen, the worst rejected, when their ratings differ by `min_gap`."""
-    groups: dict[str, list[tuple[int, dict, int]]] = defaultdict(list)
-    prompts: dict[str, list[dict]] = {}
-    stmt = select(Interaction.id, Interaction.rating, Interaction.messages_json,
-                  Interaction.correction).where(Interaction.rating.is_not(None))
+# ---------------------------------------------------------------- dataset versions
+
+
+def _statuses(store: Store, ids: list[int]) -> dict[int, tuple[str, str | None]]:
+    """interaction id -> (status, correction), read in chunks (bound-parameter limits)."""
+    out = {}
     with store.engine.connect() as conn:
-        for iid, rating, messages_json, correction in conn.execute(stmt):
-            msgs = orjson.loads(messages_json)
-            last_user = max((i for i, m in enumerate(msgs) if m["role"] == "user"), default=-1)
-            answer = msgs[last_user + 1:]
-            if last_user < 0 or not answer or answer[-1]["role"] != "assistant":
-                continue
-            key = orjson.dumps(msgs[:last_user + 1]).decode()
-            prompts[key] = msgs[:last_user + 1]
-            groups[key].append((rating, answer[-1], iid))
-            if correction:  # the operator's corrected reply beats every logged one
-                groups[key].append((6, dict(answer[-1], content=correction), iid))
-    pairs = []
-    for key, answers in groups.items():
-        if len(answers) < 2:
+        for i in range(0, len(ids), 500):
+            stmt = select(Interaction.id, Interaction.status, Interaction.correction).where(
+                Interaction.id.in_(ids[i:i + 500]))
+            out.update({iid: (status, corr) for iid, status, corr in conn.execute(stmt)})
+    return out
+
+
+def _carries(messages: list[dict[str, Any]], correction: str | None) -> bool:
+    """Whether a built example's reply is the correction (as the build wrote it, maybe redacted).
+    A correction made after the build is not in the frozen example."""
+    if not correction:
+        return False
+    text = reply_text(messages)
+    return text == correction or text == redact_messages(
+        [{"role": "assistant", "content": correction}])[0][0]["content"]
+
+
+def export_dataset(store: Store, dataset_id: int | str, fmt: str, out_dir: str | Path,
+                   redact: str = "redact") -> dict:
+    if fmt not in EXPORT_FORMATS:
+        raise FtuiError(f"unknown export format {fmt!r}", f"use one of {', '.join(EXPORT_FORMATS)}")
+    version = get_dataset(store, dataset_id)
+    out = Path(out_dir)
+    files, skipped, redacted = {}, {}, Counter()
+    for split in SPLITS:
+        rows = list(examples_of(store, version.id, split))
+        if not rows:
             continue
-        answers.sort(key=lambda a: (-a[0], a[2]))
-        best, worst = answers[0], answers[-1]
-        if best[0] - worst[0] >= min_gap and best[1]["content"] != worst[1]["content"]:
-            pairs.append({"prompt": prompts[key], "chosen": [best[1]], "rejected": [worst[1]],
-                          "chosen_rating": min(best[0], 5), "rejected_rating": worst[0]})
-    return pairs
+        status = _statuses(store, sorted({r.interaction_id for r in rows if r.interaction_id}))
+
+        def records(rows=rows, status=status) -> Iterator[TrainingRecord]:
+            for ex in rows:
+                st, correction = status.get(ex.interaction_id, (None, None))
+                meta = ({"reasoning_mode": ex.reasoning_mode, "rating": ex.rating,
+                         "tokens": ex.tokens} if fmt == "hf" else {})
+                msgs = orjson.loads(ex.messages_json)
+                yield TrainingRecord(msgs, orjson.loads(ex.tools_json) if ex.tools_json else None,
+                                     reply_rejected=st == "rejected"
+                                     and not _carries(msgs, correction), meta=meta)
+
+        ext = {"openai": "jsonl", "hf": "parquet"}.get(fmt, "json")
+        layout = {"openai": "jsonl", "hf": "parquet"}.get(fmt, "json")
+        report = write_training_data(out / f"{split}.{ext}", records(), shape=SHAPES[fmt],
+                                     layout=layout, redact=redact)
+        files[split] = report.path
+        redacted.update(report.redacted)
+        if report.skipped:
+            skipped[split] = sum(report.skipped.values())
+            reasons = skipped.setdefault("reasons", Counter())
+            reasons.update(report.skipped)
+    result = {"dataset": version.id, "format": fmt, "files": files, "redact": redact,
+              "redacted": dict(redacted), "skipped": {k: v for k, v in skipped.items()
+                                                      if k != "reasons"},
+              "note": "; ".join(f"{n} {r}" for r, n in skipped.get("reasons", {}).items())}
+    if fmt in ("sharegpt", "alpaca"):  # LLaMA-Factory loads the folder as it is
+        prefix = re.sub(r"[^A-Za-z0-9_]+", "_", version.name).strip("_") or "ftui"
+        info = llamafactory_info(fmt, {s: Path(p).name for s, p in files.items()}, prefix)
+        info_path = out / "dataset_info.json"
+        try:
+            info_path.write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
+        except OSError as err:
+            raise FtuiError(f"cannot write {info_path}: {err.strerror}",
+                            "choose a writable folder") from err
+        result["dataset_info"] = str(info_path)
+    return result
 
 
-def export_preferences(store: Store, out: str | Path, min_gap: int = 1) -> int:
-    pairs = preference_pairs(store, min_gap)
-    path = Path(out)
-    with path.open("w", encoding="utf-8") as fh:
-        for pair in pairs:
-            fh.write(json.dumps(pair, ensure_ascii=False) + "\n")
-    return len(pairs)
+# ---------------------------------------------------------------- preference pairs
+
+
+@dataclass
+class _Answer:
+    rank: int  # rating; a correction ranks above every rating; rejected and unrated rank 0
+    reply: dict[str, Any]
+    interaction_id: int
+    rating: int | None
+    may_be_chosen: bool
+
+
+def preference_records(store: Store, min_gap: int = 1) -> list[TrainingRecord]:
+    """Pairs of answers to the same prompt (the same conversation up to THE reply, same tools):
+    the best answer that may be chosen against the worst, when their ranks differ by `min_gap`.
+    An interaction's correction is an answer that beats its own reply; a rejected reply is never
+    chosen."""
+    groups: dict[str, list[_Answer]] = defaultdict(list)
+    prompts: dict[str, tuple[list[dict], list | None]] = {}
+    stmt = (select(Interaction.id, Interaction.rating, Interaction.status,
+                   Interaction.messages_json, Interaction.tools_json, Interaction.correction)
+            .where(or_(Interaction.rating.is_not(None), Interaction.correction.is_not(None),
+                       Interaction.status == "rejected"))
+            .order_by(Interaction.id))
+    with store.engine.connect() as conn:
+        for iid, rating, status, messages_json, tools_json, correction in conn.execute(stmt):
+            split = prompt_and_reply(orjson.loads(messages_json))
+            if split is None or not split[0]:
+                continue
+            prompt, reply = split
+            key = canonical_json(prompt) + "\x1f" + (tools_json or "")
+            prompts[key] = (prompt, orjson.loads(tools_json) if tools_json else None)
+            rejected = status == "rejected"
+            ranked = rating is not None and not rejected
+            groups[key].append(_Answer(rating if ranked else 0, reply, iid, rating, ranked))
+            if correction:
+                groups[key].append(_Answer(6, {**reply, "content": correction}, iid, None, True))
+    records = []
+    for key, answers in groups.items():
+        eligible = sorted((a for a in answers if a.may_be_chosen),
+                          key=lambda a: (-a.rank, a.interaction_id))
+        worst = sorted(answers, key=lambda a: (a.rank, a.interaction_id))
+        if not eligible:
+            continue
+        best = eligible[0]
+        low = next((a for a in worst if a.reply.get("content") != best.reply.get("content")), None)
+        if low is None or best.rank - low.rank < min_gap:
+            continue
+        prompt, tools = prompts[key]
+        records.append(TrainingRecord(
+            prompt, tools, chosen=best.reply, rejected=low.reply,
+            meta={"chosen_rating": best.rating if best.rank <= 5 else None,
+                  "rejected_rating": low.rating,
+                  "chosen_source": ("correction:" if best.rank > 5 else "interaction:")
+                  + str(best.interaction_id),
+                  "rejected_source": f"interaction:{low.interaction_id}"}))
+    return records
+
+
+def preference_pairs(store: Store, min_gap: int = 1, redact: str = "redact") -> list[dict]:
+    """The pairs as written (redaction applied), for callers that want them in memory."""
+    out: list[dict] = []
+    redacted: Counter = Counter()
+    for rec in preference_records(store, min_gap):
+        clean = apply_rules(rec, redact, redacted)
+        if not isinstance(clean, str):
+            out.append({"prompt": clean.messages, "chosen": [clean.chosen],
+                        "rejected": [clean.rejected], **clean.meta})
+    return out
+
+
+def export_preferences(store: Store, out: str | Path, min_gap: int = 1,
+                       redact: str = "redact") -> WriteReport:
+    return write_training_data(out, preference_records(store, min_gap), redact=redact)

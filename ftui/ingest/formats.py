@@ -14,6 +14,8 @@ from typing import Any
 
 from ftui import REASONING_MODES, STATUSES
 from ftui.conversation import (  # noqa: F401 - moved below the store; import paths kept
+    OBSERVATION_JOIN,
+    TOOL_CALL_WORDS,
     RecordError,
     canonical_json,
     content_hash,
@@ -140,7 +142,21 @@ def _tools(raw: Any) -> list[Any] | None:
         raw = [raw]
     if not isinstance(raw, list):
         raise RecordError("tools must be a list of tool schemas")
-    return raw
+    return [_tool_schema(t) for t in raw]
+
+
+def _tool_schema(tool: Any) -> Any:
+    """A schema as written to parquet (parameters as JSON text, absent fields null) comes back
+    as the schema it was."""
+    fn = tool.get("function") if isinstance(tool, dict) else None
+    if not isinstance(fn, dict) or not isinstance(fn.get("parameters"), str):
+        return tool
+    try:
+        params = json.loads(fn["parameters"])
+    except json.JSONDecodeError:
+        return tool
+    fn = {k: v for k, v in fn.items() if v is not None}
+    return {**tool, "function": {**fn, "parameters": params}}
 
 
 def _opt_int(value: Any, name: str) -> int | None:
@@ -261,7 +277,8 @@ def _message(msg: Any, i: int) -> dict[str, Any]:
         "role": role,
         "content": content if type(content) is str else _text(content, f"message {i}"),
     }
-    if len(msg) > 2:  # rarer fields: tool calls and tool results
+    if len(msg) > 2 or "content" not in msg:  # rarer fields: tool calls and tool results
+        # (OpenAI's own shape of a message that only calls tools has no content key)
         if msg.get("tool_calls"):
             out["tool_calls"] = _tool_calls(msg["tool_calls"], f"message {i}")
         if msg.get("function_call"):  # the older OpenAI single-call field
@@ -302,28 +319,42 @@ def parse_sharegpt(obj: dict[str, Any]) -> InteractionRecord:
         speaker = str(turn.get("from", turn.get("role", ""))).lower()
         value = turn.get("value", turn.get("content"))
         if speaker == "function_call":
-            messages.append({"role": "assistant", "content": "", "tool_calls": _sharegpt_call(value, where)})
+            text, calls = _sharegpt_call(value, where)
+            messages.append({"role": "assistant", "content": text, "tool_calls": calls})
             continue
         role = ROLE_ALIASES.get(speaker)
         if role is None:
             raise RecordError(f"{where} has unknown speaker {turn.get('from')!r}")
-        msg = {"role": role, "content": _text(value, where)}
+        text = _text(value, where)
         prev = messages[-1] if messages else None
-        if role == "tool" and prev and len(prev.get("tool_calls") or ()) == 1:
-            msg["name"] = prev["tool_calls"][0]["function"]["name"]  # the call it answers
-        messages.append(msg)
+        calls = (prev.get("tool_calls") or []) if prev and role == "tool" else []
+        parts = text.split(OBSERVATION_JOIN) if len(calls) > 1 else [text]
+        if len(parts) != len(calls):  # one result per call only when the joined count matches
+            parts = [text]
+        for k, part in enumerate(parts):
+            msg = {"role": role, "content": part}
+            if calls and len(parts) == len(calls):
+                msg["name"] = calls[k]["function"]["name"]  # the call it answers
+            messages.append(msg)
     _check_conversation(messages)
     rec = _common(obj, InteractionRecord(messages=messages))
     rec.tools = _tools(obj.get("tools"))
     return rec
 
 
-def _sharegpt_call(value: Any, where: str) -> list[dict[str, Any]]:
+def _sharegpt_call(value: Any, where: str) -> tuple[str, list[dict[str, Any]]]:
+    """(text said beside the calls, the calls): the value is the call as JSON (a list for
+    parallel calls), or text with the JSON inside LLaMA-Factory's <tool_call>...</tool_call>."""
+    text = ""
+    if isinstance(value, str) and TOOL_CALL_WORDS[0] in value and TOOL_CALL_WORDS[1] in value:
+        before, _, after = value.partition(TOOL_CALL_WORDS[0])
+        body, _, rest = after.partition(TOOL_CALL_WORDS[1])
+        text, value = (before + rest).strip(), body
     try:
         call = json.loads(value) if isinstance(value, str) else value
     except json.JSONDecodeError as err:
         raise RecordError(f"{where}: function_call value is not JSON: {err.msg}") from err
-    return _tool_calls(call if isinstance(call, list) else [call], where)
+    return text, _tool_calls(call if isinstance(call, list) else [call], where)
 
 
 def parse_alpaca(obj: dict[str, Any]) -> InteractionRecord:

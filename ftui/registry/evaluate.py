@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ftui.conversation import reply_index
 from ftui.errors import FtuiError
 from ftui.store import RegisteredModel, Store
 
@@ -117,7 +118,9 @@ def evaluate(store: Store, ref: int | str, *, home: Path, host: str,
     rows = []
     for i, ex in enumerate(examples):
         msgs = ex.messages
-        last = max(i for i, m in enumerate(msgs) if m["role"] == "assistant")
+        last = reply_index(msgs)  # the reply a correction replaced: the reference
+        if last is None:
+            continue
         reference = msgs[last].get("content") or ""
         started = time.perf_counter()
         gen = run_target(target, msgs[:last], home, host, timeout_s=timeout_s,

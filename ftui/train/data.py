@@ -13,6 +13,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from ftui.conversation import reply_index
 from ftui.errors import FtuiError
 
 IGNORE = -100
@@ -64,8 +65,9 @@ def encode(tokenizer, messages: list[dict[str, Any]], *, max_len: int, train_on:
         labels = list(full)
     else:
         turns = [i for i, m in enumerate(msgs) if m["role"] == "assistant"]
-        if train_on == "last":
-            turns = turns[-1:]
+        if train_on == "last":  # the reply: the same turn a correction replaces and eval scores
+            reply = reply_index(messages)  # _inline_tool_calls keeps one message per message
+            turns = [] if reply is None else [reply]
         eot = tokenizer.eos_token_id
         for i in turns:
             prefix = ids_of(msgs[:i], gen=True) if i else []
