@@ -18,6 +18,44 @@ def store(tmp_path: Path) -> Store:
     s.close()
 
 
+@pytest.fixture(scope="session")
+def pg_cluster():
+    """One throwaway PostgreSQL cluster for the session (tests/pg.py); skips, saying why, only
+    where no server can be started here."""
+    from pg import ClusterUnavailable, start_cluster
+
+    try:
+        cluster = start_cluster()
+    except ClusterUnavailable as why:
+        pytest.skip(f"no PostgreSQL server: {why}")
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture
+def pg_url(pg_cluster) -> str:
+    """The URL of a fresh PostgreSQL database holding ftui's schema."""
+    return pg_cluster.new_database()
+
+
+@pytest.fixture
+def pg_store(pg_url: str) -> Store:
+    s = open_store(pg_url)
+    yield s
+    s.close()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_store(request, tmp_path: Path) -> Store:
+    """The same test on a SQLite file and on a real PostgreSQL database."""
+    if request.param == "sqlite":
+        s = open_store(f"sqlite:///{tmp_path / 'ftui.db'}")
+    else:
+        s = open_store(request.getfixturevalue("pg_url"))
+    yield s
+    s.close()
+
+
 @pytest.fixture
 def demo_store(store: Store) -> Store:
     load_demo(store)

@@ -27,6 +27,77 @@ GOOD_OPENAI = {
 }
 
 
+@pytest.fixture
+def store(any_store):
+    """Every import test here runs on a SQLite file and on a real PostgreSQL database."""
+    return any_store
+
+
+def _distinct_records(n: int, start: int = 0) -> list[str]:
+    return [json.dumps({"messages": [{"role": "user", "content": f"question {i}"},
+                                     {"role": "assistant", "content": f"answer {i}"}]})
+            for i in range(start, start + n)]
+
+
+def test_reimport_counts_what_was_really_inserted(store, tmp_path):
+    # More records than one insert batch, so the count spans several batches.
+    path = write_lines(tmp_path / "many.jsonl", _distinct_records(2_500))
+    first = import_files(store, [path])
+    assert (first.imported, first.duplicates) == (2_500, 0)
+    again = import_files(store, [path])
+    assert (again.imported, again.duplicates) == (0, 2_500)
+    # Half old, half new, and each new record twice in the file: counted once.
+    new = _distinct_records(1_000, start=2_000)
+    mixed = write_lines(tmp_path / "mixed.jsonl", new + new[-500:])
+    third = import_files(store, [mixed])
+    assert (third.imported, third.duplicates) == (500, 1_000)
+    assert q.count(store, q.InteractionFilter()) == 3_000
+
+
+def test_big_file_path_parsed_in_a_worker_counts_the_same(store, tmp_path, monkeypatch):
+    from ftui.ingest import importer
+
+    # The path big files take (parsed in a worker process, chunk by chunk), on a small file.
+    monkeypatch.setattr(importer, "PARALLEL_MIN_BYTES", 1)
+    monkeypatch.setattr(importer, "CHUNK_BYTES", 8_000)
+    records = _distinct_records(400)
+    path = write_lines(tmp_path / "big.jsonl", records + ["{oops"] + records[:100])
+    first = import_files(store, [path])
+    assert (first.imported, first.duplicates, first.skipped) == (400, 100, 1)
+    assert first.errors[0]["where"] == "big.jsonl:401"
+    again = import_files(store, [path])
+    assert (again.imported, again.duplicates) == (0, 500)
+    # Ids follow the file's order.
+    oldest = q.page_first(store, q.InteractionFilter(), 400)[-1]
+    assert q.get(store, oldest.id).messages[0]["content"] == "question 0"
+
+
+def test_cli_reimport_reports_duplicates(store, tmp_path, capsys):
+    path = write_lines(tmp_path / "a.jsonl", _distinct_records(999))
+    counts = []
+    for _ in range(2):
+        assert main(["--db", store.url, "import", str(path), "--json"]) == 0
+        out = json.loads(capsys.readouterr().out.splitlines()[-1])
+        counts.append((out["imported"], out["duplicates"]))
+    assert counts == [(999, 0), (0, 999)]
+
+
+def test_nul_characters_do_not_fail_the_import(store, tmp_path):
+    # PostgreSQL text cannot hold NUL (SQLite's can): one such record failed the whole import.
+    nul = {"messages": [{"role": "user", "content": "a\u0000b"},
+                        {"role": "assistant", "content": "ok\u0000"}],
+           "model": "m\u0000", "user_id": "u\u0000", "notes": "n\u0000", "tags": ["t\u0000"]}
+    path = write_lines(tmp_path / "nul.jsonl", [json.dumps(nul)] + _distinct_records(3))
+    report = import_files(store, [path])
+    assert (report.imported, report.skipped) == (4, 0), report.errors
+    stored = [q.get(store, i.id).messages for i in q.page_first(store, q.InteractionFilter(), 10)]
+    texts = [[m["content"] for m in msgs] for msgs in stored if msgs[0]["content"][0] == "a"]
+    assert texts == [["a\x00b", "ok\x00"]]
+    log_interaction(store, [{"role": "user", "content": "x\x00"},
+                            {"role": "assistant", "content": "y"}], model="m\x00")
+    assert q.count(store, q.InteractionFilter()) == 5
+
+
 def test_openai_jsonl_keeps_tool_calls_and_joins_text_parts(store, tmp_path):
     path = write_lines(tmp_path / "a.jsonl", [json.dumps(GOOD_OPENAI)])
     report = import_files(store, [path], mode="agent")

@@ -17,8 +17,8 @@ def test_sqlite_pragmas(store):
         assert conn.execute(text("PRAGMA busy_timeout")).scalar() >= 5000
 
 
-def test_newer_schema_is_refused_with_a_clear_message(tmp_path, capsys):
-    url = f"sqlite:///{tmp_path / 'new.db'}"
+def test_newer_schema_is_refused_with_a_clear_message(any_store, capsys):
+    url = any_store.url
     s = open_store(url)
     with s.engine.begin() as conn:
         conn.execute(text("UPDATE store_meta SET value = :v WHERE key = 'schema_version'"),
@@ -47,3 +47,25 @@ def test_db_env_variable_and_home(tmp_path, monkeypatch, capsys):
     capsys.readouterr()
     assert main(["stats", "--json"]) == 0
     assert '"total": 0' in capsys.readouterr().out
+
+
+def test_postgres_store_has_the_schema_and_reopens(pg_url):
+    s = open_store(pg_url)
+    with s.engine.connect() as conn:
+        version = conn.execute(text("SELECT value FROM store_meta WHERE key = 'schema_version'"))
+        assert version.scalar() == str(SCHEMA_VERSION)
+        assert conn.execute(text("SELECT count(*) FROM interaction")).scalar() == 0
+    s.close()
+    open_store(pg_url).close()  # a second open finds the schema and changes nothing
+
+
+def test_unreachable_postgres_is_a_clear_error_with_the_password_masked(capsys):
+    import socket
+
+    with socket.socket() as sock:  # a loopback port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    url = f"postgresql+psycopg://ftui:s3cret-pw@127.0.0.1:{port}/nosuchdb"
+    assert main(["--db", url, "stats"]) == 2
+    err = capsys.readouterr().err
+    assert "fix:" in err and "Traceback" not in err and "s3cret-pw" not in err

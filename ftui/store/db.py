@@ -30,6 +30,28 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cur.close()
 
 
+def without_nul(value):
+    """PostgreSQL text cannot hold NUL (SQLite's can): U+FFFD marks where one was. JSON columns
+    never need it (NUL is escaped there as \\u0000), so conversations are stored unchanged."""
+    return value.replace("\x00", "\ufffd") if type(value) is str and "\x00" in value else value
+
+
+def _scrub(params):
+    if isinstance(params, dict):
+        if any(type(v) is str and "\x00" in v for v in params.values()):
+            return {k: without_nul(v) for k, v in params.items()}
+        return params
+    if isinstance(params, list | tuple):
+        return type(params)(_scrub(p) if isinstance(p, dict | list | tuple) else without_nul(p)
+                            for p in params)
+    return params
+
+
+def _pg_without_nul(conn, cursor, statement, parameters, context, executemany):
+    # One stray NUL in a model name, a preview or a note failed a whole import on PostgreSQL.
+    return statement, _scrub(parameters)
+
+
 class Store:
     """The hub: every piece of state lives here. Thread-safe to share; sessions are not."""
 
@@ -83,6 +105,8 @@ def open_store(url: str) -> Store:
         ) from err
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
+    elif engine.dialect.name == "postgresql":
+        event.listen(engine, "before_cursor_execute", _pg_without_nul, retval=True)
     try:
         _prepare_schema(engine)
     except DatabaseError as err:  # also "file is not a database"
