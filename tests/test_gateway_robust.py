@@ -12,6 +12,7 @@ import threading
 import time
 
 import httpx
+import pytest
 from gateway_harness import ProxyProcess, RunningGateway, ScriptedUpstream
 from ollama_standin import StandIn
 
@@ -292,3 +293,121 @@ def test_a_rating_given_anywhere_reaches_the_experiment(store):
     edits.undo(store, step)
     assert sorted(o.rating or 0 for o in rows(store, Outcome)) == sorted(
         r.rating or 0 for r in rows(store, Interaction))
+
+
+def test_body_limit_413_on_what_it_reads_and_other_bodies_stream_through(store):
+    import hashlib
+
+    limit = 1 << 20
+    big_chat = json.dumps(chat("x" * (limit + 10))).encode()
+    blob = bytes(range(256)) * (8 * limit // 256)  # 8 MiB: eight times the limit
+    digest = "sha256:" + hashlib.sha256(blob).hexdigest()
+    with StandIn() as upstream, RunningGateway(store, upstream.url, max_body=limit) as gw:
+        r = httpx.post(gw.url + "/api/chat", content=big_chat)
+        assert r.status_code == 413 and "--max-body" in r.json()["error"]
+
+        def chunks():  # no Content-Length: the limit is checked as the body arrives
+            for i in range(0, len(big_chat), 65536):
+                yield big_chat[i:i + 65536]
+
+        assert httpx.post(gw.url + "/api/chat", content=chunks()).status_code == 413
+        v1 = httpx.post(gw.url + "/v1/chat/completions", content=big_chat)
+        assert v1.status_code == 413 and v1.json()["error"]["code"] == "request_too_large"
+        fb = httpx.post(gw.url + "/ftui/feedback", content=b'{"rating": 5, "x": "' +
+                        b"y" * limit + b'"}')
+        assert fb.status_code == 413
+        up = httpx.post(gw.url + f"/api/blobs/{digest}", content=blob, timeout=60)
+        assert up.status_code == 201 and upstream.blobs[digest] == blob
+        assert httpx.head(gw.url + f"/api/blobs/{digest}").status_code == 200
+        ok = httpx.post(gw.url + "/api/chat", json={**chat("small"), "model": "llama3.2:3b"})
+        assert ok.status_code == 200
+    assert all(r[:2] != ("POST", "/api/chat") or r[2]["messages"][0]["content"] == "small"
+               for r in upstream.requests)  # nothing over the limit went upstream
+
+
+def test_each_stored_message_is_capped_with_a_visible_mark(store):
+    long = "é" * 3000  # 6000 bytes of UTF-8
+    with StandIn() as upstream, RunningGateway(store, upstream.url, max_message=1024) as gw:
+        r = httpx.post(gw.url + "/api/chat", json={**chat(long), "model": "llama3.2:3b"})
+        assert r.status_code == 200
+        gw.drain()
+    row = rows(store, Interaction)[0]
+    text = row.messages[0]["content"]
+    assert text.startswith("é" * 512) and len(text.encode()) < 1200
+    assert "[ftui: truncated here, 4976 more bytes not stored]" in text
+    assert "truncated" in row.tags
+    assert row.messages[-1]["content"] == "Paris is the capital of France."  # short: whole
+
+
+def test_the_token_is_compared_in_constant_time(store, monkeypatch):
+    import hmac
+
+    import ftui.ab.gateway as gateway
+
+    seen, real = [], hmac.compare_digest
+
+    def spy(a, b):
+        seen.append((a, b))
+        return real(a, b)
+
+    monkeypatch.setattr(gateway.hmac, "compare_digest", spy)
+    with StandIn() as upstream, RunningGateway(store, upstream.url, token="s3cret") as gw:
+        assert httpx.get(gw.url + "/api/tags", headers={"Authorization": "Bearer nope"}
+                         ).status_code == 401
+        odd = httpx.get(gw.url + "/api/tags", headers={"Authorization": b"Bearer \xc3\xa9\xff"})
+        assert odd.status_code == 401  # not a 500
+        v1 = httpx.post(gw.url + "/v1/chat/completions", json=chat("q"))
+        assert v1.status_code == 401 and v1.json()["error"]["type"] == "authentication_error"
+        assert httpx.get(gw.url + "/api/tags", headers={"Authorization": "Bearer s3cret"}
+                         ).status_code == 200
+    assert (b"s3cret", b"s3cret") in seen
+
+
+def test_listen_on_port_0_prints_the_port_it_bound(store):
+    with StandIn() as upstream, ProxyProcess(store.url, upstream.url) as proxy:
+        assert httpx.get(proxy.url + "/ftui/health").json()["ok"]  # the printed port answers
+
+
+@pytest.mark.parametrize("listen", ["127.0.0.1:99999", "127.0.0.1:http", "127.0.0.1:",
+                                    "300.1.2.3:8080", "[::1:8080", "nohostnoport", "-1"])
+def test_a_bad_listen_value_says_why_and_exits_2(store, listen):
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "ftui", "--db", store.url, "proxy",
+                           "--listen", listen, "--upstream", "http://127.0.0.1:9"],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2, done.stderr
+    assert "fix:" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_port_in_use_says_why_and_exits_2(store):
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run([sys.executable, "-m", "ftui", "--db", store.url, "proxy",
+                               "--listen", f"127.0.0.1:{port}", "--upstream",
+                               "http://127.0.0.1:9"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "fix:" in done.stderr and "Traceback" not in done.stderr
+    assert f"127.0.0.1:{port}" in done.stderr
+
+
+def test_openai_client_shows_the_gateways_own_errors(store):
+    import socket
+
+    import openai
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead = s.getsockname()[1]
+    with RunningGateway(store, f"http://127.0.0.1:{dead}") as gw:
+        client = openai.OpenAI(base_url=gw.url + "/v1", api_key="unused", max_retries=0)
+        with pytest.raises(openai.APIStatusError) as err:
+            client.chat.completions.create(model="m", messages=[{"role": "user",
+                                                                 "content": "q"}])
+    assert err.value.status_code == 502 and err.value.code == "upstream_unreachable"
+    assert "cannot reach Ollama" in err.value.message and "--upstream" in err.value.message
