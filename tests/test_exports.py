@@ -4,10 +4,14 @@ data (redaction, corrections, status rules), and exports checked against other t
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
+
+import pytest
 
 from ftui.conversation import apply_correction, reply_index, reply_text
 from ftui.curate import DatasetSpec, build_dataset, examples_of
-from ftui.ingest import log_interaction
+from ftui.ingest import import_files, log_interaction
 from ftui.store import interactions as q
 
 ENDS_IN_A_CALL = [
@@ -152,3 +156,251 @@ def test_export_leaves_out_rejected_replies_and_redacts(store, tmp_path):
     assert export_dataset(store, version.id, "openai", tmp_path, redact="off")["skipped"] == {}
     text = (tmp_path / "train.jsonl").read_text()
     assert "How can I help" in text and "go away" not in text and SECRETS["EMAIL"] in text
+
+
+# ---------------------------------------------------------------- the shapes, checked by rules
+
+HARD_CASES = [
+    # text and two parallel calls in one message, results without ids (matched by name)
+    [{"role": "system", "content": "use tools"}, {"role": "user", "content": "Weather in Oslo and Rome?"},
+     {"role": "assistant", "content": "Let me look both up.", "tool_calls": [
+         {"type": "function", "function": {"name": "weather", "arguments": {"city": "Oslo"}}},
+         {"type": "function", "function": {"name": "time", "arguments": "{\"city\": \"Rome\"}"}}]},
+     {"role": "tool", "name": "time", "content": "14:00"},
+     {"role": "tool", "name": "weather", "content": "3 C"},
+     {"role": "assistant", "content": "Oslo: 3 C. Rome: 14:00."}],
+    # a later system message, two user turns in a row, a call that ends the conversation
+    [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"},
+     {"role": "system", "content": "Now answer in French."},
+     {"role": "user", "content": "weather?"}, {"role": "user", "content": "in Paris"},
+     {"role": "assistant", "content": "", "tool_calls": [
+         {"id": "abc", "type": "function", "function": {"name": "weather",
+                                                        "arguments": {"city": "Paris"}}}]}],
+    # the source's own ids, a call answered by id, text after the result
+    [{"role": "user", "content": "2+2?"},
+     {"role": "assistant", "content": None, "tool_calls": [
+         {"id": "c1", "type": "function", "function": {"name": "calc", "arguments": "{\"x\": \"2+2\"}"}}]},
+     {"role": "tool", "tool_call_id": "c1", "content": "4"},
+     {"role": "assistant", "content": "4"}],
+]
+TOOLS = [{"name": "weather", "description": "weather now",  # unwrapped, as glaive writes them
+          "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}},
+         {"type": "function", "function": {"name": "time", "parameters": {
+             "type": "object", "properties": {"city": {"type": "string"}, "utc": {"type": "boolean"}}}}},
+         {"type": "function", "function": {"name": "calc", "parameters": {
+             "type": "object", "properties": {"x": {"type": "string"}}}}}]
+FN_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+def openai_problems(record: dict) -> list[str]:
+    """OpenAI's chat fine-tuning format, as documented (fine-tuning guide, chat and function
+    calling examples; the format-validation cookbook): what is wrong with one JSONL record."""
+    bad = []
+    if not set(record) <= {"messages", "tools", "parallel_tool_calls"}:
+        bad.append(f"unknown keys {set(record) - {'messages', 'tools', 'parallel_tool_calls'}}")
+    msgs = record.get("messages")
+    if not isinstance(msgs, list) or not msgs:
+        return [*bad, "messages is not a non-empty list"]
+    allowed = {"system": {"role", "content", "name"}, "user": {"role", "content", "name"},
+               "assistant": {"role", "content", "name", "tool_calls", "weight"},
+               "tool": {"role", "content", "tool_call_id"}}
+    open_calls: list[str] = []
+    seen_ids: set[str] = set()
+    for i, m in enumerate(msgs):
+        role = m.get("role")
+        if role not in allowed:
+            bad.append(f"{i}: role {role!r}")
+            continue
+        if not set(m) <= allowed[role]:
+            bad.append(f"{i}: keys {set(m) - allowed[role]} not allowed on {role}")
+        if role != "tool" and open_calls:
+            bad.append(f"{i}: calls {open_calls} have no tool message before it")
+            open_calls = []
+        content = m.get("content")
+        if role == "assistant" and m.get("tool_calls"):
+            if content is not None and not isinstance(content, str):
+                bad.append(f"{i}: content is not text")
+            for call in m["tool_calls"]:
+                fn = call.get("function") or {}
+                if set(call) != {"id", "type", "function"} or call["type"] != "function":
+                    bad.append(f"{i}: call {call} lacks id/type function")
+                if not isinstance(call.get("id"), str) or not call["id"] or call["id"] in seen_ids:
+                    bad.append(f"{i}: call id {call.get('id')!r} missing or repeated")
+                if not FN_NAME.match(str(fn.get("name"))) or set(fn) != {"name", "arguments"}:
+                    bad.append(f"{i}: function {fn}")
+                try:
+                    args = json.loads(fn.get("arguments"))
+                    if not isinstance(args, dict):
+                        bad.append(f"{i}: arguments are not a JSON object")
+                except (TypeError, ValueError):
+                    bad.append(f"{i}: arguments {fn.get('arguments')!r} are not a JSON string")
+                if isinstance(call.get("id"), str):
+                    seen_ids.add(call["id"])
+                    open_calls.append(call["id"])
+        elif not isinstance(content, str):
+            bad.append(f"{i}: {role} content is not text")
+        if role == "tool":
+            if m.get("tool_call_id") not in open_calls:
+                bad.append(f"{i}: tool_call_id {m.get('tool_call_id')!r} answers no earlier call")
+            else:
+                open_calls.remove(m["tool_call_id"])
+    if not any(m.get("role") == "assistant" for m in msgs):
+        bad.append("no assistant message")
+    for tool in record.get("tools") or []:
+        fn = tool.get("function") if isinstance(tool, dict) else None
+        if tool.get("type") != "function" or not isinstance(fn, dict) \
+                or not FN_NAME.match(str(fn.get("name"))) \
+                or not isinstance(fn.get("parameters", {}), dict):
+            bad.append(f"tool {tool} is not {{type: function, function: {{name, parameters}}}}")
+    return bad
+
+
+def _with_hard_cases(store):
+    for msgs in HARD_CASES:
+        log_interaction(store, msgs, mode="agent", rating=5, tools=TOOLS)
+    spec = DatasetSpec(min_rating=None, include_unrated=True, near_dup=None, val=0.2,
+                       statuses=("new", "accepted", "rejected"))
+    version, result, _ = build_dataset(store, "everything", spec)
+    return version, result
+
+
+def test_every_openai_record_follows_the_fine_tuning_format(demo_store, tmp_path):
+    from ftui.curate.export import export_dataset
+
+    version, result = _with_hard_cases(demo_store)
+    out = export_dataset(demo_store, version.id, "openai", tmp_path / "a")
+    records = [json.loads(line) for path in out["files"].values()
+               for line in Path(path).read_text(encoding="utf-8").splitlines()]
+    problems = {i: p for i, rec in enumerate(records) if (p := openai_problems(rec))}
+    assert problems == {}
+    with_calls = [r for r in records if any(m.get("tool_calls") for m in r["messages"])]
+    assert len(with_calls) >= 30  # the demo's agent traffic and the hard cases are all there
+    rejected = sum(1 for e in result.examples
+                   if q.get(demo_store, e.interaction_id).status == "rejected")
+    assert len(records) == len(result.examples) - rejected
+    # ids made up for calls without one are stable: the same export twice is the same bytes
+    again = export_dataset(demo_store, version.id, "openai", tmp_path / "b")
+    for split, path in out["files"].items():
+        assert Path(path).read_bytes() == Path(again["files"][split]).read_bytes()
+    parallel = next(r for r in records if "Oslo and Rome" in json.dumps(r))
+    calls = {c["function"]["name"]: c["id"] for c in parallel["messages"][2]["tool_calls"]}
+    assert [(m["tool_call_id"], m["content"]) for m in parallel["messages"][3:5]] == \
+        [(calls["time"], "14:00"), (calls["weather"], "3 C")]
+    assert parallel["messages"][2]["content"] == "Let me look both up."
+    source_ids = next(r for r in records if "2+2?" in json.dumps(r))
+    assert source_ids["messages"][1]["tool_calls"][0]["id"] == "c1"
+
+
+def llamafactory_problems(example: dict, columns: dict) -> list[str]:
+    """LLaMA-Factory's SharegptDatasetConverter and FunctionFormatter (src/llamafactory/data/
+    converter.py, formatter.py; data/README.md), default tags, on one record."""
+    bad = []
+    messages = example[columns["messages"]]
+    if messages and messages[0]["from"] == "system":
+        messages = messages[1:]
+    odd, even = ("human", "observation"), ("gpt", "function_call")
+    for i, m in enumerate(messages):
+        if set(m) != {"from", "value"} or not isinstance(m["value"], str):
+            bad.append(f"{i}: turn {m} is not {{from, value: text}}")
+        if m["from"] not in (odd, even)[i % 2]:
+            bad.append(f"{i}: {m['from']} breaks the alternation (Invalid role tag)")
+        if m["from"] == "function_call":
+            content = m["value"]
+            found = re.search(r"<tool_call>(.*?)</tool_call>", content, re.DOTALL)
+            body = found.group(1) if found else content
+            try:
+                calls = json.loads(body)
+            except ValueError:
+                bad.append(f"{i}: function_call value is not JSON (Invalid JSON format)")
+                continue
+            for call in calls if isinstance(calls, list) else [calls]:
+                if set(call) != {"name", "arguments"}:
+                    bad.append(f"{i}: call {call} is not {{name, arguments}}")
+                elif isinstance(call["arguments"], str):
+                    bad.append(f"{i}: arguments double-encoded: {call['arguments']!r}")
+    if len(messages) % 2 != 0 or not messages:
+        bad.append("Invalid message count")
+    system = example.get(columns.get("system", ""), "")
+    if system is not None and not isinstance(system, str):
+        bad.append("system is not text")
+    tools = example.get(columns.get("tools", ""))
+    if tools is not None:
+        try:
+            parsed = json.loads(tools)
+            assert isinstance(parsed, list) and all(isinstance(t, dict) for t in parsed)
+        except (ValueError, TypeError, AssertionError):
+            bad.append("tools is not a JSON list of schemas (Invalid JSON format in tool description)")
+    return bad
+
+
+def test_every_sharegpt_record_follows_llamafactory_rules(demo_store, tmp_path):
+    from ftui.curate.export import export_dataset
+
+    version, result = _with_hard_cases(demo_store)
+    out = export_dataset(demo_store, version.id, "sharegpt", tmp_path)
+    info = json.loads((tmp_path / "dataset_info.json").read_text())
+    assert {e["file_name"] for e in info.values()} == {Path(p).name for p in out["files"].values()}
+    checked = 0
+    for entry in info.values():
+        assert entry["formatting"] == "sharegpt"
+        for rec in json.loads((tmp_path / entry["file_name"]).read_text()):
+            assert llamafactory_problems(rec, entry["columns"]) == [], rec
+            checked += 1
+    rejected = sum(1 for e in result.examples
+                   if q.get(demo_store, e.interaction_id).status == "rejected")
+    assert checked == len(result.examples) - rejected
+    recs = [r for p in out["files"].values() for r in json.loads(Path(p).read_text())]
+    parallel = next(r for r in recs if "Oslo and Rome" in json.dumps(r))
+    call = parallel["conversations"][1]
+    assert call["from"] == "function_call" and call["value"].startswith("Let me look both up.")
+    assert parallel["conversations"][2]["value"] == \
+        "3 C\n</tool_response>\n<tool_response>\n14:00"  # results in the order of the calls
+    french = next(r for r in recs if "French" in json.dumps(r))
+    assert french["conversations"][2] == {"from": "human",
+                                          "value": "Now answer in French.\n\nweather?\n\nin Paris"}
+
+
+def test_sharegpt_hard_cases_reimport_to_the_same_calls(store, tmp_path):
+    from ftui.curate.export import export_dataset
+    from ftui.store import open_store
+
+    version, _ = _with_hard_cases(store)
+    out = export_dataset(store, version.id, "sharegpt", tmp_path)
+    fresh = open_store(f"sqlite:///{tmp_path / 'fresh.db'}")
+    assert import_files(fresh, list(out["files"].values())).skipped == 0
+    rows = [q.get(fresh, r.id) for r in q.page_first(fresh, q.InteractionFilter(), 100)]
+    parallel = next(r.messages for r in rows if "Oslo and Rome" in json.dumps(r.messages))
+    assert parallel[2]["content"] == "Let me look both up."
+    assert [c["function"]["arguments"] for c in parallel[2]["tool_calls"]] == \
+        [{"city": "Oslo"}, {"city": "Rome"}]  # objects, whatever the source had
+    assert [(m["role"], m["content"], m["name"]) for m in parallel[3:5]] == \
+        [("tool", "3 C", "weather"), ("tool", "14:00", "time")]
+
+
+def test_llamafactory_own_file_comes_back_as_it_was(store, tmp_path):
+    """glaive_toolcall_en_demo.json (LLaMA-Factory's own): imported, built and exported, every
+    conversation is one of the file's own (the store keeps JSON with sorted keys, so calls are
+    compared decoded)."""
+    from conftest import REALDATA
+
+    from ftui.curate.export import export_dataset
+
+    source = REALDATA / "glaive_toolcall_en_demo.json"
+    if not source.exists():
+        pytest.skip(f"{source} is absent (a fresh checkout has no ../shared/realdata)")
+    assert import_files(store, [source]).skipped == 0
+    spec = DatasetSpec(min_rating=None, include_unrated=True, near_dup=None, val=0.0,
+                       redact="off")
+    version, result, _ = build_dataset(store, "glaive", spec)
+    out = export_dataset(store, version.id, "sharegpt", tmp_path, redact="off")
+    columns = json.loads((tmp_path / "dataset_info.json").read_text())["glaive_train"]["columns"]
+    exported = json.loads(Path(out["files"]["train"]).read_text())
+    def decoded(turns: list[dict]) -> str:
+        return json.dumps([json.loads(t["value"]) if t["from"] == "function_call" else t
+                           for t in turns], sort_keys=True)
+
+    originals = {decoded(r["conversations"]) for r in json.loads(source.read_text())}
+    assert len(exported) == len(result.examples) > 250
+    for rec in exported:
+        assert llamafactory_problems(rec, columns) == []
+        assert decoded(rec["conversations"]) in originals

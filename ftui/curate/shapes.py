@@ -135,6 +135,21 @@ def _render(turn: dict[str, Any]) -> dict[str, str]:
             "value": f"{text}\n{TOOL_CALL_WORDS[0]}{body}{TOOL_CALL_WORDS[1]}" if text else body}
 
 
+def _answer_order(calls: list[dict], results: list[dict]) -> list[int]:
+    """For each tool result, the position of the call it answers (by id, else by name, else the
+    first call not answered yet): sharegpt has no ids, so results go in the order of the calls."""
+    free = list(range(len(calls)))
+    order = []
+    for res in results:
+        k = next((j for j in free if calls[j].get("id") and calls[j]["id"] == res.get(
+            "tool_call_id")), None)
+        if k is None:
+            k = next((j for j in free if calls[j]["function"]["name"] == res.get("name")), free[0])
+        free.remove(k)
+        order.append(k)
+    return order
+
+
 def to_sharegpt(messages: list[dict], tools: list | None) -> dict[str, Any]:
     system: list[str] = []
     rest = messages
@@ -169,6 +184,7 @@ def to_sharegpt(messages: list[dict], tools: list | None) -> dict[str, Any]:
             add("human", msg["content"])
         elif role == "tool":
             add("observation", msg["content"])
+            turns[-1].setdefault("results", []).append(msg)
         elif msg.get("tool_calls"):
             add("function_call", msg.get("content") or "", msg["tool_calls"])
         else:
@@ -178,6 +194,10 @@ def to_sharegpt(messages: list[dict], tools: list | None) -> dict[str, Any]:
         turns.pop()  # nothing after it to learn: LLaMA-Factory wants the model's turn last
     if not turns or turns[0]["from"] != "human":
         raise ShapeError("the conversation does not start with a user turn")
+    for prev, turn in zip(turns, turns[1:], strict=False):
+        if turn["from"] == "observation" and len(prev["calls"]) == len(turn["texts"]) > 1:
+            order = _answer_order(prev["calls"], turn["results"])
+            turn["texts"] = [t for _, t in sorted(zip(order, turn["texts"], strict=True))]
     out: dict[str, Any] = {"conversations": [_render(t) for t in turns]}
     if system:
         out["system"] = "\n\n".join(system)
