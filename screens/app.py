@@ -24,6 +24,7 @@ from ftui.config import Settings
 from ftui.logs import setup_logging
 from ftui.resources import asset_path
 from ftui.store import Store
+from ftui.store.edits import EditHistory
 from ftui.uistate import UiState
 
 
@@ -51,6 +52,7 @@ class FtuiApp(App):
         self.training_worker = None
         self.log_file = setup_logging(settings.home)
         self.ui_state = UiState(settings.home)
+        self.edit_history = EditHistory(store)  # ctrl+z in the screens that edit interactions
         self._restoring = True  # the theme set while starting is not a user's choice
 
     def notify(self, message: str, *, title: str = "", severity="information",

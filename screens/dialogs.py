@@ -185,8 +185,8 @@ class FilterDialog(FtuiDialog[InteractionFilter | None]):
             return values[0] if values else Select.NULL
 
         with VerticalScroll(classes="dialog wide", id="filter-form"):
-            yield Label("Filters — enter applies · tab next field · space opens a list · "
-                        "esc cancels", classes="dialog-title")
+            yield Label("Filters — enter applies · space opens a list · esc cancels",
+                        classes="dialog-title")
             with Horizontal(classes="form-row"):
                 yield Label("mode", classes="form-label")
                 yield Select([(m, m) for m in REASONING_MODES], value=one(f.modes), id="mode",

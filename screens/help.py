@@ -21,6 +21,7 @@ ctrl+p opens the command palette (every key below is there too); ctrl+t switches
 ctrl+q quits."""
 
 MOVEMENT_GROUP = "Moving around"
+FOLDED = {f"rate({n})" for n in range(2, 6)}  # shown as one "1-5" entry
 GLOBAL_GROUP = "Everywhere"
 
 
@@ -34,7 +35,7 @@ def help_sections(screen: Screen) -> list[tuple[str, list[tuple[str, str]]]]:
     descriptions: dict[tuple[int, str], str] = {}
     for key, active in screen.active_bindings.items():
         binding = active.binding
-        if not binding.description or binding.system:
+        if not binding.description or binding.system or binding.action in FOLDED:
             continue
         node = active.node
         action_name = binding.action.split("(")[0]
@@ -45,7 +46,7 @@ def help_sections(screen: Screen) -> list[tuple[str, list[tuple[str, str]]]]:
         else:
             group = MOVEMENT_GROUP
         ident = (id(node), binding.action)
-        label = binding.description
+        label = binding.tooltip or binding.description
         if binding.action.startswith("rate(") and binding.key_display == "1-5":
             label = "Rate 1-5"
         descriptions[ident] = label

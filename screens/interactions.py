@@ -1,13 +1,24 @@
-"""Interactions: browse, read and rate the assistant's logged interactions from the keyboard."""
+"""Interactions: browse, read and rate the assistant's logged interactions from the keyboard.
+
+New interactions (from the gateway, the playground) appear by themselves: while the screen is
+visible a worker polls a cheap change marker every POLL_S seconds and merges what arrived into the
+list without moving the selection. Every edit goes through the app's undo history (ctrl+z)."""
 
 from __future__ import annotations
 
 from ftui.screens.base import FtuiScreen
 from ftui.screens.common import rating_bindings
-from ftui.screens.dialogs import ConfirmDialog, CorrectionDialog, FilterDialog, TextInputDialog
+from ftui.screens.dialogs import (
+    ConfirmDialog,
+    CorrectionDialog,
+    FilterDialog,
+    PickDialog,
+    TextInputDialog,
+)
 from ftui.widgets.conversation import ConversationView, last_assistant_reply
 from ftui.widgets.interaction_list import InteractionList
 from ftui.widgets.section_bar import SectionBar
+from rich.markup import escape
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -17,28 +28,58 @@ from textual.widgets import Footer, Input, Static
 
 from ftui.demo import load_demo
 from ftui.store import interactions as core
+from ftui.store.edits import EditStep
 from ftui.store.interactions import Counters, InteractionFilter, RowPager
 
 DETAIL_DELAY_S = 0.04  # coalesce fast j/k presses into one detail render
+POLL_S = 2.0  # how often a visible F1 looks for new interactions
+NEW_ROWS_LIMIT = 500  # more arrivals than this at once: re-read around the selection instead
+FILTER_KEY = "interactions.filter"
+
+BULK_ACTIONS = [
+    ("accept", {"status": "accepted"}), ("reject", {"status": "rejected"}),
+    ("reset the status to new", {"status": "new"}),
+    *((f"rate {n}", {"rating": n}) for n in range(1, 6)),
+    ("clear the rating", {"rating": None}), ("add a tag…", None),
+]
 
 
 class InteractionsScreen(FtuiScreen):
     BINDINGS = [
         *rating_bindings(),
         Binding("0", "rate(0)", "Clear rating", show=False),
-        Binding("a", "mark('accepted')", "Accept"),
-        Binding("x", "mark('rejected')", "Reject"),
-        Binding("u", "mark('new')", "Unmark", show=False),
-        Binding("e", "edit_correction", "Correct"),
-        Binding("t", "edit_tags", "Tags"),
+        Binding("a", "mark('accepted')", "Accept", tooltip="Accept: use it for training"),
+        Binding("x", "mark('rejected')", "Reject", tooltip="Reject: never train on it"),
+        Binding("u", "mark('new')", "Status new", show=False,
+                tooltip="Set the status back to new"),
+        Binding("e", "edit_correction", "Correct",
+                tooltip="Correct the reply (the correction is the training target)"),
+        Binding("t", "edit_tags", "Tags", tooltip="Edit the tags (typing adds one)"),
         Binding("c", "edit_notes", "Notes", show=False),
+        Binding("ctrl+z", "undo", "Undo",
+                tooltip="Undo the last rating, status, correction, tags or bulk action"),
+        Binding("space", "toggle_mark", "Mark", show=False,
+                tooltip="Mark / unmark the row for a bulk action"),
+        Binding("B", "bulk", "Bulk", show=False,
+                tooltip="Bulk action on the marked rows, or on all rows of the filter"),
+        Binding("M", "clear_marks", "Clear marks", show=False),
         Binding("slash", "search", "Search", key_display="/"),
         Binding("f", "filters", "Filter"),
-        Binding("n", "next_unrated", "Next unrated"),
-        Binding("escape", "clear_filters", "Clear filter", show=False),
+        Binding("n", "next_unrated", "Next unrated", show=False),
+        Binding("escape", "clear_filters", "Clear filter", show=False,
+                tooltip="Clear the search and filters (the selection stays)"),
         Binding("r", "reload", "Reload", show=False),
         Binding("D", "load_demo", "Load demo data", show=False),
     ]
+    HELP_GROUPS = {
+        **{f"rate({n})": "Rate and review" for n in range(6)},
+        "mark": "Rate and review", "edit_correction": "Rate and review",
+        "edit_tags": "Rate and review", "edit_notes": "Rate and review",
+        "undo": "Rate and review",
+        "toggle_mark": "Bulk", "bulk": "Bulk", "clear_marks": "Bulk",
+        "search": "Find", "filters": "Find", "next_unrated": "Find", "clear_filters": "Find",
+        "reload": "Data", "load_demo": "Data",
+    }
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]
 
     def __init__(self) -> None:
@@ -47,6 +88,8 @@ class InteractionsScreen(FtuiScreen):
         self.counters = Counters()
         self._detail_timer: Timer | None = None
         self._offered_demo = False
+        self._seen_max_id = 0  # highest interaction id the list has been checked against
+        self._marker: tuple[int, int] | None = None
 
     # ------------------------------------------------------------ layout
 
@@ -60,13 +103,20 @@ class InteractionsScreen(FtuiScreen):
                 yield Static("", id="list-status")
             yield ConversationView(id="detail")
         yield Static("", id="counters")
-        yield Footer()
+        yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
         self.query_one("#search").display = False
+        self.filter = InteractionFilter.from_dict(self.ui_state.get(FILTER_KEY, {}, kind=dict))
+        self.query_one("#search").display = bool(self.filter.text)
         self.reload()
         self.refresh_counters()
-        self.query_one(InteractionList).focus()
+        self.list.focus()
+        self.every(POLL_S, self.poll)
+
+    @property
+    def history(self):
+        return self.app.edit_history
 
     # ------------------------------------------------------------ data flow
 
@@ -74,51 +124,69 @@ class InteractionsScreen(FtuiScreen):
     def list(self) -> InteractionList:
         return self.query_one(InteractionList)
 
-    def reload(self) -> None:
-        """Show the first page of the current filter; the total is counted in the background."""
+    def reload(self, keep_id: int | None = None) -> None:
+        """Show the current filter (total counted in the background); the cursor stays on
+        `keep_id` when that row matches the filter and can be found cheaply, else row 1."""
         pager = RowPager(self.store, self.filter)
+        self._seen_max_id, _ = core.change_marker(self.store)
         self.list.empty_text = (
             "no interactions yet: press D for the demo data, or run `ftui import FILE...`"
             if self.filter.is_empty else "nothing matches the filter (esc clears it)")
         if self.filter.may_scan:  # no index serves it: on a big store this may take a while
             self.query_one("#list-status", Static).update(
-                f" searching… [dim]filter:[/] {self.filter.describe()}")
-            self._search(pager, max(3 * self.list.page_size, 100))
+                f" searching… [dim]filter:[/] {escape(self.filter.describe())}")
+            self._search(pager, max(3 * self.list.page_size, 100), keep_id)
         else:
             self.list.load(pager)
+            self._keep(keep_id)
             self._update_status()
             self._count(pager)
 
+    def _keep(self, keep_id: int | None) -> None:
+        if keep_id is None or self.list.jump_to(keep_id) or self.filter.may_scan:
+            return
+        if core.matches(self.store, self.filter, keep_id):
+            row = core.row_of(self.store, keep_id)
+            if row is not None:
+                self.list.show_from([row])
+                if self.list.position is None:
+                    self._count_position()
+
     @work(thread=True, exclusive=True, group="search")
-    def _search(self, pager: RowPager, want: int) -> None:
+    def _search(self, pager: RowPager, want: int, keep_id: int | None) -> None:
         rows = pager.first(want)
-        self.app.call_from_thread(self._show_found, pager, rows, want)
+        self.app.call_from_thread(self._show_found, pager, rows, want, keep_id)
         self._count(pager)
 
-    def _show_found(self, pager: RowPager, rows: list, want: int) -> None:
+    def _show_found(self, pager: RowPager, rows: list, want: int, keep_id: int | None) -> None:
         if pager.filter == self.filter:  # the user may have moved on meanwhile
             self.list.set_rows(pager, rows, want)
+            self._keep(keep_id)
             self._update_status()
 
     @work(thread=True, exclusive=True, group="count")
     def _count(self, pager: RowPager) -> None:
         total = pager.count()
         if pager.filter == self.filter:
-            self.app.call_from_thread(self._set_total, total)
+            self.app.call_from_thread(self._set_total, pager.filter, total)
 
-    def _set_total(self, total: int) -> None:
-        self.list.set_total(total)
-        self._update_status()
+    def _set_total(self, f: InteractionFilter, total: int) -> None:
+        if f == self.filter:
+            self.list.set_total(total)
+            self._update_status()
 
-    @work(thread=True, exclusive=True, group="counters")
     def refresh_counters(self) -> None:
-        counters = core.counters(self.store)
-        self.app.call_from_thread(self._show_counters, counters)
+        f = self.filter
+        self.gather(lambda: (f, core.counters(self.store, f)), self._show_counters,
+                    group="counters", skip_if_busy=False)
 
-    def _show_counters(self, counters: Counters) -> None:
+    def _show_counters(self, result: tuple[InteractionFilter, Counters]) -> None:
+        f, counters = result
+        if f != self.filter:
+            return
         self.counters = counters
         self.render_counters()
-        if counters.total == 0 and not self._offered_demo:
+        if counters.total == 0 and f.is_empty and not self._offered_demo:
             self._offered_demo = True
             self.app.push_screen(
                 ConfirmDialog("The store is empty.\n\nLoad the demo data set (a few hundred "
@@ -129,11 +197,44 @@ class InteractionsScreen(FtuiScreen):
 
     def render_counters(self) -> None:
         c = self.counters
+        scope = "" if self.filter.is_empty else " [dim](filtered)[/]"
+        marked = f"   marked [b]{len(self.list.marked):,}[/]" if self.list.marked else ""
         self.query_one("#counters", Static).update(
-            f" unrated [b]{c.unrated:,}[/]   accepted [b green]{c.accepted:,}[/]   "
-            f"rejected [b red]{c.rejected:,}[/]   total {c.total:,}"
-            f"   [dim]auto-advance {'on' if self.app.settings.advance_on_rate else 'off'}[/]"
+            f" unrated [b]{c.unrated:,}[/]  accepted [b green]{c.accepted:,}[/]  "
+            f"rejected [b red]{c.rejected:,}[/]  total {c.total:,}{scope}{marked}"
+            f"   [dim]advance {'on' if self.settings.advance_on_rate else 'off'}[/]"
         )
+
+    # ------------------------------------------------------------ live refresh
+
+    def poll(self) -> None:
+        """Cheap check (max id, count) in a worker; the list is only touched when it changed."""
+        self.gather(lambda: core.change_marker(self.store), self._on_marker, group="poll")
+
+    def _on_marker(self, marker: tuple[int, int]) -> None:
+        if marker == self._marker:
+            return
+        self._marker = marker
+        f, since = self.filter, self._seen_max_id
+        self.gather(lambda: (f, marker, core.rows_since(self.store, f, since, NEW_ROWS_LIMIT),
+                             core.counters(self.store, f)), self._show_arrivals, group="arrivals",
+                    skip_if_busy=False)
+
+    def _show_arrivals(self, result) -> None:
+        f, (max_id, _), rows, counters = result
+        if f != self.filter:
+            return
+        self._seen_max_id = max(self._seen_max_id, max_id)
+        if len(rows) >= NEW_ROWS_LIMIT:  # a big import: re-read around the selection
+            current = self.list.current
+            self.reload(keep_id=current.id if current else None)
+        elif rows:
+            was_empty = not self.list.rows
+            self.list.merge_new(rows)
+            if was_empty:
+                self._show_detail()
+            self._update_status()
+        self._show_counters((f, counters))
 
     def _maybe_load_demo(self, yes: bool | None) -> None:
         if yes:
@@ -142,13 +243,14 @@ class InteractionsScreen(FtuiScreen):
     def action_load_demo(self) -> None:
         self.load_demo_data()
 
-    @work(thread=True, exclusive=True, group="demo")
     def load_demo_data(self) -> None:
-        report = load_demo(self.store)
-        self.app.call_from_thread(self.app.notify, f"demo data: {report.imported} interactions "
-                                  f"loaded ({report.duplicates} already present)")
-        self.app.call_from_thread(self.reload)
-        self.app.call_from_thread(self.refresh_counters)
+        def shown(report) -> None:
+            self.say(f"demo data: {report.imported} interactions loaded "
+                     f"({report.duplicates} already present)")
+            self.reload()
+            self.refresh_counters()
+
+        self.gather(lambda: load_demo(self.store), shown, group="demo")
 
     def _update_status(self) -> None:
         lst = self.list
@@ -158,7 +260,7 @@ class InteractionsScreen(FtuiScreen):
         if not lst.rows:
             where = "0"
         self.query_one("#list-status", Static).update(
-            f" {where} of {of}   [dim]filter:[/] {self.filter.describe()}"
+            f" {where} of {of}   [dim]filter:[/] {escape(self.filter.describe())}"
         )
 
     def on_interaction_list_highlighted(self, event: InteractionList.Highlighted) -> None:
@@ -172,42 +274,42 @@ class InteractionsScreen(FtuiScreen):
         item = core.get(self.store, row.id) if row else None
         self.query_one(ConversationView).show(item)
 
-    # ------------------------------------------------------------ edits
+    # ------------------------------------------------------------ edits (undoable)
 
-    def _edit(self, change) -> bool:
-        """Run one change against the store; a failure becomes a message, never a traceback."""
-        done = object()
-        return self.attempt(lambda: (change(), done)[1]) is done
+    def _change(self, row_id: int, label: str, **values) -> EditStep | None:
+        return self.attempt(self.history.change, [row_id], label, **values)
+
+    def _after_edit(self, advance: bool) -> None:
+        if advance and self.settings.advance_on_rate:
+            self.list.move(1)
+        else:
+            self._show_detail()
+        self.refresh_counters()
 
     def action_rate(self, rating: int) -> None:
         row = self.list.current
         if row is None:
             return
         value = rating or None
-        if not self._edit(lambda: core.set_rating(self.store, row.id, value)):
+        label = f"rating {value} on #{row.id}" if value else f"rating cleared on #{row.id}"
+        if self._change(row.id, label, rating=value) is None:
             return
         if (row.rating is None) != (value is None):
             self.counters.unrated += 1 if value is None else -1
             self.render_counters()
         self.list.patch_current(rating=value)
-        if value is not None and self.app.settings.advance_on_rate:
-            self.list.move(1)
-        else:
-            self._show_detail()
+        self._after_edit(advance=value is not None)
 
     def action_mark(self, status: str) -> None:
         row = self.list.current
-        if row is None or not self._edit(lambda: core.set_status(self.store, row.id, status)):
+        if row is None or self._change(row.id, f"{status} #{row.id}", status=status) is None:
             return
         for name, delta in ((row.status, -1), (status, 1)):
             if name in ("accepted", "rejected"):
                 setattr(self.counters, name, getattr(self.counters, name) + delta)
         self.render_counters()
         self.list.patch_current(status=status)
-        if status != "new" and self.app.settings.advance_on_rate:
-            self.list.move(1)
-        else:
-            self._show_detail()
+        self._after_edit(advance=status != "new")
 
     def action_edit_correction(self) -> None:
         row = self.list.current
@@ -220,10 +322,10 @@ class InteractionsScreen(FtuiScreen):
             if text is None:
                 return
             value = None if not text.strip() or text == original else text
-            if self._edit(lambda: core.set_correction(self.store, row.id, value)):
-                self.list.patch_current(has_correction=value is not None)
+            if self._change(row.id, f"correction of #{row.id}", correction=value):
+                self.list.update_row(core.row_of(self.store, row.id))
                 self._show_detail()
-                self.app.notify("correction saved" if value else "correction removed")
+                self.say("correction saved" if value else "correction removed")
 
         self.app.push_screen(CorrectionDialog(original, item.correction), save)
 
@@ -235,13 +337,14 @@ class InteractionsScreen(FtuiScreen):
         def save(text: str | None) -> None:
             if text is None:
                 return
-            tags: list[str] = []
-            if self._edit(lambda: tags.extend(core.set_tags(self.store, row.id, text.split(",")))):
-                self.list.patch_current(tags=",".join(tags))
+            step = self._change(row.id, f"tags of #{row.id}", tags=text)
+            if step is not None:
+                self.list.update_row(core.row_of(self.store, row.id))
                 self._show_detail()
 
+        current = ", ".join(t for t in row.tags.split(",") if t)
         self.app.push_screen(TextInputDialog(
-            "Tags (comma-separated)", ", ".join(t for t in row.tags.split(",") if t),
+            "Tags (comma-separated)", f"{current}, " if current else "",
             "lower-case; spaces become dashes; an empty line removes all tags"), save)
 
     def action_edit_notes(self) -> None:
@@ -251,10 +354,110 @@ class InteractionsScreen(FtuiScreen):
         item = core.get(self.store, row.id)
 
         def save(text: str | None) -> None:
-            if text is not None and self._edit(lambda: core.set_notes(self.store, row.id, text)):
+            if text is not None and self._change(row.id, f"notes of #{row.id}", notes=text):
                 self._show_detail()
 
         self.app.push_screen(TextInputDialog("Notes", item.notes or ""), save)
+
+    def action_undo(self) -> None:
+        step = self.history.last
+        if step is None:
+            self.say("nothing to undo")
+            return
+        result = self.attempt(self.history.undo)
+        if result is None:
+            return
+        step, restored = result
+        kept = len(step) - restored
+        note = f" ({kept} edited since: left as they are)" if kept else ""
+        self.say(f"undone: {step.label}{note}")
+        if len(step) == 1:
+            row = core.row_of(self.store, step.ids[0])
+            if row is not None and not self.list.jump_to(row.id):
+                self._keep(row.id)
+            if row is not None:
+                self.list.update_row(row)
+            self._show_detail()
+        else:
+            current = self.list.current
+            self.reload(keep_id=current.id if current else None)
+        self.refresh_counters()
+
+    # ------------------------------------------------------------ marks and bulk actions
+
+    def action_toggle_mark(self) -> None:
+        row = self.list.current
+        if row is None:
+            return
+        self.list.marked.symmetric_difference_update({row.id})
+        self.list.refresh()
+        self.list.move(1)
+        self.render_counters()
+
+    def action_clear_marks(self) -> None:
+        self.list.marked.clear()
+        self.list.refresh()
+        self.render_counters()
+
+    def _bulk_scope(self) -> tuple[str, int]:
+        marked = len(self.list.marked)
+        if marked:
+            return f"the {marked:,} marked interaction{'s' * (marked != 1)}", marked
+        total = self.list.total
+        if total is None:
+            total = core.count(self.store, self.filter)
+        what = "every interaction" if self.filter.is_empty else (
+            f"all {total:,} interactions matching {self.filter.describe()}")
+        return (f"{what} ({total:,})" if self.filter.is_empty else what), total
+
+    def action_bulk(self) -> None:
+        scope, count = self._bulk_scope()
+        if count == 0:
+            self.say("nothing to act on: mark rows with space, or change the filter", "warning")
+            return
+        options = [(label, str(i)) for i, (label, _) in enumerate(BULK_ACTIONS)]
+        self.app.push_screen(PickDialog(f"Bulk action on {scope}", options,
+                                        "enter picks · esc cancels · ctrl+z undoes it after"),
+                             lambda choice: self._bulk_chosen(choice, scope, count))
+
+    def _bulk_chosen(self, choice: str | None, scope: str, count: int) -> None:
+        if choice is None:
+            return
+        label, values = BULK_ACTIONS[int(choice)]
+        if values is None:
+            self.app.push_screen(TextInputDialog(f"Tag to add to {scope}"),
+                                 lambda text: text and text.strip() and self._bulk_confirm(
+                                     f"add the tag {text.strip()!r} to", scope, count,
+                                     tags=[text]))
+            return
+        self._bulk_confirm(label, scope, count, **values)
+
+    def _bulk_confirm(self, verb: str, scope: str, count: int, **values) -> None:
+        question = (f"{verb[0].upper()}{verb[1:]} {scope}?\n\n{count:,} interaction"
+                    f"{'s' * (count != 1)} will change; ctrl+z undoes it as one step.")
+        self.app.push_screen(ConfirmDialog(question, yes=f"{verb.split()[0].capitalize()} "
+                                                         f"{count:,}"),
+                             lambda yes: yes and self._bulk_apply(verb, **values))
+
+    def _bulk_apply(self, verb: str, **values) -> None:
+        marked = sorted(self.list.marked)
+        f = self.filter
+        label = f"{verb} {'marked' if marked else f.describe()}"
+
+        def run() -> EditStep:
+            ids = marked or core.ids_matching(self.store, f)
+            if "tags" in values:
+                return self.history.add_tags(ids, values["tags"], label)
+            return self.history.change(ids, label, **values)
+
+        def done(step: EditStep) -> None:
+            self.say(f"{label}: {len(step):,} interactions changed (ctrl+z undoes it)")
+            self.list.marked.clear()
+            current = self.list.current
+            self.reload(keep_id=current.id if current else None)
+            self.refresh_counters()
+
+        self.gather(run, done, group="bulk", skip_if_busy=True)
 
     # ------------------------------------------------------------ finding
 
@@ -267,10 +470,9 @@ class InteractionsScreen(FtuiScreen):
     def on_input_submitted(self, event: Input.Submitted) -> None:
         if event.input.id != "search":
             return
-        self.filter = self.filter.with_(text=event.value.strip())
-        event.input.display = bool(self.filter.text)
         self.list.focus()
-        self.reload()
+        self.apply_filter(self.filter.with_(text=event.value.strip()))
+        event.input.display = bool(self.filter.text)
 
     def on_key(self, event) -> None:
         search = self.query_one("#search", Input)
@@ -290,10 +492,15 @@ class InteractionsScreen(FtuiScreen):
         self.app.push_screen(FilterDialog(self.filter, models, sources), apply)
 
     def apply_filter(self, new: InteractionFilter) -> None:
-        if new != self.filter:
-            self.filter = new
-            self.query_one("#search", Input).display = bool(new.text)
-            self.reload()
+        """Show what `new` keeps; the selected row stays selected when it still matches."""
+        if new == self.filter:
+            return
+        current = self.list.current
+        self.filter = new
+        self.ui_state.set(FILTER_KEY, new.to_dict())
+        self.query_one("#search", Input).display = bool(new.text)
+        self.reload(keep_id=current.id if current else None)
+        self.refresh_counters()
 
     def action_clear_filters(self) -> None:
         self.apply_filter(InteractionFilter())
@@ -302,7 +509,7 @@ class InteractionsScreen(FtuiScreen):
         row = self.list.current
         found = core.next_unrated(self.store, self.filter, row.key if row else None)
         if found is None:
-            self.app.notify("no unrated interaction matches the filter — all done")
+            self.say("no unrated interaction matches the filter — all done")
             return
         self.list.show_from([found])
         if self.list.position is None:
@@ -310,19 +517,17 @@ class InteractionsScreen(FtuiScreen):
 
     @work(thread=True, exclusive=True, group="position")
     def _count_position(self) -> None:
-        lst = self.list
-        row = lst.current
+        row = self.list.current
         if row is None:
             return
         pos = core.position_of(self.store, self.filter, row.key)
         self.app.call_from_thread(self._set_position, row.id, pos)
 
     def _set_position(self, row_id: int, pos: int) -> None:
-        lst = self.list
-        if lst.current is not None and lst.current.id == row_id:
-            lst.first_abs = pos - lst.cursor
-            self._update_status()
+        self.list.set_position(row_id, pos)
+        self._update_status()
 
     def action_reload(self) -> None:
-        self.reload()
+        current = self.list.current
+        self.reload(keep_id=current.id if current else None)
         self.refresh_counters()

@@ -11,20 +11,11 @@ from ftui.screens.help import HelpScreen, help_sections
 from ftui.widgets.table import RecordTable
 from textual.app import App
 from textual.widgets import Footer
+from ui_wait import wait_for
 
 from ftui.errors import FtuiError
 from ftui.logs import current_log_path, setup_logging
 from ftui.uistate import UiState
-
-
-async def wait_for(pilot, condition, timeout: float = 5.0) -> None:
-    """Pause until `condition()` holds (fails the test after `timeout` seconds)."""
-    loop_time = 0.0
-    while not condition():
-        if loop_time > timeout:
-            raise AssertionError("condition not met in time")
-        await pilot.pause(0.02)
-        loop_time += 0.02
 
 
 class TableScreen(FtuiScreen):

@@ -47,7 +47,7 @@ class InteractionList(Widget, can_focus=True):
     BINDINGS = [
         Binding("j,down", "move(1)", "Down", show=False),
         Binding("k,up", "move(-1)", "Up", show=False),
-        Binding("pagedown,ctrl+f,space", "page(1)", "Page down", show=False),
+        Binding("pagedown,ctrl+f", "page(1)", "Page down", show=False),
         Binding("pageup,ctrl+b", "page(-1)", "Page up", show=False),
         Binding("g,home", "first", "First", show=False),
         Binding("G,end", "last", "Last", show=False),
@@ -58,6 +58,7 @@ class InteractionList(Widget, can_focus=True):
         "interaction-list--star",
         "interaction-list--accepted",
         "interaction-list--rejected",
+        "interaction-list--marked",
     }
     DEFAULT_CSS = """
     InteractionList { height: 1fr; }
@@ -67,6 +68,7 @@ class InteractionList(Widget, can_focus=True):
     InteractionList > .interaction-list--star { color: $warning; }
     InteractionList > .interaction-list--accepted { color: $success; }
     InteractionList > .interaction-list--rejected { color: $error; }
+    InteractionList > .interaction-list--marked { color: $accent; text-style: bold; }
     """
 
     class Highlighted(Message):
@@ -85,6 +87,7 @@ class InteractionList(Widget, can_focus=True):
         self.first_abs: int | None = 0  # position of rows[0] in the whole result, if known
         self.total: int | None = None
         self.empty_text = "nothing matches"
+        self.marked: set[int] = set()  # ids marked for a bulk action (shown with a ●)
         self._last_highlight: int | None = -1
 
     # ------------------------------------------------------------ state
@@ -122,6 +125,41 @@ class InteractionList(Widget, can_focus=True):
         if self.first_abs is None and self.at_end:
             self.first_abs = max(0, total - len(self.rows))
         self.refresh()
+
+    def set_position(self, row_id: int, position: int) -> None:
+        """The cursor's row `row_id` is at `position` in the whole result (counted elsewhere)."""
+        if self.current is not None and self.current.id == row_id:
+            self.first_abs = position - self.cursor
+            self.refresh()
+
+    def merge_new(self, new_rows: list[InteractionRow]) -> int:
+        """Insert rows that appeared in the store since the list was filled, where they belong in
+        browsing order, without moving the selection (the same row stays under the cursor; at
+        the top of the list, new rows show up above it). Returns how many were inserted."""
+        known = {r.id for r in self.rows}
+        new_rows = [r for r in new_rows if r.id not in known]
+        if not new_rows:
+            return 0
+        current = self.current
+        top_row = self.rows[self.top] if self.top < len(self.rows) else None
+        newest = self.rows[0].key if self.rows and not self.at_start else None
+        oldest = self.rows[-1].key if self.rows and not self.at_end else None
+        inside = [r for r in new_rows
+                  if (newest is None or r.key < newest) and (oldest is None or r.key > oldest)]
+        above = sum(1 for r in new_rows if newest is not None and r.key > newest)
+        self.rows = sorted([*self.rows, *inside], key=lambda r: r.key, reverse=True)
+        if current is not None:
+            self.cursor = next(i for i, r in enumerate(self.rows) if r.id == current.id)
+        # At the top of the list the operator watches the newest rows: new ones appear there;
+        # anywhere else the view stays on the same rows.
+        if top_row is not None and not (self.top == 0 and self.at_start):
+            self.top = next(i for i, r in enumerate(self.rows) if r.id == top_row.id)
+        if self.first_abs is not None:
+            self.first_abs += above
+        if self.total is not None:
+            self.total += len(new_rows)
+        self._changed()
+        return len(new_rows)
 
     def update_row(self, row: InteractionRow) -> None:
         for i, old in enumerate(self.rows):
@@ -285,8 +323,10 @@ class InteractionList(Widget, can_focus=True):
         }.get(row.status, dim)
         status_mark = {"accepted": "✓", "rejected": "✗"}.get(row.status, "·")
         model = (row.model or "-")[:14]
+        marked = row.id in self.marked
         segments = [
-            Segment(f" {row.created_at:%m-%d %H:%M} ", dim),
+            Segment("●" if marked else " ", line_style + get("interaction-list--marked")),
+            Segment(f"{row.created_at:%m-%d %H:%M} ", dim),
             Segment(f"{MODE_LABELS.get(row.reasoning_mode, row.reasoning_mode[:5]):<6}", line_style),
             Segment(f"{model:<15}", dim),
             Segment(stars(row.rating), line_style + get("interaction-list--star")),
