@@ -1,46 +1,89 @@
 """Models: the registry table, a detail pane (lineage, metrics, history), and the actions:
 promote/demote, evaluate, compare, merge, deploy to Ollama, delete, register from `ollama list`.
-Slow actions run in a thread; their progress lines go to the activity pane."""
+Slow actions run in a thread; their progress lines go to the activity pane; an evaluation shows
+its progress with an ETA and stops on esc."""
 
 from __future__ import annotations
 
-from ftui.screens.common import attempt
+import threading
+import time
+
+from ftui.screens.base import FtuiScreen
 from ftui.screens.dialogs import ConfirmDialog, PickDialog, TextDialog, TextInputDialog
+from ftui.screens.evaluate_dialog import EvaluateDialog
+from ftui.widgets.detail import DetailPane
 from ftui.widgets.section_bar import SectionBar
+from ftui.widgets.table import RecordTable
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.screen import Screen
-from textual.widgets import DataTable, Footer, RichLog, Static
+from textual.containers import Container, Vertical
+from textual.widgets import DataTable, Footer, ProgressBar, RichLog, Static
 
-from ftui import registry
+from ftui import fmt, registry
 from ftui.errors import FtuiError
 from ftui.registry.lineage import lineage, lineage_lines
 
 EVAL_KEYS = ("loss", "perplexity", "rouge_l", "exact_match", "contains_match", "answer_words",
-             "latency_ms_p50", "tokens_per_s")
+             "latency_ms_p50", "latency_ms_p95", "tokens_per_s")
+COLUMNS = ("id", "name", "stage", "slot", "kind", "base", "eval loss", "created")
 
 
-def _fmt(v) -> str:
-    if v is None:
-        return "-"
-    return f"{v:.4g}" if isinstance(v, float) else str(v)
+class EvaluationCancelled(Exception):
+    """Raised from the progress callback to stop an evaluation between two examples."""
 
 
-class ModelsScreen(Screen):
+def figure_of(key: str, value) -> str:
+    """An evaluation or training figure as read: latencies as durations, rates as percent."""
+    if key.startswith("latency_ms"):
+        return fmt.millis(value)
+    if key in ("exact_match", "contains_match"):
+        return fmt.percent(value)
+    if isinstance(value, dict | list):
+        return fmt.DASH  # records have their own lines
+    return fmt.figure(value)
+
+
+def deployed_line(model) -> str | None:
+    summary = getattr(registry, "deployment_summary", None)  # the registry's own wording
+    if summary is not None:
+        return summary(model)
+    d = model.metrics.get("deployed")
+    if isinstance(d, dict) and d.get("ollama_name"):
+        return f"in Ollama as {d['ollama_name']} ({d.get('mode', '?')})"
+    return None
+
+
+class ModelsScreen(FtuiScreen):
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]
+    DEFAULT_CSS = """
+    ModelsScreen #models-main { height: 1fr; layout: horizontal; }
+    ModelsScreen #models-side { width: 60%; border-right: solid $primary 50%; }
+    ModelsScreen #model-table { height: 1fr; }
+    ModelsScreen #eval-box { height: auto; display: none; }
+    ModelsScreen #eval-box.-running { display: block; }
+    ModelsScreen #model-activity { height: 7; border: round $primary 50%; }
+    ModelsScreen #model-detail { width: 1fr; padding: 0 1; }
+    /* 80x24: the table above (every column up to slot in view), the detail below */
+    ModelsScreen.-narrow #models-main { layout: vertical; }
+    ModelsScreen.-narrow #models-side { width: 100%; height: 11; border-right: none;
+                                        border-bottom: solid $primary 50%; }
+    ModelsScreen.-narrow #model-activity { height: 4; }
+    ModelsScreen.-narrow #model-detail { height: 1fr; }
+    """
     BINDINGS = [
+        Binding("e", "evaluate", "Evaluate"),
+        Binding("escape", "cancel_evaluation", "Stop eval"),
         Binding("p", "promote", "Promote"),
         Binding("d", "demote", "Demote"),
-        Binding("e", "evaluate", "Evaluate"),
+        Binding("D", "deploy", "Deploy"),
+        Binding("t", "playground", "Chat"),
         Binding("m", "mark", "Mark A"),
         Binding("c", "compare", "Compare"),
-        Binding("M", "merge", "Merge"),
-        Binding("D", "deploy", "Deploy"),
-        Binding("g", "playground", "Chat"),
-        Binding("i", "interactions", "Its data"),
-        Binding("o", "register_ollama", "Add Ollama model"),
+        Binding("M", "merge", "Merge", show=False),
+        Binding("i", "interactions", "Its data", show=False),
+        Binding("o", "register_ollama", "Add Ollama model", show=False),
         Binding("a", "archive", "Archive", show=False),
         Binding("x", "delete", "Delete"),
         Binding("r", "reload", "Reload", show=False),
@@ -50,61 +93,59 @@ class ModelsScreen(Screen):
         super().__init__()
         self.selected: int | None = None
         self.marked: int | None = None
-
-    @property
-    def store(self):
-        return self.app.store
-
-    @property
-    def settings(self):
-        return self.app.settings
+        self.evaluating: str | None = None  # the model name while an evaluation runs
+        self._stop_eval = threading.Event()
 
     def compose(self) -> ComposeResult:
         yield SectionBar("models")
-        with Horizontal(id="models-body"):
-            with Vertical(id="models-left"):
-                yield DataTable(id="models", cursor_type="row")
-                yield RichLog(id="activity", wrap=True, markup=False)
-            with VerticalScroll(id="model-detail"):
+        with Container(id="models-main"):
+            with Vertical(id="models-side"):
+                yield RecordTable(*COLUMNS, id="model-table",
+                                  empty_text="no models yet: a finished run (F3) registers one; "
+                                             "o adds an Ollama model")
+                with Vertical(id="eval-box"):
+                    yield Static("", id="eval-status")
+                    yield ProgressBar(id="eval-progress", show_eta=False)
+                yield RichLog(id="model-activity", wrap=True, markup=False)
+            with DetailPane(id="model-detail"):
                 yield Static("no models yet: a finished training run (F3) registers its "
                              "adapter; o adds a model from Ollama", id="model-info")
         yield Footer()
 
     def on_mount(self) -> None:
-        table = self.query_one("#models", DataTable)
-        table.add_columns("id", "name", "kind", "stage", "slot", "base", "eval loss", "created")
-        self.query_one("#activity", RichLog).border_title = "activity"
+        self.query_one("#model-activity", RichLog).border_title = "activity"
         self.refresh_table()
-        table.focus()
+        self.query_one("#model-table").focus()
 
     def on_screen_resume(self) -> None:
         self.refresh_table()
 
+    def check_action(self, action: str, parameters: tuple) -> bool | None:
+        if action == "cancel_evaluation":
+            return self.evaluating is not None  # esc (and its footer entry) only while running
+        return True
+
     # ------------------------------------------------------------ view
 
     def refresh_table(self) -> None:
-        table = self.query_one("#models", DataTable)
+        table = self.query_one("#model-table", RecordTable)
         items = registry.list_models(self.store)
-        table.clear()
+        rows = []
         for m in items:
             loss = m.metrics.get("eval_loss", m.metrics.get("best_eval_loss"))
             mark = "▶ " if m.id == self.marked else ""
-            table.add_row(str(m.id), mark + m.name[:30], m.kind, m.stage, m.slot,
-                          (m.base_model or m.ollama_name or "-")[:18], _fmt(loss),
-                          f"{m.created_at:%m-%d %H:%M}", key=str(m.id))
-        ids = [m.id for m in items]
-        if not ids:
-            self.selected = None
-            return
-        if self.selected not in ids:
-            self.selected = ids[0]
-        table.move_cursor(row=ids.index(self.selected), animate=False)
-        self.show_model(self.selected)
+            rows.append((m.id, (str(m.id), mark + m.name[:26], m.stage, m.slot[:14], m.kind,
+                                (m.base_model or m.ollama_name or "-")[:18],
+                                figure_of("loss", loss), f"{m.created_at:%m-%d %H:%M}")))
+        self.selected = table.show_rows(rows, keep=self.selected)
+        if self.selected is not None:
+            self.show_model(self.selected)
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
-        if event.row_key is not None and event.row_key.value is not None:
-            self.selected = int(event.row_key.value)
-            self.show_model(self.selected)
+        key = self.query_one("#model-table", RecordTable).key_of(event.row_key)
+        if key is not None and key != self.selected:
+            self.selected = key
+            self.show_model(key)
 
     def show_model(self, model_id: int) -> None:
         try:
@@ -114,29 +155,33 @@ class ModelsScreen(Screen):
         text = Text()
         text.append(f"{m.name}\n", style="bold")
         text.append(f"{m.kind} · {m.stage} · slot {m.slot}", style="cyan")
-        if m.ollama_name:
-            text.append(f" · in Ollama as {m.ollama_name}", style="green")
         text.append("\n")
+        deployed = deployed_line(m)
+        if deployed:
+            text.append(f"{deployed}\n", style="green")
+        elif m.ollama_name:
+            text.append(f"in Ollama as {m.ollama_name}\n", style="green")
         if m.path:
             text.append(f"{m.path}\n", style="dim")
         text.append("\nlineage\n", style="bold")
         for line in lineage_lines(lineage(self.store, m.id)):
             text.append(line + "\n")
-        metrics = {k: v for k, v in m.metrics.items() if k != "eval"}
+        metrics = {k: v for k, v in m.metrics.items()
+                   if k not in ("eval", "deployed") and not isinstance(v, dict | list)}
         if metrics:
             text.append("\ntraining\n", style="bold")
             for k, v in metrics.items():
-                text.append(f"  {k.replace('_', ' '):<22} {_fmt(v)}\n")
+                text.append(f"  {k.replace('_', ' '):<22} {figure_of(k, v)}\n")
         ev = m.metrics.get("eval")
-        if ev:
-            text.append(f"\nevaluation (dataset {ev['dataset_id']} {ev['split']}, "
-                        f"{ev['examples']} examples)\n", style="bold")
+        if isinstance(ev, dict):
+            text.append(f"\nevaluation (dataset {ev.get('dataset_id')} {ev.get('split')}, "
+                        f"{ev.get('examples')} examples)\n", style="bold")
             for k in EVAL_KEYS:
-                text.append(f"  {k.replace('_', ' '):<22} {_fmt(ev.get(k))}\n")
+                text.append(f"  {k.replace('_', ' '):<22} {figure_of(k, ev.get(k))}\n")
         params = m.params
         if params:
-            shown = ", ".join(f"{k}={params[k]}" for k in ("learning_rate", "lora_r", "epochs",
-                                                            "max_steps") if k in params)
+            shown = ", ".join(f"{k}={fmt.figure(params[k])}" for k in (
+                "learning_rate", "lora_r", "epochs", "max_steps") if k in params)
             text.append(f"\nhyper-parameters: {shown}\n", style="dim")
         text.append("\nhistory\n", style="bold")
         for e in registry.history(self.store, m.id)[-8:]:
@@ -147,18 +192,18 @@ class ModelsScreen(Screen):
         self.query_one("#model-info", Static).update(text)
 
     def log_line(self, line: str) -> None:
-        self.query_one("#activity", RichLog).write(line)
+        self.query_one("#model-activity", RichLog).write(line)
 
     # ------------------------------------------------------------ actions
 
     def _model(self):
         if self.selected is None:
-            self.app.notify("no model selected", severity="warning")
+            self.say("no model selected", severity="warning")
             return None
         return registry.get_model(self.store, self.selected)
 
     def _try(self, fn, *args, **kwargs):
-        return attempt(self, fn, *args, refresh=self.refresh_table, **kwargs)
+        return self.attempt(fn, *args, refresh=self.refresh_table, **kwargs)
 
     def action_reload(self) -> None:
         self.refresh_table()
@@ -208,7 +253,7 @@ class ModelsScreen(Screen):
         def done(yes: bool) -> None:
             if yes:
                 self._try(registry.delete_model, self.store, m.id, False)
-                self.app.notify(f"forgot {m.name}; its files are kept"
+                self.say(f"forgot {m.name}; its files are kept"
                                 + (f" in {m.path}" if m.path else ""))
 
         self.app.push_screen(ConfirmDialog(
@@ -219,7 +264,7 @@ class ModelsScreen(Screen):
         m = self._model()
         if m is not None:
             self.marked = None if self.marked == m.id else m.id
-            self.app.notify(f"{m.name} marked as A: select another model and press c"
+            self.say(f"{m.name} marked as A: select another model and press c"
                             if self.marked else "mark cleared")
             self.refresh_table()
 
@@ -230,7 +275,7 @@ class ModelsScreen(Screen):
         if m is None:
             return
         if self.marked is None or self.marked == m.id:
-            self.app.notify("mark a model with m first, then select the other and press c",
+            self.say("mark a model with m first, then select the other and press c",
                             severity="warning")
             return
         result = self._try(compare, self.store, self.marked, m.id)
@@ -239,8 +284,9 @@ class ModelsScreen(Screen):
         a, b = result["a"]["name"], result["b"]["name"]
         lines = [f"A {a}", f"B {b}", "", f"{'':<16}{'A':>12}{'B':>12}  better"]
         for r in result["rows"]:
-            lines.append(f"{r['metric'].replace('_', ' '):<16}{_fmt(r['a']):>12}"
-                         f"{_fmt(r['b']):>12}  {r['better'] or ''}")
+            lines.append(f"{r['metric'].replace('_', ' '):<16}"
+                         f"{figure_of(r['metric'], r['a']):>12}"
+                         f"{figure_of(r['metric'], r['b']):>12}  {r['better'] or ''}")
         if not result["same_data"]:
             lines.append("\nevaluated on different data: the figures do not compare")
         self.app.push_screen(TextDialog("Compare (esc closes)", "\n".join(lines)))
@@ -250,7 +296,7 @@ class ModelsScreen(Screen):
         if m is None:
             return
         if m.dataset_id is None:
-            self.app.notify(f"{m.name} has no dataset recorded", severity="warning")
+            self.say(f"{m.name} has no dataset recorded", severity="warning")
             return
         from ftui.store.interactions import InteractionFilter
 
@@ -264,34 +310,100 @@ class ModelsScreen(Screen):
     # ------------------------------------------------------------ slow actions (threads)
 
     def action_evaluate(self) -> None:
-        m = self._model()
-        if m is not None:
-            self.log_line(f"evaluating {m.name} (20 held-out examples)…")
-            self._evaluate(m.id, m.name)
+        from ftui.curate import list_datasets
 
-    @work(thread=True, group="models", exclusive=False)
-    def _evaluate(self, model_id: int, name: str) -> None:
+        m = self._model()
+        if m is None:
+            return
+        if self.evaluating is not None:
+            self.say(f"{self.evaluating} is being evaluated: esc stops it", severity="warning")
+            return
+        datasets = list_datasets(self.store)
+        if not datasets:
+            self.say("no dataset to evaluate on: build one in Datasets (F2)", severity="warning")
+            return
+
+        def start(answer: dict | None) -> None:
+            if answer is not None:
+                self._start_evaluation(m.id, m.name, answer)
+
+        self.app.push_screen(EvaluateDialog(m.name, datasets, m.dataset_id), start)
+
+    def _start_evaluation(self, model_id: int, name: str, answer: dict) -> None:
+        self.evaluating = name
+        self._stop_eval.clear()
+        self.query_one("#eval-box").set_class(True, "-running")
+        self._eval_progress(0, answer["limit"], time.monotonic(), "loading the model…")
+        self.refresh_bindings()
+        self.log_line(f"evaluating {name} on dataset {answer['dataset_id']} "
+                      f"({answer['split'] or 'held-out'}, up to {answer['limit']} examples)…")
+        self._evaluate(model_id, name, answer)
+
+    def _eval_progress(self, done: int, total: int, started: float, note: str = "") -> None:
+        if self.evaluating is None:
+            return
+        left = fmt.eta(done, total, time.monotonic() - started)
+        stopping = self._stop_eval.is_set()
+        status = Text(f"evaluating {self.evaluating}: {done}/{total} answered · ETA {left}",
+                      style="bold")
+        status.append(" · cancelling…" if stopping else f" · esc stops {note}",
+                      style="yellow" if stopping else "dim")
+        self.query_one("#eval-status", Static).update(status)
+        self.query_one("#eval-progress", ProgressBar).update(total=max(total, 1), progress=done)
+
+    def action_cancel_evaluation(self) -> None:
+        if self.evaluating is None:
+            return
+        self._stop_eval.set()
+        self.query_one("#eval-status", Static).update(Text(
+            f"evaluating {self.evaluating}: cancelling after the current answer…",
+            style="bold yellow"))
+        self.log_line(f"{self.evaluating}: cancel asked")
+
+    def _evaluation_ended(self, line: str) -> None:
+        self.evaluating = None
+        self.query_one("#eval-box").set_class(False, "-running")
+        self.refresh_bindings()
+        self.log_line(line)
+        self.refresh_table()
+
+    @work(thread=True, group="models-eval")
+    def _evaluate(self, model_id: int, name: str, answer: dict) -> None:
         from ftui.registry.evaluate import evaluate
 
+        started = time.monotonic()
+
         def progress(i: int, n: int) -> None:
-            self.app.call_from_thread(self.log_line, f"  {name}: {i}/{n} answered")
+            self._from_thread(self._eval_progress, i, n, started)
+            if self._stop_eval.is_set():
+                raise EvaluationCancelled
 
         try:
             ev = evaluate(self.store, model_id, home=self.settings.home,
-                          host=self.settings.ollama_host, on_progress=progress)
-            line = (f"{name}: loss {_fmt(ev['loss'])}, ROUGE-L {_fmt(ev['rouge_l'])}, "
-                    f"p50 {_fmt(ev['latency_ms_p50'])} ms")
-        except Exception as err:  # noqa: BLE001 - reported in the activity pane
+                          host=self.settings.ollama_host, dataset_id=answer["dataset_id"],
+                          split=answer["split"], limit=answer["limit"],
+                          max_new_tokens=answer["max_new_tokens"], on_progress=progress)
+            line = (f"{name}: loss {figure_of('loss', ev['loss'])}, ROUGE-L "
+                    f"{figure_of('rouge_l', ev['rouge_l'])}, p50 "
+                    f"{figure_of('latency_ms_p50', ev['latency_ms_p50'])} "
+                    f"({ev['examples']} examples, {fmt.duration(time.monotonic() - started)})")
+        except EvaluationCancelled:
+            line = f"{name}: evaluation cancelled; nothing was stored"
+        except FtuiError as err:
             line = f"{name}: {err}"
-        self.app.call_from_thread(self.log_line, line)
-        self.app.call_from_thread(self.refresh_table)
+        except Exception as err:  # noqa: BLE001 - logged with its traceback, said in one line
+            from ftui.logs import log_exception
+
+            log_exception(f"evaluating {name}", err)
+            line = f"{name}: unexpected error {type(err).__name__}: {err}"
+        self._from_thread(self._evaluation_ended, line)
 
     def action_merge(self) -> None:
         m = self._model()
         if m is None:
             return
         if m.kind != "adapter":
-            self.app.notify(f"{m.name} is {m.kind}: only adapters merge", severity="warning")
+            self.say(f"{m.name} is {m.kind}: only adapters merge", severity="warning")
             return
         self.log_line(f"merging {m.name} into {m.base_model}…")
         self._merge(m.id)
@@ -342,11 +454,11 @@ class ModelsScreen(Screen):
             out = deploy(self.store, model_id, home=self.settings.home,
                          host=self.settings.ollama_host, name=name, ollama_base=base,
                          on_line=say)
-            self.app.call_from_thread(self.app.notify, f"deployed as {out['ollama_name']}; "
-                                      f"smoke answer: {out['smoke_reply']!r}", timeout=12)
-        except Exception as err:  # noqa: BLE001 - reported in the activity pane
+            self._from_thread(self.say, f"deployed as {out['ollama_name']}; smoke answer: "
+                              f"{out['smoke_reply']!r}")
+        except Exception as err:  # noqa: BLE001 - in the activity pane; unexpected ones logged
             say(str(err))
-            self.app.call_from_thread(self.app.notify, str(err), severity="error", timeout=12)
+            self._from_thread(self.notify_error, err, "deploying from the Models screen")
         self.app.call_from_thread(self.refresh_table)
 
     def action_register_ollama(self) -> None:
@@ -361,7 +473,7 @@ class ModelsScreen(Screen):
             names = ollama_models(self.settings.ollama_host)
         except FtuiError as err:
             self.app.call_from_thread(self.log_line, str(err))
-            self.app.call_from_thread(self.app.notify, str(err), severity="error", timeout=10)
+            self._from_thread(self.notify_error, err)
             return
         known = {m.ollama_name for m in registry.list_models(self.store)}
         options = [(n, n) for n in names if n not in known]

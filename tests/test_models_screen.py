@@ -63,7 +63,7 @@ async def test_register_from_ollama_list_then_chat_and_rate_in_place(demo_store,
             await wait_until(pilot, lambda: registry.list_models(store))
             model = registry.list_models(store)[0]
             assert (model.kind, model.ollama_name) == ("ollama", "llama3.2:3b")
-            await pilot.press("g")  # chat with it
+            await pilot.press("t")  # chat with it
             await wait_until(pilot, lambda: isinstance(app.screen, PlaygroundScreen))
             await pilot.pause(0.3)
             screen = app.screen
@@ -86,3 +86,110 @@ async def test_register_from_ollama_list_then_chat_and_rate_in_place(demo_store,
     assert logged.source == "playground" and logged.rating == 4
     assert logged.reasoning_mode == "chain_of_thought" and logged.model == "llama3.2:3b"
     assert [m["role"] for m in logged.messages] == ["user", "assistant"]
+
+
+def _models_app(store, tmp_path, host: str = "http://127.0.0.1:9") -> FtuiApp:
+    return FtuiApp(store, Settings(home=tmp_path, database_url=store.url, ollama_host=host))
+
+
+async def test_narrow_models_keep_the_slot_column_and_the_keys(demo_store, tmp_path):
+    for i in range(3):
+        registry.register(demo_store, kind="ollama", name=f"a-rather-long-model-name-{i}",
+                          ollama_name=f"m{i}:1")
+    app = _models_app(demo_store, tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("f4")
+        await wait_until(pilot, lambda: isinstance(app.screen, ModelsScreen))
+        screen = app.screen
+        assert screen.has_class("-narrow")
+        table = screen.query_one("#model-table")
+        right = 0
+        for column in table.columns.values():
+            right += column.get_render_width(table)
+            if str(column.label) == "slot":
+                break
+        assert right <= table.size.width <= 80  # the slot column is in view, not cut
+        shown = {k.key for k in screen.query("FooterKey")
+                 if k.region.width and k.region.right <= 80}
+        assert {"e", "p", "D", "t"} <= shown, shown
+
+
+async def test_movement_keys_in_the_models_table_and_detail(demo_store, tmp_path):
+    ids = [registry.register(demo_store, kind="ollama", name=f"m{i}", ollama_name=f"m{i}:1").id
+           for i in range(4)]  # newest first in the table
+    app = _models_app(demo_store, tmp_path)
+    async with app.run_test(size=(160, 44)) as pilot:
+        await pilot.press("f4")
+        await wait_until(pilot, lambda: isinstance(app.screen, ModelsScreen))
+        screen = app.screen
+        assert screen.selected == ids[3]
+        for key, expect in (("j", ids[2]), ("G", ids[0]), ("k", ids[1]), ("g", ids[3]),
+                            ("end", ids[0]), ("home", ids[3])):
+            await pilot.press(key)
+            await wait_until(pilot, lambda e=expect: screen.selected == e)
+        detail = screen.query_one("#model-detail")
+        detail.focus()
+        await pilot.press("j")  # a key the pane takes: no crash, stays focused
+        assert app.focused is detail
+
+
+async def test_detail_has_no_raw_dict_nor_scientific_latency(demo_store, tmp_path):
+    from ftui.store import RegisteredModel
+
+    m = registry.register(demo_store, kind="ollama", name="shown", ollama_name="shown:1")
+    with demo_store.session() as s:
+        row = s.get(RegisteredModel, m.id)
+        row.metrics_json = __import__("json").dumps({
+            "deployed": {"ollama_name": "ftui-shown", "mode": "adapter", "from": "smollm2:135m"},
+            "eval": {"dataset_id": 1, "split": "validation", "examples": 20,
+                     "latency_ms_p50": 13270.4, "rouge_l": 0.41234, "exact_match": 0.25}})
+        s.add(row)
+        s.commit()
+    app = _models_app(demo_store, tmp_path)
+    async with app.run_test(size=(160, 44)) as pilot:
+        await pilot.press("f4")
+        await wait_until(pilot, lambda: isinstance(app.screen, ModelsScreen))
+        text = str(app.screen.query_one("#model-info").render())
+        assert "{" not in text and "e+0" not in text
+        assert "13.3 s" in text and "ftui-shown" in text and "25%" in text
+
+
+async def test_evaluate_from_a_dialog_shows_progress_and_cancels(demo_store, tmp_path):
+    from ftui.screens.evaluate_dialog import EvaluateDialog
+
+    from ftui.curate import DatasetSpec, build_dataset
+
+    version, _, _ = build_dataset(demo_store, "eval-set", DatasetSpec(min_rating=4, val=0.3))
+    with StandIn(models={"slow:1": "Paris."}, slow={"slow:1": 0.3}) as server:
+        m = registry.register(demo_store, kind="ollama", name="slow", ollama_name="slow:1")
+        app = _models_app(demo_store, tmp_path, server.url)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await pilot.press("f4")
+            await wait_until(pilot, lambda: isinstance(app.screen, ModelsScreen))
+            screen = app.screen
+            await pilot.press("e")  # an Ollama model: a dialog, not a CLI flag
+            await wait_until(pilot, lambda: isinstance(app.screen, EvaluateDialog))
+            dialog = app.screen
+            assert dialog.query_one("#ev-dataset").value == version.id
+            dialog.query_one("#ev-limit").value = "3"
+            dialog.query_one("#ev-tokens").value = "16"
+            await pilot.press("ctrl+s")
+            await wait_until(pilot, lambda: screen.evaluating is None, timeout=60)
+            ev = registry.get_model(demo_store, m.id).metrics["eval"]
+            assert ev["examples"] == 3 and ev["dataset_id"] == version.id
+            sent = [b for _, p, b in server.requests if p == "/api/chat"]
+            assert sent and all(b["options"]["num_predict"] == 16 for b in sent)
+            # a longer one, stopped with esc: "cancelling" at once, then nothing stored
+            await pilot.press("e")
+            await wait_until(pilot, lambda: isinstance(app.screen, EvaluateDialog))
+            app.screen.query_one("#ev-limit").value = "50"
+            await pilot.press("ctrl+s")
+            await wait_until(pilot, lambda: "1/" in str(screen.query_one("#eval-status")
+                                                         .render()), timeout=30)
+            assert "ETA" in str(screen.query_one("#eval-status").render())
+            await pilot.press("escape")
+            assert "cancelling" in str(screen.query_one("#eval-status").render())
+            await wait_until(pilot, lambda: screen.evaluating is None, timeout=30)
+            assert registry.get_model(demo_store, m.id).metrics["eval"]["examples"] == 3
+            log = "\n".join(str(line) for line in screen.query_one("#model-activity").lines)
+            assert "cancelled" in log
