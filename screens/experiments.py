@@ -1,34 +1,49 @@
 """Experiments: the list, and per experiment the figures per arm, the curves, a verdict in plain
-words, and keys to start/stop, run the arena, and promote the winner."""
+words, and keys to start/stop, run the arena, and promote the winner.
+
+The report (scipy statistics, Bradley-Terry) is computed in a worker thread, and only while this
+screen is the visible one."""
 
 from __future__ import annotations
 
-from ftui.screens.common import attempt
-from ftui.screens.dialogs import ConfirmDialog
+from dataclasses import dataclass
+
+from ftui.screens.base import FtuiScreen
+from ftui.screens.dialogs import ConfirmDialog, FtuiDialog
 from ftui.widgets.ab_plots import RatingPlot, WinRatePlot
+from ftui.widgets.detail import DetailPane
 from ftui.widgets.section_bar import SectionBar
+from ftui.widgets.table import RecordTable
+from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen, Screen
+from textual.containers import Container, Horizontal, Vertical
 from textual.widgets import DataTable, Footer, Input, Label, Static
 
-from ftui import ab
+from ftui import ab, fmt
 from ftui.ab.report import cumulative, promote_winner, report
 
 REFRESH_S = 2.0
-FIELDS = (("name", "name", ""), ("alias", "alias the chat app asks for", "assistant"),
-          ("a", "model A (registry or Ollama)", ""), ("b", "model B", ""),
-          ("split", "B's share", "0.5"), ("min_samples", "min rated per arm", "100"))
+FIELDS = (("name", "name", ""), ("alias", "alias (chat app asks)", "assistant"),
+          ("a", "model A", ""), ("b", "model B", ""),
+          ("split", "B's share (0-1)", "0.5"), ("min_samples", "min rated per arm", "100"))
 
 
-def _fmt(v, spec=".3g") -> str:
-    return "-" if v is None else format(v, spec) if isinstance(v, float) else str(v)
+def _fmt(v, spec: str | None = None) -> str:
+    if v is None:
+        return fmt.DASH
+    if spec == ".0%":
+        return fmt.percent(v)
+    return fmt.figure(v, 3)
 
 
-class NewExperimentDialog(ModalScreen[dict | None]):
+class NewExperimentDialog(FtuiDialog[dict | None]):
+    DEFAULT_CSS = """
+    NewExperimentDialog .form-row { height: 1; margin-bottom: 1; }
+    NewExperimentDialog .form-label { width: 22; padding-top: 0; }
+    """
     BINDINGS = [Binding("escape", "cancel", "Cancel"),
                 Binding("ctrl+s", "save", "Create", priority=True)]
 
@@ -40,6 +55,8 @@ class NewExperimentDialog(ModalScreen[dict | None]):
                 with Horizontal(classes="form-row"):
                     yield Label(label, classes="form-label")
                     yield Input(value, id=f"x_{key}", compact=True)
+            yield Static("models: a registry id or name, or an Ollama model name",
+                         classes="dialog-hint")
             yield Static("", id="exp-error", classes="dialog-error")
 
     def action_save(self) -> None:
@@ -57,7 +74,34 @@ class NewExperimentDialog(ModalScreen[dict | None]):
         self.dismiss(None)
 
 
-class ExperimentsScreen(Screen):
+@dataclass
+class Dashboard:
+    """One experiment's figures, read off the UI thread."""
+
+    experiments: list
+    report: dict | None = None
+    curves: dict | None = None
+    ranking: list | None = None
+
+
+class ExperimentsScreen(FtuiScreen):
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]
+    DEFAULT_CSS = """
+    ExperimentsScreen #exp-main { height: 1fr; layout: horizontal; }
+    ExperimentsScreen #exp-table { width: 46; height: 1fr; border-right: solid $primary 50%; }
+    ExperimentsScreen #exp-detail { width: 1fr; height: 1fr; padding: 0 1; }
+    ExperimentsScreen #verdict { height: auto; margin-bottom: 1; }
+    ExperimentsScreen #exp-figures { height: auto; }
+    ExperimentsScreen #exp-charts { height: 18; }
+    ExperimentsScreen #rating-plot, ExperimentsScreen #win-plot { width: 1fr; }
+    /* 80x24: the list above, the dashboard below; the charts are reached by scrolling it */
+    ExperimentsScreen.-narrow #exp-main { layout: vertical; }
+    ExperimentsScreen.-narrow #exp-table { width: 100%; height: 6; border-right: none;
+                                           border-bottom: solid $primary 50%; }
+    ExperimentsScreen.-narrow #exp-charts { layout: vertical; height: auto; }
+    ExperimentsScreen.-narrow #rating-plot, ExperimentsScreen.-narrow #win-plot {
+        width: 100%; height: 14; }
+    """
     BINDINGS = [
         Binding("n", "new", "New"),
         Binding("s", "start_stop", "Start/stop"),
@@ -69,58 +113,88 @@ class ExperimentsScreen(Screen):
     def __init__(self) -> None:
         super().__init__()
         self.selected: int | None = None
-
-    @property
-    def store(self):
-        return self.app.store
+        self.reports = 0  # how many reports were computed (a hidden screen computes none)
+        self._ranked_at: int | None = None
+        self._ranked: list = []
 
     def compose(self) -> ComposeResult:
         yield SectionBar("experiments")
-        with Horizontal(id="exp-body"):
-            yield DataTable(id="experiments", cursor_type="row")
-            with Vertical(id="exp-view"):
+        with Container(id="exp-main"):
+            yield RecordTable("id", "name", "status", "alias", "B %", id="exp-table",
+                              empty_text="no experiments: n creates one")
+            with DetailPane(id="exp-detail"):
                 yield Static("no experiments yet: n creates one (two models, an alias the chat "
                              "app asks for, a split)", id="verdict")
                 yield Static("", id="exp-figures")
-                with Horizontal(id="exp-plots"):
+                with Horizontal(id="exp-charts"):
                     yield RatingPlot(id="rating-plot")
                     yield WinRatePlot(id="win-plot")
         yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one("#experiments", DataTable).add_columns("id", "name", "status", "alias",
-                                                             "B share")
+        self.every(REFRESH_S, self.refresh_all)
         self.refresh_all()
-        self.set_interval(REFRESH_S, self.refresh_all)
-        self.query_one("#experiments").focus()
+        self.query_one("#exp-table").focus()
 
-    def on_screen_resume(self) -> None:
+    def on_screen_resume(self) -> None:  # the base resumes the timer; read at once too
         self.refresh_all()
+
+    # ------------------------------------------------------------ reading (worker thread)
 
     def refresh_all(self) -> None:
-        table = self.query_one("#experiments", DataTable)
-        items = ab.list_experiments(self.store)
-        table.clear()
-        for e in items:
-            table.add_row(str(e.id), e.name[:22], e.status, e.alias[:14], f"{e.split_b:.0%}",
-                          key=str(e.id))
-        if not items:
+        if not self.is_current:
             return
+        selected = self.selected
+        self.gather(lambda: self._read(selected), self._show, group="experiments")
+
+    def _read(self, selected: int | None) -> Dashboard:
+        items = ab.list_experiments(self.store)
+        board = Dashboard(experiments=items)
         ids = [e.id for e in items]
-        if self.selected not in ids:
-            self.selected = ids[0]
-        table.move_cursor(row=ids.index(self.selected), animate=False)
-        self.show(self.selected)
+        if not ids:
+            return board
+        exp_id = selected if selected in ids else ids[0]
+        board.report = report(self.store, exp_id)
+        board.curves = cumulative(self.store, exp_id)
+        board.ranking = self._ranking()
+        self.reports += 1
+        return board
+
+    def _ranking(self) -> list[dict]:
+        """Bradley-Terry over every vote; recomputed only when the vote count changes."""
+        from sqlalchemy import func
+        from sqlmodel import select
+
+        from ftui.ab.arena import ranking
+        from ftui.store import ArenaVote
+
+        with self.store.session() as s:
+            n = s.exec(select(func.count()).select_from(ArenaVote)).one()
+        if self._ranked_at != n:
+            self._ranked_at, self._ranked = n, ranking(self.store, rounds=100) if n else []
+        return self._ranked
+
+    # ------------------------------------------------------------ drawing (UI thread)
+
+    def _show(self, board: Dashboard) -> None:
+        table = self.query_one("#exp-table", RecordTable)
+        self.selected = table.show_rows(
+            ((e.id, (str(e.id), e.name[:18], e.status, e.alias[:12], f"{e.split_b:.0%}"))
+             for e in board.experiments), keep=self.selected)
+        if board.report is None or board.report["experiment"]["id"] != self.selected:
+            if board.report is not None:
+                self.refresh_all()  # the cursor moved during the read
+            return
+        self._draw(board)
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
-        if event.row_key is not None and event.row_key.value is not None:
-            new = int(event.row_key.value)
-            if new != self.selected:
-                self.selected = new
-                self.show(new)
+        key = self.query_one("#exp-table", RecordTable).key_of(event.row_key)
+        if key is not None and key != self.selected:
+            self.selected = key
+            self.refresh_all()
 
-    def show(self, exp_id: int) -> None:
-        r = report(self.store, exp_id)
+    def _draw(self, board: Dashboard) -> None:
+        r = board.report
         e = r["experiment"]
         verdict = Text()
         verdict.append(f"{e['name']}  ", style="bold")
@@ -137,7 +211,9 @@ class ExperimentsScreen(Screen):
         table.add_column(f"B {b['model'][:24]}", justify="right")
         for key in ("units", "interactions", "rated", "mean_rating", "latency_ms_p50",
                     "latency_ms_p95", "tokens_per_s", "fallbacks"):
-            table.add_row(key.replace("_", " "), _fmt(a[key]), _fmt(b[key]))
+            shown = fmt.millis if key.startswith("latency_ms") else _fmt
+            table.add_row(key.replace("_ms", "").replace("_", " "), shown(a[key]),
+                          shown(b[key]))
         table.add_row("95% interval", *(f"[{_fmt(x['ci95'][0])}, {_fmt(x['ci95'][1])}]"
                                         if x["ci95"] else "-" for x in (a, b)))
         table.add_row("ratings 1..5", *(" ".join(str(x["ratings"][str(k)]) for k in range(1, 6))
@@ -156,36 +232,19 @@ class ExperimentsScreen(Screen):
                          f" ({_fmt(ar['b_win_rate'], '.0%')}) p = {_fmt(ar['p_value'])} · ties "
                          f"{ar['ties']} · both bad {ar['both_bad']} · left side wins "
                          f"{_fmt(ar['left_win_rate'], '.0%')}\n")
-        ranked = self._ranking()
+        ranked = board.ranking or []
         if len(ranked) > 2:  # more than two models met in the arena: rank them all
             lines.append("arena ranking (Bradley-Terry, 95%): " + ", ".join(
-                f"{r['model']} {r['strength']:.2f} [{r['ci95'][0]:.2f}, {r['ci95'][1]:.2f}]"
-                for r in ranked) + "\n")
-        from rich.console import Group
-
+                f"{x['model']} {x['strength']:.2f} [{x['ci95'][0]:.2f}, {x['ci95'][1]:.2f}]"
+                for x in ranked) + "\n")
         self.query_one("#exp-figures", Static).update(Group(table, lines))
-        curves = cumulative(self.store, exp_id)
-        self.query_one(RatingPlot).show(curves["A"], curves["B"])
-        self.query_one(WinRatePlot).show(curves["win_rate"])
-
-    def _ranking(self) -> list[dict]:
-        """Bradley-Terry over every vote; recomputed only when the vote count changes."""
-        from sqlalchemy import func
-        from sqlmodel import select
-
-        from ftui.ab.arena import ranking
-        from ftui.store import ArenaVote
-
-        with self.store.session() as s:
-            n = s.exec(select(func.count()).select_from(ArenaVote)).one()
-        if getattr(self, "_ranked_at", None) != n:
-            self._ranked_at, self._ranked = n, ranking(self.store, rounds=100) if n else []
-        return self._ranked
+        self.query_one(RatingPlot).show(board.curves["A"], board.curves["B"])
+        self.query_one(WinRatePlot).show(board.curves["win_rate"])
 
     # ------------------------------------------------------------ actions
 
     def _try(self, fn, *args, **kwargs):
-        return attempt(self, fn, *args, refresh=self.refresh_all, **kwargs)
+        return self.attempt(fn, *args, refresh=self.refresh_all, **kwargs)
 
     def action_reload(self) -> None:
         self.refresh_all()
@@ -199,7 +258,7 @@ class ExperimentsScreen(Screen):
                 if e is not None:
                     self.selected = e.id
                     self.refresh_all()
-                    self.app.notify(f"{e.name} created as a draft: s starts it")
+                    self.say(f"{e.name} created as a draft: s starts it")
 
         self.app.push_screen(NewExperimentDialog(), done)
 
@@ -213,11 +272,11 @@ class ExperimentsScreen(Screen):
                          "stopped" if e.status == "running" else "running")
         if done is not None and done.status == "running":
             for note in gateway_warnings(self.store, done):
-                self.app.notify(note, severity="warning", timeout=10)
+                self.say(note, severity="warning", timeout=10)
 
     def action_arena(self) -> None:
         if self.selected is None:
-            self.app.notify("create an experiment first (n)", severity="warning")
+            self.say("create an experiment first (n)", severity="warning")
             return
         from ftui.screens.arena import ArenaScreen
 
@@ -228,7 +287,7 @@ class ExperimentsScreen(Screen):
             return
         r = report(self.store, self.selected)
         if r["winner"] is None:
-            self.app.notify(f"no winner yet: {r['verdict']}", severity="warning", timeout=8)
+            self.say(f"no winner yet: {r['verdict']}", severity="warning", timeout=8)
             return
         model = r["arms"][r["winner"]]["model"]
 
@@ -236,7 +295,7 @@ class ExperimentsScreen(Screen):
             if yes:
                 out = self._try(promote_winner, self.store, self.selected)
                 if out:
-                    self.app.notify(f"{out['model']} is production in {out['slot']}; the "
+                    self.say(f"{out['model']} is production in {out['slot']}; the "
                                     "experiment is stopped")
 
         self.app.push_screen(ConfirmDialog(

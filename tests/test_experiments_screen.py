@@ -39,14 +39,14 @@ async def test_verdict_and_promote_the_winner(demo_store, tmp_path):
     app = FtuiApp(demo_store, Settings(home=tmp_path, database_url=demo_store.url))
     async with app.run_test(size=(160, 44)) as pilot:
         await pilot.press("f5")
-        await pilot.pause(0.3)
-        assert isinstance(app.screen, ExperimentsScreen)
+        await wait_until(pilot, lambda: isinstance(app.screen, ExperimentsScreen)
+                         and "B better" in str(app.screen.query_one("#verdict").render()))
         verdict = str(app.screen.query_one("#verdict").render())
         assert "B better, p = " in verdict and "stars [" in verdict
         await pilot.press("P")
         await wait_until(pilot, lambda: isinstance(app.screen, ConfirmDialog))
         await pilot.press("y")
-        await pilot.pause(0.3)
+        await wait_until(pilot, lambda: ab.get_experiment(demo_store, exp.id).status == "stopped")
     winner = registry.get_model(demo_store, "tuned:1")
     assert (winner.stage, winner.slot, winner.ollama_name) == ("production", "general", "tuned:1")
     assert ab.get_experiment(demo_store, exp.id).status == "stopped"
@@ -59,7 +59,8 @@ async def test_arena_vote_is_blind_and_recorded(demo_store, tmp_path):
                                            ollama_host=server.url))
         async with app.run_test(size=(160, 44)) as pilot:
             await pilot.press("f5")
-            await pilot.pause(0.3)
+            await wait_until(pilot, lambda: isinstance(app.screen, ExperimentsScreen)
+                             and app.screen.selected == exp.id)
             await pilot.press("v")
             await wait_until(pilot, lambda: isinstance(app.screen, PickDialog))
             await pilot.press("enter")  # logged prompts (no dataset in this store)
@@ -71,11 +72,57 @@ async def test_arena_vote_is_blind_and_recorded(demo_store, tmp_path):
             assert "llama" not in shown and "tuned" not in shown  # names hidden
             await pilot.press("4")  # rates the left side
             await pilot.press("right")
-            await pilot.pause(0.2)
-            assert arena.votes == 1
+            await wait_until(pilot, lambda: arena.votes == 1)
     with demo_store.session() as s:
         vote = s.exec(select(ArenaVote)).one()
     assert vote.experiment_id == exp.id and vote.left == left_arm and vote.winner == right_arm
     assert {vote.answer_a, vote.answer_b} == set(MODELS.values())
     assert vote.answer_a == "base answer"  # A is model_a whatever side it was shown on
     assert (vote.rating_a if left_arm == "A" else vote.rating_b) == 4
+
+
+async def test_narrow_dashboard_scrolls_to_the_charts(demo_store, tmp_path):
+    _experiment(demo_store, seeded=True)
+    app = FtuiApp(demo_store, Settings(home=tmp_path, database_url=demo_store.url))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("f5")
+        await wait_until(pilot, lambda: isinstance(app.screen, ExperimentsScreen)
+                         and "B better" in str(app.screen.query_one("#verdict").render()))
+        screen = app.screen
+        assert screen.has_class("-narrow")
+        detail = screen.query_one("#exp-detail")
+        detail.focus()
+        await pilot.press("G")  # the charts are below the fold: the pane scrolls to them
+        await wait_until(pilot, lambda: detail.scroll_y > 0)
+        win = screen.query_one("#win-plot")
+        await wait_until(pilot, lambda: win.region.bottom <= detail.region.bottom
+                         and win.region.height >= 10)
+        assert win.size.width >= 70
+        await pilot.press("g")
+        await wait_until(pilot, lambda: detail.scroll_y == 0)
+
+
+async def test_hidden_dashboard_stops_recomputing_and_j_k_move(demo_store, tmp_path):
+    first = _experiment(demo_store, seeded=False)
+    second = ab.create_experiment(demo_store, name="v3", alias="assistant2",
+                                  model_a="llama3.2:3b", model_b="tuned:1", salt="y")
+    app = FtuiApp(demo_store, Settings(home=tmp_path, database_url=demo_store.url))
+    async with app.run_test(size=(160, 44)) as pilot:
+        await pilot.press("f5")
+        await wait_until(pilot, lambda: isinstance(app.screen, ExperimentsScreen)
+                         and app.screen.reports >= 1)
+        screen = app.screen
+        assert screen.selected == second.id  # newest first
+        await pilot.press("j")
+        await wait_until(pilot, lambda: screen.selected == first.id
+                         and "v2" in str(screen.query_one("#verdict").render()))
+        await pilot.press("k")
+        await wait_until(pilot, lambda: "v3" in str(screen.query_one("#verdict").render()))
+        await pilot.press("f1")
+        await wait_until(pilot, lambda: not screen.is_current and not any(
+            w.group == "experiments" and not w.is_finished for w in app.workers))
+        before = screen.reports
+        await pilot.pause(4.5)  # two refresh periods: a visible dashboard would recompute twice
+        assert screen.reports == before
+        await pilot.press("f5")
+        await wait_until(pilot, lambda: screen.reports > before)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ftui.widgets.run_plots import downsample
+from ftui.widgets.run_plots import downsample, integer_ticks
 from textual_plotext import PlotextPlot
 
 
@@ -11,12 +11,16 @@ class RatingPlot(PlotextPlot):
         plt = self.plt
         plt.clear_data()
         plt.clear_figure()
-        plt.title("cumulative mean rating (by rated interaction)")
+        plt.title("mean rating, cumulative")
         width = self.size.width or 60
+        xs: list[int] = []
         for label, pts in (("A", a), ("B", b)):
             if pts:
                 pts = downsample(pts, width)
+                xs += [x for x, _ in pts]
                 plt.plot([x for x, _ in pts], [y for _, y in pts], label=label, marker="braille")
+        if xs:
+            plt.xticks(integer_ticks(xs, width))  # counts of interactions: whole numbers
         self.refresh()
 
 
@@ -25,9 +29,11 @@ class WinRatePlot(PlotextPlot):
         plt = self.plt
         plt.clear_data()
         plt.clear_figure()
-        plt.title("arena: B's cumulative win rate (decisive votes)")
+        plt.title("arena: B win rate")
         if rate:
-            pts = downsample(rate, self.size.width or 40)
+            width = self.size.width or 40
+            pts = downsample(rate, width)
             plt.plot([x for x, _ in pts], [y for _, y in pts], marker="braille")
+            plt.xticks(integer_ticks([x for x, _ in pts], width))
             plt.ylim(0, 1)
         self.refresh()
