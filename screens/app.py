@@ -43,6 +43,8 @@ class FtuiApp(App):
         *(Binding(key.lower(), f"switch_mode('{mode}')", label, show=False)
           for mode, key, label in SECTIONS),
         Binding("ctrl+t", "toggle_dark", "Light/dark", show=False),
+        # Screens on FtuiScreen bind `?` themselves; this serves the others.
+        Binding("question_mark", "help", "Help", show=False),
     ]
 
     def __init__(self, store: Store, settings: Settings) -> None:
@@ -115,6 +117,12 @@ class FtuiApp(App):
         self.switch_mode("playground")
         self.call_after_refresh(lambda: self.screen.choose_model(model_ref))
 
+    def action_help(self) -> None:
+        from ftui.screens.help import HelpScreen
+
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen(self.screen))
+
     def action_toggle_dark(self) -> None:
         self.theme = "textual-light" if self.current_theme.dark else "textual-dark"
 
@@ -135,9 +143,9 @@ class FtuiApp(App):
                             "move to the next interaction after rating or accepting",
                             self.action_toggle_advance)
         yield SystemCommand("Toggle light/dark theme", "ctrl+t", self.action_toggle_dark)
-        if isinstance(screen, FtuiScreen):
-            yield SystemCommand("Help: keys of this screen", "?, and a short guide to the loop",
-                                screen.action_help)
+        yield SystemCommand("Help: keys of this screen", "?, and a short guide to the loop",
+                            screen.action_help if isinstance(screen, FtuiScreen)
+                            else self.action_help)
         # Every key binding of the current screen is also a palette command.
         seen = set()
         for key, active in screen.active_bindings.items():

@@ -75,6 +75,16 @@ class FtuiScreen(Screen):
         """The UI state remembered in $FTUI_HOME (ftui.uistate.UiState)."""
         return self.app.ui_state
 
+    def recall(self, key: str, default: Any = None, kind: type | tuple[type, ...] | None = None
+               ) -> Any:
+        """A value remembered in $FTUI_HOME between sessions (e.g. "training.new_run" -> the form
+        values as a dict); `default` when absent or not of `kind`."""
+        return self.app.ui_state.get(key, default, kind)
+
+    def remember(self, key: str, value: Any) -> None:
+        """Keep `value` (JSON-able: dict, list, str, numbers) for the next session."""
+        self.app.ui_state.set(key, value)
+
     # ------------------------------------------------------------ messages
 
     def notify_error(self, err: BaseException | str, context: str = "") -> None:

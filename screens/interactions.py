@@ -19,7 +19,6 @@ from ftui.widgets.conversation import ConversationView, last_assistant_reply
 from ftui.widgets.interaction_list import InteractionList
 from ftui.widgets.section_bar import SectionBar
 from rich.markup import escape
-from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -152,28 +151,23 @@ class InteractionsScreen(FtuiScreen):
                 if self.list.position is None:
                     self._count_position()
 
-    @work(thread=True, exclusive=True, group="search")
     def _search(self, pager: RowPager, want: int, keep_id: int | None) -> None:
-        rows = pager.first(want)
-        self.app.call_from_thread(self._show_found, pager, rows, want, keep_id)
-        self._count(pager)
+        def found(rows: list) -> None:
+            if pager.filter == self.filter:  # the user may have moved on meanwhile
+                self.list.set_rows(pager, rows, want)
+                self._keep(keep_id)
+                self._update_status()
+                self._count(pager)
 
-    def _show_found(self, pager: RowPager, rows: list, want: int, keep_id: int | None) -> None:
-        if pager.filter == self.filter:  # the user may have moved on meanwhile
-            self.list.set_rows(pager, rows, want)
-            self._keep(keep_id)
-            self._update_status()
+        self.gather(lambda: pager.first(want), found, group="search", skip_if_busy=False)
 
-    @work(thread=True, exclusive=True, group="count")
     def _count(self, pager: RowPager) -> None:
-        total = pager.count()
-        if pager.filter == self.filter:
-            self.app.call_from_thread(self._set_total, pager.filter, total)
+        def counted(total: int) -> None:
+            if pager.filter == self.filter:
+                self.list.set_total(total)
+                self._update_status()
 
-    def _set_total(self, f: InteractionFilter, total: int) -> None:
-        if f == self.filter:
-            self.list.set_total(total)
-            self._update_status()
+        self.gather(pager.count, counted, group="count", skip_if_busy=False)
 
     def refresh_counters(self) -> None:
         f = self.filter
@@ -515,17 +509,18 @@ class InteractionsScreen(FtuiScreen):
         if self.list.position is None:
             self._count_position()
 
-    @work(thread=True, exclusive=True, group="position")
     def _count_position(self) -> None:
-        row = self.list.current
+        row, f = self.list.current, self.filter
         if row is None:
             return
-        pos = core.position_of(self.store, self.filter, row.key)
-        self.app.call_from_thread(self._set_position, row.id, pos)
 
-    def _set_position(self, row_id: int, pos: int) -> None:
-        self.list.set_position(row_id, pos)
-        self._update_status()
+        def counted(pos: int) -> None:
+            if f == self.filter:
+                self.list.set_position(row.id, pos)
+                self._update_status()
+
+        self.gather(lambda: core.position_of(self.store, f, row.key), counted, group="position",
+                    skip_if_busy=False)
 
     def action_reload(self) -> None:
         current = self.list.current

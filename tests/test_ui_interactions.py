@@ -300,3 +300,16 @@ async def test_unexpected_errors_are_one_line_on_screen_and_a_traceback_in_the_l
         handler.flush()
     log = (settings.home / "ftui.log").read_text()
     assert "Traceback" in log and "RuntimeError: disk [on fire]" in log
+
+
+async def test_question_mark_types_in_the_search_and_opens_help_elsewhere(demo_store, settings):
+    app = FtuiApp(demo_store, settings)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await started(app, pilot)
+        await pilot.press("slash", *"why?", "enter")
+        await wait_for(pilot, lambda: app.screen.filter.text == "why?")
+        await pilot.press("f3")  # a screen of its own: the app's `?` serves it
+        await wait_for(pilot, lambda: app.current_mode == "training")
+        await pilot.press("question_mark")
+        await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen))
+        assert "Everywhere" in dict(app.screen.sections)
