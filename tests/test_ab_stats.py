@@ -82,8 +82,10 @@ def test_report_not_enough_data_then_b_better(store):
     for u in by_arm["A"][:5] + by_arm["B"][:5]:
         log_outcome(store, exp.id, u, None, rating=4, latency=100)
     early = report(store, exp.id)
-    assert early["verdict"].startswith("not enough data: ~")
-    assert "more rated interactions needed" in early["verdict"]
+    assert early["verdict"] == ("not enough data: A has 5 of the 20 rated interactions the "
+                                "experiment requires; B has 5 of the 20 rated interactions "
+                                "the experiment requires")
+    assert early["more_rated_needed"] == 30
     rng = random.Random(0)
     for u in by_arm["A"][5:60]:
         log_outcome(store, exp.id, u, None, rating=rng.choice([3, 3, 4, 4, 2]), latency=120)
@@ -165,3 +167,64 @@ def test_every_command_has_working_help(capsys):
             main([*path, "--help"])
         assert done.value.code == 0, path
     assert "usage: ftui" in capsys.readouterr().out
+
+
+def _rate_arms(store, exp, ratings_a, ratings_b):
+    from ftui.ab.experiments import arm_for
+
+    units = [f"v{i}" for i in range(2000)]
+    pools = {arm: iter([u for u in units if arm_for(exp.salt, u, exp.split_b) == arm])
+             for arm in ("A", "B")}
+    for arm, ratings in (("A", ratings_a), ("B", ratings_b)):
+        for r in ratings:
+            log_outcome(store, exp.id, next(pools[arm]), None, rating=r, latency=100)
+
+
+@pytest.mark.parametrize("values", [[1, 5], [5], [1], [5, 5, 5], [1, 1, 2], [1, 5, 1, 5, 3],
+                                    [4] * 200, [5] * 199 + [1]])
+def test_a_rating_interval_stays_inside_the_scale(values):
+    from ftui.ab.stats import bounded_mean_ci
+
+    ci = bounded_mean_ci(values, 1, 5)
+    assert 1 <= ci.low <= ci.estimate <= ci.high <= 5
+    assert ci.low < ci.high  # a few equal ratings still leave doubt
+
+
+def test_the_rating_interval_covers_the_true_mean_about_95_percent():
+    """Skewed towards 5 (where a t interval crosses the top of the scale) and n = 15."""
+    from ftui.ab.stats import bounded_mean_ci
+
+    rng = random.Random(7)
+    probs = [0.02, 0.03, 0.1, 0.3, 0.55]
+    true = sum((k + 1) * p for k, p in enumerate(probs))
+    hits = 0
+    for _ in range(400):
+        sample = rng.choices(range(1, 6), probs, k=15)
+        ci = bounded_mean_ci(sample, 1, 5)
+        hits += ci.low <= true <= ci.high
+    assert 0.92 <= hits / 400 <= 0.995
+
+
+def test_report_intervals_stay_on_the_scale(store):
+    exp = _exp(store)
+    _rate_arms(store, exp, [1, 5], [5, 5, 4])
+    arms = report(store, exp.id)["arms"]
+    for arm in arms.values():
+        lo, hi = arm["ci95"]
+        assert 1 <= lo < hi <= 5
+
+
+def test_the_verdict_honours_the_experiments_minimum_and_names_what_is_missing(store):
+    exp = create_experiment(store, name="small", alias="assistant", model_a="base:1",
+                            model_b="tuned:1", salt="k", min_samples=5)
+    _rate_arms(store, exp, [4, 3, 4], [4, 4, 5, 3, 4])
+    early = report(store, exp.id)
+    assert early["verdict"].startswith("not enough data")
+    assert "A has 3 of the 5 rated interactions" in early["verdict"]
+    assert "B has" not in early["verdict"] and early["more_rated_needed"] == 2
+    _rate_arms(store, exp, [4, 5], [])  # A now has 5 too
+    later = report(store, exp.id)
+    assert later["more_rated_needed"] == 0
+    assert not later["verdict"].startswith("not enough data"), later["verdict"]
+    assert "no clear difference" in later["verdict"]
+    assert "needed" not in later["verdict"]  # the minimum is met; more data is optional

@@ -37,7 +37,7 @@ def _arm(store: Store, exp: Experiment, arm: str) -> dict[str, Any]:
     latencies = [r.latency_ms for r in rows if r.latency_ms is not None]
     speeds = [r.tokens / (r.latency_ms / 1000) for r in rows
               if r.tokens and r.latency_ms]
-    ci = stats.mean_ci(ratings)
+    ci = stats.bounded_mean_ci(ratings, 1, 5)
     return {
         "model": exp.model_a if arm == "A" else exp.model_b,
         "units": units, "interactions": len(rows), "rated": len(ratings),
@@ -70,15 +70,27 @@ def _arena(store: Store, exp: Experiment) -> dict[str, Any]:
             "left_win_rate_ci95": lw.as_list() if lw else None}
 
 
-def _needed(a: dict, b: dict, exp: Experiment) -> int:
-    """More rated interactions (both arms together) before the test can see `mde` at 80%."""
+def _shortfall(a: dict, b: dict, exp: Experiment) -> int:
+    """Rated interactions still missing before each arm has the experiment's own minimum."""
+    return max(0, exp.min_samples - a["rated"]) + max(0, exp.min_samples - b["rated"])
+
+
+def _for_mde(a: dict, b: dict, exp: Experiment) -> int:
+    """More rated interactions (both arms together) before the test sees a difference of
+    `mde` stars at 80% power, with the spread seen so far: guidance, not a condition."""
     pooled = a["_ratings"] + b["_ratings"]
     sd = 1.0  # ratings 1-5: a typical spread until there is data to measure it
     if len(pooled) >= 10:
         m = sum(pooled) / len(pooled)
         sd = max(math.sqrt(sum((x - m) ** 2 for x in pooled) / (len(pooled) - 1)), 0.1)
-    per_arm = max(stats.sample_size_per_arm(sd, exp.mde), exp.min_samples)
+    per_arm = stats.sample_size_per_arm(sd, exp.mde)
     return max(0, per_arm - a["rated"]) + max(0, per_arm - b["rated"])
+
+
+def _missing(counts: dict[str, int], need: int, by: str) -> str:
+    """'A has 3 of the 5 rated interactions the experiment requires' for each arm below."""
+    return "; ".join(f"{arm} has {n} of the {need} rated interactions {by}"
+                     for arm, n in counts.items() if n < need)
 
 
 def _verdict(exp: Experiment, a: dict, b: dict, cmp: dict, arena: dict) -> str:
@@ -88,8 +100,9 @@ def _verdict(exp: Experiment, a: dict, b: dict, cmp: dict, arena: dict) -> str:
               if srm is not None and srm < SRM_FLAG else "")
     if exp.primary_metric == "win_rate":
         if arena["decisive"] < exp.min_samples:
-            return prefix + (f"not enough data: ~{exp.min_samples - arena['decisive']} more "
-                             "decisive arena votes needed")
+            return prefix + (f"not enough data: {arena['decisive']} of the "
+                             f"{exp.min_samples} decisive arena votes the experiment "
+                             "requires")
         rate, (lo, hi), p = arena["b_win_rate"], arena["b_win_rate_ci95"], arena["p_value"]
         if p < SIGNIFICANCE:
             who = "B" if rate > 0.5 else "A"
@@ -107,16 +120,22 @@ def _verdict(exp: Experiment, a: dict, b: dict, cmp: dict, arena: dict) -> str:
             return prefix + (f"{who} faster, p = {t.p_value:.2g}, {t.diff:+.0f} ms "
                              f"[{t.low:+.0f}, {t.high:+.0f}]")
         return prefix + f"no clear latency difference (p = {t.p_value:.2g}, {t.diff:+.0f} ms)"
-    needed = cmp["more_rated_needed"]
-    if min(a["rated"], b["rated"]) < max(exp.min_samples, 2) or cmp["p_value"] is None:
-        return prefix + f"not enough data: ~{max(needed, 1)} more rated interactions needed"
+    counts = {"A": a["rated"], "B": b["rated"]}
+    if min(counts.values()) < exp.min_samples:
+        return prefix + "not enough data: " + _missing(counts, exp.min_samples,
+                                                        "the experiment requires")
+    if cmp["p_value"] is None:  # a minimum of 1: the test still needs two per arm
+        return prefix + "not enough data: " + _missing(counts, 2, "a t-test needs")
     d, (lo, hi), p = cmp["diff_mean_rating"], cmp["diff_ci95"], cmp["p_value"]
     if p < SIGNIFICANCE:
         who = "B" if d > 0 else "A"
         shown = (d, lo, hi) if who == "B" else (-d, -hi, -lo)
         return prefix + (f"{who} better, p = {p:.2g}, +{shown[0]:.2f} stars "
                          f"[{shown[1]:.2f}, {shown[2]:.2f}]")
-    more = f"; ~{needed} more rated interactions to see {exp.mde} stars" if needed else ""
+    extra = cmp["more_rated_for_mde"]
+    more = (f"; the minimum of {exp.min_samples} per arm is met, and ~{extra} more rated "
+            f"interactions would show a difference of {exp.mde} stars at 80% power"
+            if extra else "")
     return prefix + f"no clear difference (p = {p:.2g}, {d:+.2f} stars [{lo:.2f}, {hi:.2f}]){more}"
 
 
@@ -128,7 +147,8 @@ def report(store: Store, ref: int | str) -> dict[str, Any]:
            "diff_ci95": [t.low, t.high] if t else None,
            "p_value": t.p_value if t else None,
            "srm_p_value": stats.srm_p(a["units"], b["units"], exp.split_b),
-           "more_rated_needed": _needed(a, b, exp)}
+           "more_rated_needed": _shortfall(a, b, exp),
+           "more_rated_for_mde": _for_mde(a, b, exp)}
     arena = _arena(store, exp)
     verdict = _verdict(exp, a, b, cmp, arena)
     for arm in (a, b):
