@@ -11,9 +11,43 @@ from ftui.store import Store, open_store
 REALDATA = Path(__file__).resolve().parents[2] / "shared" / "realdata"
 
 
+# Test modules whose tests that use a store (`store`, `demo_store`, `settings`) run on SQLite
+# and on PostgreSQL: "*" for all of them, else the test names. These exercise SQL that differs
+# between the two (filters, LIKE, keyset paging, upserts, aggregates, times). test_postgres.py
+# checks that every name here still exists.
+POSTGRES_TOO: dict[str, str | set[str]] = {
+    "test_browse": {"test_keyset_pages_walk_the_whole_result_both_ways",
+                    "test_filters_match_a_plain_query", "test_text_search_is_literal_and_multi_word",
+                    "test_edits_and_counters", "test_next_unrated_wraps_around",
+                    "test_position_of", "test_stats_groups"},  # not the SQLite text-time test
+    "test_datasets": "*",
+    "test_ab_stats": "*",
+    "test_router": {"test_selection_by_slot_then_general",
+                    "test_cli_chat_answers_and_logs_a_playground_interaction"},
+    "test_gateway": {"test_streaming_is_byte_identical_and_the_exchange_is_logged",
+                     "test_experiment_alias_routes_sticky_by_user_and_feedback_lands",
+                     "test_split_over_10k_units_and_assignment_survives_a_split_change"},
+    "test_gateway_robust": {  # PostgreSQL text refuses NUL: the writer's fallback is tested
+        "test_hostile_corpus_every_answered_chat_is_stored_and_logging_goes_on",
+        "test_a_bad_record_does_not_lose_the_rest_of_its_batch",
+        "test_a_rating_given_anywhere_reaches_the_experiment"},
+}
+
+
+def pytest_generate_tests(metafunc):
+    wanted = POSTGRES_TOO.get(metafunc.module.__name__.rpartition(".")[2])
+    if (wanted and "store" in metafunc.fixturenames
+            and (wanted == "*" or metafunc.function.__name__ in wanted)):
+        metafunc.parametrize("store", ["sqlite", "postgresql"], indirect=True)
+
+
 @pytest.fixture
-def store(tmp_path: Path) -> Store:
-    s = open_store(f"sqlite:///{tmp_path / 'ftui.db'}")
+def store(request, tmp_path: Path) -> Store:
+    """A store on a SQLite file (or, for the tests POSTGRES_TOO names, on PostgreSQL too)."""
+    if getattr(request, "param", "sqlite") == "postgresql":
+        s = open_store(request.getfixturevalue("pg_url"))
+    else:
+        s = open_store(f"sqlite:///{tmp_path / 'ftui.db'}")
     yield s
     s.close()
 

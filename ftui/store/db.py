@@ -9,6 +9,9 @@ from pathlib import Path
 from sqlalchemy import event, inspect
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, DatabaseError, OperationalError, SQLAlchemyError
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import FunctionElement
+from sqlalchemy.types import Boolean
 from sqlmodel import Session, SQLModel, create_engine, select
 
 from ftui.errors import StoreError
@@ -50,6 +53,28 @@ def _scrub(params):
 def _pg_without_nul(conn, cursor, statement, parameters, context, executemany):
     # One stray NUL in a model name, a preview or a note failed a whole import on PostgreSQL.
     return statement, _scrub(parameters)
+
+
+class like_any_case(FunctionElement):  # noqa: N801 - used like a SQL function
+    """`column LIKE pattern` (backslash escapes) that ignores case on every backend. SQLite's
+    LIKE already ignores ASCII case; PostgreSQL's does not (ILIKE does), so the same search
+    found less there."""
+
+    type = Boolean()
+    inherit_cache = True
+    name = "like_any_case"
+
+
+@compiles(like_any_case)
+def _like(element, compiler, **kw):
+    column, pattern = list(element.clauses)
+    return compiler.process(column.like(pattern, escape="\\"), **kw)
+
+
+@compiles(like_any_case, "postgresql")
+def _ilike(element, compiler, **kw):
+    column, pattern = list(element.clauses)
+    return compiler.process(column.ilike(pattern, escape="\\"), **kw)
 
 
 class Store:

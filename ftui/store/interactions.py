@@ -18,7 +18,7 @@ from sqlalchemy.sql import Select
 from ftui import REASONING_MODES, STATUSES
 from ftui.conversation import normalize_tags
 from ftui.errors import FtuiError
-from ftui.store.db import Store
+from ftui.store.db import Store, like_any_case
 from ftui.store.models import Interaction, utcnow
 
 T = Interaction.__table__
@@ -203,9 +203,9 @@ def _where(f: InteractionFilter) -> list:
     for word in f.text.split():
         pattern = f"%{_escape_like(word)}%"
         conds.append(or_(
-            C.messages_json.like(pattern, escape="\\"),
-            C.correction.like(pattern, escape="\\"),
-            C.notes.like(pattern, escape="\\"),
+            like_any_case(C.messages_json, pattern),  # as SQLite's LIKE, on PostgreSQL too
+            like_any_case(C.correction, pattern),
+            like_any_case(C.notes, pattern),
         ))
     return conds
 
