@@ -114,6 +114,8 @@ def test_hostile_corpus_every_answered_chat_is_stored_and_logging_goes_on(store)
     assert str(BIG) in json.dumps(big)  # kept, as text
     assert by_name["messages is a string"].messages[0]["content"] == "hello"
     assert by_name["not UTF-8"].messages[0]["content"].startswith("caf\ufffd")
+    odd_model = by_name["surrogate in the model name"]  # only the store's driver refuses it:
+    assert "sanitized" in odd_model.tags and odd_model.model == "m\ufffd"  # written alone
 
 
 def test_a_bad_record_does_not_lose_the_rest_of_its_batch(store):
