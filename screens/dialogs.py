@@ -101,9 +101,8 @@ class TextInputDialog(FtuiDialog[str | None]):
         self.dismiss(None)
 
 
-CORRECTION_KEYS = ("ctrl+s save · esc cancel · ctrl+a select all · ctrl+z undo · ctrl+y redo · "
-                   "ctrl+x/c/v cut/copy/paste · ctrl+k delete to line end · "
-                   "an empty text removes the correction")
+CORRECTION_KEYS = ("ctrl+s save · esc cancel · ctrl+a select all · ctrl+z/y undo/redo · "
+                   "ctrl+x/c/v cut/copy/paste · an empty text removes the correction")
 
 
 class CorrectionDialog(FtuiDialog[str | None]):

@@ -5,20 +5,23 @@ from __future__ import annotations
 from dataclasses import replace
 
 from ftui.screens.app import FtuiApp
-from ftui.screens.dialogs import ConfirmDialog, CorrectionDialog, FilterDialog
+from ftui.screens.dialogs import ConfirmDialog, CorrectionDialog, FilterDialog, TextInputDialog
 from ftui.screens.interactions import InteractionsScreen
 from ftui.widgets.interaction_list import InteractionList
 from textual.widgets import Input, Select, TextArea
+from ui_wait import settled, wait_for
 
 from ftui.store import interactions as q
 from ftui.store.interactions import InteractionFilter
 
 
-async def settle(pilot, times: int = 3) -> None:
-    for _ in range(times):
-        await pilot.pause(0.05)
-    await pilot.app.workers.wait_for_complete()
-    await pilot.pause(0.05)
+async def settle(pilot) -> None:
+    """F1 is up with its first page (or its empty state) and no worker is still running."""
+    app = pilot.app
+    await wait_for(pilot, lambda: isinstance(app.screen, (InteractionsScreen, ConfirmDialog))
+                   and (not isinstance(app.screen, InteractionsScreen)
+                        or lst(app).source is not None), what="F1 loaded")
+    await settled(pilot)
 
 
 def lst(app) -> InteractionList:
@@ -96,13 +99,14 @@ async def test_filter_dialog_applies_and_rejects_bad_input(demo_store, settings)
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
         await pilot.press("f")
-        await pilot.pause(0.1)
+        await wait_for(pilot, lambda: isinstance(app.screen, FilterDialog))
         dialog = app.screen
         assert isinstance(dialog, FilterDialog)
         dialog.query_one("#mode", Select).value = "agent"
         dialog.query_one("#rating-min", Input).value = "9"
         await pilot.press("ctrl+s")
-        await pilot.pause(0.05)
+        await wait_for(pilot, lambda: "not a rating" in str(
+            dialog.query_one("#filter-error").render()))
         assert app.screen is dialog  # stays open, says what is wrong
         assert "not a rating" in str(dialog.query_one("#filter-error").render())
         dialog.query_one("#rating-min", Input).value = "4"
@@ -122,7 +126,7 @@ async def test_correction_is_saved_and_shown_beside_the_original(demo_store, set
         await settle(pilot)
         row = lst(app).current
         await pilot.press("e")
-        await pilot.pause(0.1)
+        await wait_for(pilot, lambda: isinstance(app.screen, CorrectionDialog))
         assert isinstance(app.screen, CorrectionDialog)
         editor = app.screen.query_one(TextArea)
         editor.text = "A corrected, better answer."
@@ -134,12 +138,12 @@ async def test_correction_is_saved_and_shown_beside_the_original(demo_store, set
         assert compare.has_class("shown")
         # Cancelling leaves the correction alone; an empty text removes it.
         await pilot.press("e")
-        await pilot.pause(0.1)
+        await wait_for(pilot, lambda: isinstance(app.screen, CorrectionDialog))
         await pilot.press("escape")
-        await pilot.pause(0.05)
+        await wait_for(pilot, lambda: isinstance(app.screen, InteractionsScreen))
         assert q.get(demo_store, row.id).correction == "A corrected, better answer."
         await pilot.press("e")
-        await pilot.pause(0.1)
+        await wait_for(pilot, lambda: isinstance(app.screen, CorrectionDialog))
         app.screen.query_one(TextArea).text = "  "
         await pilot.press("ctrl+s")
         await settle(pilot)
@@ -152,7 +156,7 @@ async def test_tags_and_next_unrated(demo_store, settings):
         await settle(pilot)
         row = lst(app).current
         await pilot.press("t")
-        await pilot.pause(0.1)
+        await wait_for(pilot, lambda: isinstance(app.screen, TextInputDialog))
         tag_input = app.screen.query_one(Input)
         tag_input.value = "Great Example, keep"
         await pilot.press("enter")
@@ -171,7 +175,7 @@ async def test_empty_store_offers_the_demo(store, settings):
         await settle(pilot)
         assert isinstance(app.screen, ConfirmDialog)
         await pilot.press("y")
-        await settle(pilot, 6)
+        await settle(pilot)
         assert q.count(store, InteractionFilter()) == 276
         assert lst(app).total == 276 and lst(app).current is not None
 
@@ -183,11 +187,9 @@ async def test_small_terminal_and_sections(demo_store, settings):
         assert app.screen.query_one("#body").styles.layout.name == "vertical"
         assert lst(app).size.height >= 5
         await pilot.press("f3")
-        await pilot.pause(0.1)
-        assert app.current_mode == "training"
+        await wait_for(pilot, lambda: app.current_mode == "training")
         await pilot.press("f1")
-        await pilot.pause(0.1)
-        assert app.current_mode == "interactions"
+        await wait_for(pilot, lambda: app.current_mode == "interactions")
         await pilot.press("ctrl+t")
         assert not app.current_theme.dark
 
@@ -201,6 +203,6 @@ async def test_declining_the_demo_leaves_a_hint_and_D_loads_it_later(store, sett
         assert q.count(store, InteractionFilter()) == 0
         assert "no interactions yet" in lst(app).empty_text
         await pilot.press("D")
-        await settle(pilot, 6)
+        await settle(pilot)
         assert q.count(store, InteractionFilter()) == 276
         assert lst(app).current is not None
