@@ -4,6 +4,7 @@ data (redaction, corrections, status rules), and exports checked against other t
 from __future__ import annotations
 
 import json
+import math
 import re
 from pathlib import Path
 
@@ -404,3 +405,72 @@ def test_llamafactory_own_file_comes_back_as_it_was(store, tmp_path):
     for rec in exported:
         assert llamafactory_problems(rec, columns) == []
         assert decoded(rec["conversations"]) in originals
+
+
+# ---------------------------------------------------------------- parquet: datasets and TRL
+
+# A ChatML template that renders tool calls and tools the way Hermes-style templates do
+# (arguments and parameters through tojson): objects render as JSON, strings would be escaped.
+TOOL_TEMPLATE = (
+    "{%- if tools %}{{- '<|im_start|>system\\n<tools>' + tools | tojson + '</tools><|im_end|>\\n' }}"
+    "{%- endif %}{%- for message in messages %}"
+    "{{- '<|im_start|>' + message.role + '\\n' + (message.content or '') }}"
+    "{%- for call in message.tool_calls or [] %}{{- '<tool_call>' + {'name': call.function.name,"
+    " 'arguments': call.function.arguments} | tojson + '</tool_call>' }}{%- endfor %}"
+    "{{- '<|im_end|>\\n' }}{%- endfor %}"
+    "{%- if add_generation_prompt %}{{- '<|im_start|>assistant\\n' }}{%- endif %}")
+
+
+def test_parquet_loads_with_datasets_and_trains_with_trl(demo_store, tmp_path, home):
+    datasets = pytest.importorskip("datasets")
+    trl = pytest.importorskip("trl")
+    from ftui.curate.export import export_dataset
+    from ftui.train.base import load_base
+
+    version, result = _with_hard_cases(demo_store)
+    out = export_dataset(demo_store, version.id, "hf", tmp_path / "hf")
+    ds = datasets.load_dataset("parquet", data_files=out["files"],
+                               cache_dir=str(tmp_path / "cache"))["train"]
+    assert ds.num_rows == result.splits["train"] - sum(
+        1 for e in result.examples if e.split == "train"
+        and q.get(demo_store, e.interaction_id).status == "rejected")
+    at = next(i for i, r in enumerate(ds) if "Oslo and Rome" in json.dumps(r["messages"]))
+    call_row = ds[at]
+    call = call_row["messages"][2]["tool_calls"][1]
+    assert call["function"]["arguments"] == {"city": "Rome"}  # an object, not JSON text
+    assert call_row["tools"][0]["function"]["parameters"]["properties"] == {
+        "city": {"type": "string"}}
+    tok, model = load_base("tiny", home)
+    tok.chat_template = TOOL_TEMPLATE
+    cfg = trl.SFTConfig(output_dir=str(tmp_path / "run"), max_steps=2, per_device_train_batch_size=2,
+                        max_length=1024, report_to=[], save_strategy="no", use_cpu=True,
+                        dataset_num_proc=None, logging_steps=1)
+    few = ds.select(sorted({at, *range(3)}))  # a few rows are enough, and keep it fast
+    trainer = trl.SFTTrainer(model=model, args=cfg, train_dataset=few, processing_class=tok)
+    rendered = [tok.decode(r["input_ids"]) for r in trainer.train_dataset]
+    with_call = next(t for t in rendered if "Oslo and Rome" in t)
+    assert '<tool_call>{"name": "time", "arguments": {"city": "Rome"}}</tool_call>' in with_call
+    assert '"parameters": {"properties": {"city"' in with_call  # a schema, not escaped text
+    assert trainer.train().global_step == 2
+    assert all(math.isfinite(h["loss"]) for h in trainer.state.log_history if "loss" in h)
+
+
+def test_import_reads_old_json_text_parquet_and_new_struct_parquet(demo_store, store, tmp_path):
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    from ftui.curate.export import export_dataset
+    from ftui.store import open_store
+
+    old = tmp_path / "old.parquet"  # the layout ftui wrote before: JSON text columns
+    pq.write_table(pa.table({"messages": [json.dumps(HARD_CASES[0])],
+                             "tools": [json.dumps(TOOLS)], "reasoning_mode": ["agent"]}), old)
+    version, _ = _with_hard_cases(demo_store)
+    new = export_dataset(demo_store, version.id, "hf", tmp_path / "hf")["files"]["train"]
+    fresh = open_store(f"sqlite:///{tmp_path / 'fresh.db'}")
+    report = import_files(fresh, [old, Path(new)])
+    assert report.skipped == 0 and report.imported >= 2
+    rows = [q.get(fresh, r.id) for r in q.page_first(fresh, q.InteractionFilter(), 10_000)]
+    oslo = [r for r in rows if "Oslo and Rome" in json.dumps(r.messages)]
+    assert len(oslo) == 2  # one from each file (the ids and argument text differ)
+    assert all(r.tools and r.tools[-1]["function"]["parameters"]["properties"] == {
+        "x": {"type": "string"}} for r in oslo)

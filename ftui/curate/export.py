@@ -37,7 +37,7 @@ from ftui.curate.redact import REDACT_MODES
 from ftui.curate.shapes import (
     ShapeError,
     llamafactory_info,
-    parquet_schema,
+    parquet_table,
     to_alpaca,
     to_openai,
     to_parquet_row,
@@ -166,13 +166,11 @@ def write_training_data(path: str | Path, records: Iterable[TrainingRecord], *,
 
 def _write_parquet(path: Path, rows: Iterator[dict]) -> None:
     try:
-        import pyarrow as pa
         import pyarrow.parquet as pq
     except ImportError as err:
         raise FtuiError("the hf export writes parquet and needs pyarrow",
                         "pip install pyarrow (or pip install 'ftui[hf]')") from err
-    schema = parquet_schema()
-    pq.write_table(pa.Table.from_pylist(list(rows), schema=schema), path)
+    pq.write_table(parquet_table(list(rows)), path)
 
 
 # ---------------------------------------------------------------- dataset versions

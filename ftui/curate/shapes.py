@@ -14,8 +14,9 @@
   to the system prompt): LLaMA-Factory reads a system prompt only at the start.
 - Parquet rows for `datasets`/TRL: `messages` and `tools` as list-of-struct columns. A struct
   column needs one schema for every row, and tool arguments and tool parameter schemas differ
-  from call to call and tool to tool, so `arguments` and `parameters` stay JSON strings (the
-  OpenAI convention for arguments).
+  from call to call and tool to tool, so `arguments` and `parameters` are stored as JSON text,
+  typed as Arrow's JSON extension type: `datasets` 5+ decodes them to objects (what chat
+  templates expect), other readers see JSON strings (OpenAI's convention for arguments).
 
 A conversation that cannot be put in a shape raises `ShapeError`; the writer skips it and counts
 the reason.
@@ -233,18 +234,31 @@ def llamafactory_info(fmt: str, files: dict[str, str], prefix: str) -> dict[str,
 # ---------------------------------------------------------------- parquet (datasets, TRL)
 
 
-def parquet_schema():
+def parquet_schema(json_text=None):
+    """The hf export's columns. `json_text` is the type of the fields that hold JSON (call
+    arguments, tool parameters): Arrow's canonical JSON extension type where pyarrow has it, so
+    `datasets` (5+) hands them out as objects, the form chat templates expect; plain strings
+    to anything else."""
     import pyarrow as pa
 
+    js = json_text or pa.string()
     call = pa.struct([("id", pa.string()), ("type", pa.string()), ("function", pa.struct(
-        [("name", pa.string()), ("arguments", pa.string())]))])
+        [("name", pa.string()), ("arguments", js)]))])
     message = pa.struct([("role", pa.string()), ("content", pa.string()),
                          ("tool_calls", pa.list_(call)), ("tool_call_id", pa.string())])
     tool = pa.struct([("type", pa.string()), ("function", pa.struct(
-        [("name", pa.string()), ("description", pa.string()), ("parameters", pa.string())]))])
+        [("name", pa.string()), ("description", pa.string()), ("parameters", js)]))])
     return pa.schema([("messages", pa.list_(message)), ("tools", pa.list_(tool)),
                       ("reasoning_mode", pa.string()), ("rating", pa.int64()),
                       ("tokens", pa.int64())])
+
+
+def parquet_table(rows: list[dict[str, Any]]):
+    import pyarrow as pa
+
+    table = pa.Table.from_pylist(rows, schema=parquet_schema())
+    json_type = getattr(pa, "json_", None)  # pyarrow >= 19
+    return table.cast(parquet_schema(json_type())) if json_type else table
 
 
 def to_parquet_row(messages: list[dict], tools: list | None) -> dict[str, Any]:
