@@ -5,19 +5,20 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from ftui.screens.dialogs import TextDialog
-from ftui.widgets.dataset_plots import MixBars, TokenHistogram
+from ftui.screens.base import FtuiScreen
+from ftui.screens.dialogs import FtuiDialog, TextDialog
+from ftui.widgets.dataset_plots import ModeBars, RatingBars, TokenHistogram
+from ftui.widgets.detail import DetailPane
 from ftui.widgets.section_bar import SectionBar
+from ftui.widgets.table import RecordTable
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.screen import ModalScreen, Screen
+from textual.containers import Container, Horizontal, Vertical, VerticalScroll
 from textual.timer import Timer
 from textual.widgets import (
     Checkbox,
-    DataTable,
     Footer,
     Input,
     Label,
@@ -45,7 +46,7 @@ PLACEHOLDER = re.compile(r"<(?:EMAIL|PHONE|IP_ADDRESS|CREDIT_CARD|IBAN|API_KEY|A
 
 
 def _row(label: str, *widgets) -> Horizontal:
-    return Horizontal(Label(label, classes="form-label wide"), *widgets, classes="form-row")
+    return Horizontal(Label(label, classes="ds-label"), *widgets, classes="ds-row")
 
 
 def _int(text: str, name: str) -> int | None:
@@ -71,7 +72,7 @@ def highlight_redactions(text: str) -> Text:
     return out
 
 
-class ExportDialog(ModalScreen[tuple[str, str] | None]):
+class ExportDialog(FtuiDialog[tuple[str, str] | None]):
     BINDINGS = [Binding("escape", "cancel", "Cancel"), Binding("ctrl+s", "go", "Export", priority=True)]
 
     def __init__(self, default_dir: str) -> None:
@@ -96,7 +97,31 @@ class ExportDialog(ModalScreen[tuple[str, str] | None]):
         self.dismiss(None)
 
 
-class DatasetsScreen(Screen):
+class DatasetsScreen(FtuiScreen):
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]
+    DEFAULT_CSS = """
+    DatasetsScreen #ds-body { height: 1fr; layout: horizontal; }
+    DatasetsScreen #ds-rules { width: 52; height: 1fr; border-right: solid $primary 50%;
+                               padding: 0 1; }
+    DatasetsScreen .ds-label { width: 13; }
+    DatasetsScreen .ds-row { height: 1; margin-bottom: 1; }
+    DatasetsScreen .ds-row Input, DatasetsScreen .ds-row Select { width: 1fr; }
+    DatasetsScreen .ds-note { color: $text-muted; }
+    DatasetsScreen #ds-rules SelectionList { height: 5; margin-bottom: 1; }
+    DatasetsScreen #ds-rules Checkbox { width: auto; margin-right: 1; }
+    DatasetsScreen #ds-preview { width: 1fr; height: 1fr; padding: 0 1; }
+    DatasetsScreen #ds-plots { height: 12; }
+    DatasetsScreen #hist { width: 1fr; }
+    DatasetsScreen #modes-plot, DatasetsScreen #ratings-plot { width: 1fr; }
+    DatasetsScreen #samples { height: auto; border-top: solid $primary 50%; }
+    /* 80x24: the rules above (they scroll), the versions and the preview below (they scroll) */
+    DatasetsScreen.-narrow #ds-body { layout: vertical; }
+    DatasetsScreen.-narrow #ds-rules { width: 100%; height: 7; border-right: none;
+                                       border-bottom: solid $primary 50%; }
+    DatasetsScreen.-narrow #ds-plots { layout: vertical; height: auto; }
+    DatasetsScreen.-narrow #hist, DatasetsScreen.-narrow #modes-plot,
+    DatasetsScreen.-narrow #ratings-plot { width: 100%; height: 10; }
+    """
     BINDINGS = [
         Binding("b", "build", "Build version"),
         Binding("ctrl+b", "build", "Build version", show=False, priority=True),
@@ -113,22 +138,20 @@ class DatasetsScreen(Screen):
         self.result: BuildResult | None = None
         self.marked: int | None = None
 
-    @property
-    def store(self):
-        return self.app.store
-
     def compose(self) -> ComposeResult:
         yield SectionBar("datasets")
-        with Horizontal(id="datasets-body"):
-            with VerticalScroll(id="spec-form"):
+        with Container(id="ds-body"):
+            with VerticalScroll(id="ds-rules"):
                 yield _row("name", Input("demo", id="name", compact=True))
                 yield _row("min rating", Select([(str(i), i) for i in range(1, 6)], value=4,
                                                  prompt="any", id="min_rating", compact=True))
                 yield Checkbox("include unrated", id="include_unrated", compact=True)
-                yield _row("statuses", Checkbox("new", True, id="st_new", compact=True),
-                           Checkbox("accepted", True, id="st_accepted", compact=True),
-                           Checkbox("rejected", False, id="st_rejected", compact=True))
-                yield Label("modes (none ticked: all)", classes="form-note")
+                yield Label("statuses", classes="ds-note")
+                yield Horizontal(Checkbox("new", True, id="st_new", compact=True),
+                                 Checkbox("accepted", True, id="st_accepted", compact=True),
+                                 Checkbox("rejected", False, id="st_rejected", compact=True),
+                                 classes="ds-row")
+                yield Label("modes (none ticked: all)", classes="ds-note")
                 yield SelectionList[str](*[(m, m) for m in REASONING_MODES], id="modes", compact=True)
                 yield _row("tags", Input(placeholder="any of, comma-separated", id="tags", compact=True))
                 yield _row("not tags", Input(placeholder="comma-separated", id="exclude_tags", compact=True))
@@ -149,27 +172,29 @@ class DatasetsScreen(Screen):
                 yield _row("test", Input("0", id="test", compact=True))
                 yield _row("seed", Input("0", id="seed", compact=True))
                 yield _row("tokenizer", Input("approx", id="tokenizer", compact=True))
-            with Vertical(id="dataset-preview"):
-                yield Static("", id="funnel")
+            with DetailPane(id="ds-preview"):
+                yield RecordTable("id", "name", "created", "hash", "train", "val", "test",
+                                  id="versions", empty_text="loading the versions…")
+                yield Static(Text("loading: reading the interactions for a first preview…",
+                                  style="italic"), id="funnel")
                 yield ProgressBar(id="build-progress", show_eta=False)
-                with Horizontal(id="plots"):
+                with Horizontal(id="ds-plots"):
                     yield TokenHistogram(id="hist")
-                    yield MixBars(id="mix")
-                yield VerticalScroll(Static("", id="samples"), id="samples-pane")
-                yield DataTable(id="versions", cursor_type="row")
+                    yield ModeBars(id="modes-plot")
+                    yield RatingBars(id="ratings-plot")
+                yield Static("", id="samples")
         yield Footer()
 
     def on_mount(self) -> None:
         self.query_one("#build-progress").display = False
-        table = self.query_one("#versions", DataTable)
-        table.add_columns("id", "name", "created", "hash", "train", "val", "test")
+        table = self.query_one("#versions", RecordTable)
         table.border_title = "versions (m marks one for d)"
         self.refresh_versions()
-        self.schedule_preview()
+        self.action_refresh_preview()  # at once: the loading line shows until it arrives
         table.focus()  # b / d / x work at once; tab or a click enters the rules form
 
     def action_leave_form(self) -> None:
-        self.query_one("#versions", DataTable).focus()
+        self.query_one("#versions", RecordTable).focus()
 
     # ------------------------------------------------------------ the spec
 
@@ -255,7 +280,8 @@ class DatasetsScreen(Screen):
         self.query_one("#funnel", Static).update(lines)
         self.query_one(TokenHistogram).show([e.tokens for e in r.examples], r.exact_tokens)
         stats = r.stats["all"]
-        self.query_one(MixBars).show(stats["by_mode"], stats["by_rating"])
+        self.query_one(ModeBars).show(stats["by_mode"])
+        self.query_one(RatingBars).show(stats["by_rating"])
         body = Text()
         shown = sorted(r.examples, key=lambda e: -e.redactions)[:6]
         for ex in shown:
@@ -274,27 +300,29 @@ class DatasetsScreen(Screen):
     # ------------------------------------------------------------ versions
 
     def refresh_versions(self) -> None:
-        table = self.query_one("#versions", DataTable)
-        table.clear()
-        for d in list_datasets(self.store):
+        self.gather(lambda: list_datasets(self.store), self._show_versions, group="versions")
+
+    def _show_versions(self, versions: list) -> None:
+        table = self.query_one("#versions", RecordTable)
+        table.empty_text = "no versions yet: b builds one from the rules"
+        rows = []
+        for d in versions:
             s = d.report["splits"]
             mark = "*" if d.id == self.marked else ""
-            table.add_row(f"{d.id}{mark}", d.name, f"{d.created_at:%m-%d %H:%M}",
-                          d.content_hash[:10], str(s["train"]), str(s["validation"]),
-                          str(s["test"]), key=str(d.id))
+            rows.append((d.id, (f"{d.id}{mark}", d.name, f"{d.created_at:%m-%d %H:%M}",
+                                d.content_hash[:10], str(s["train"]), str(s["validation"]),
+                                str(s["test"]))))
+        table.show_rows(rows)
+        table.refresh()
 
     def _selected_version(self) -> int | None:
-        table = self.query_one("#versions", DataTable)
-        if table.row_count == 0:
-            return None
-        row_key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key
-        return int(row_key.value)
+        return self.query_one("#versions", RecordTable).selected_key
 
     def action_build(self) -> None:
         try:
             spec = self.spec()
         except FtuiError as err:
-            self.app.notify(str(err), severity="error", timeout=8)
+            self.notify_error(err)
             return
         name = self.query_one("#name", Input).value
         bar = self.query_one("#build-progress", ProgressBar)
@@ -313,11 +341,11 @@ class DatasetsScreen(Screen):
             version, result, created = build_dataset(self.store, name, spec,
                                                      home=self.app.settings.home, progress=progress)
         except FtuiError as err:
-            self.app.call_from_thread(self.app.notify, str(err), severity="error", timeout=10)
+            self._from_thread(self.notify_error, err)
         else:
             verb = "built" if created else "unchanged, same rules and data:"
             self.app.call_from_thread(
-                self.app.notify, f"{verb} dataset {version.id} '{version.name}' "
+                self.say, f"{verb} dataset {version.id} '{version.name}' "
                 f"({len(result.examples)} examples, hash {version.content_hash[:10]})")
             self.app.call_from_thread(self.refresh_versions)
         finally:
@@ -331,7 +359,7 @@ class DatasetsScreen(Screen):
         chosen = self._selected_version()
         versions = [d.id for d in list_datasets(self.store)]
         if chosen is None or len(versions) < 2:
-            self.app.notify("diff needs two versions: build another one first", severity="warning")
+            self.say("diff needs two versions: build another one first", severity="warning")
             return
         other = self.marked if self.marked not in (None, chosen) else next(
             (v for v in versions if v < chosen), next(v for v in versions if v != chosen))
@@ -349,7 +377,7 @@ class DatasetsScreen(Screen):
     def action_export(self) -> None:
         chosen = self._selected_version()
         if chosen is None:
-            self.app.notify("no version to export: press b to build one", severity="warning")
+            self.say("no version to export: press b to build one", severity="warning")
             return
         default = str(Path(self.app.settings.home) / "exports" / f"dataset-{chosen}")
 
@@ -360,10 +388,10 @@ class DatasetsScreen(Screen):
             try:
                 result = export_dataset(self.store, chosen, fmt, out)
             except FtuiError as err:
-                self.app.notify(str(err), severity="error", timeout=10)
+                self.notify_error(err)
                 return
             skipped = sum(result["skipped"].values())
-            self.app.notify(f"exported {fmt} to {out}: {', '.join(result['files'])}"
+            self.say(f"exported {fmt} to {out}: {', '.join(result['files'])}"
                             + (f" ({skipped} skipped: {result['note']})" if skipped else ""))
 
         self.app.push_screen(ExportDialog(default), go)

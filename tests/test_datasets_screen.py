@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ftui.screens.app import FtuiApp
 from ftui.screens.datasets import DatasetsScreen, ExportDialog
-from textual.widgets import DataTable, Input, Select
+from textual.widgets import Input, Select
 
 from ftui.curate import DatasetSpec, list_datasets
 from ftui.curate.build import count_matching
@@ -38,7 +38,7 @@ async def test_preview_build_and_export(demo_store, settings, tmp_path):
         versions = list_datasets(demo_store)
         assert [v.name for v in versions] == ["five-stars"]
         assert versions[0].examples == len(screen.result.examples)
-        assert screen.query_one("#versions", DataTable).row_count == 1
+        assert screen.query_one("#versions").row_count == 1
 
         await pilot.press("x")
         await pilot.pause(0.2)
@@ -61,3 +61,38 @@ async def test_bad_rule_is_shown_and_nothing_is_built(demo_store, settings):
         await pilot.press("escape", "b")
         await settle(pilot)
         assert list_datasets(demo_store) == []
+
+
+async def test_first_visit_says_it_is_loading_then_narrow_layout_and_versions_keys(
+        demo_store, settings):
+    from ftui.widgets.dataset_plots import ModeBars, RatingBars
+
+    from ftui.curate import build_dataset
+
+    ids = [build_dataset(demo_store, f"v{i}", DatasetSpec(min_rating=5 - i))[0].id
+           for i in range(3)]  # newest first in the table
+    app = FtuiApp(demo_store, settings)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("f2")
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, DatasetsScreen)
+        funnel = str(screen.query_one("#funnel").render())
+        assert "loading" in funnel or "previewing" in funnel or "match" in funnel
+        await settle(pilot)
+        assert screen.has_class("-narrow")
+        assert "interactions match" in str(screen.query_one("#funnel").render())
+        for wid in ("#ds-rules", "#ds-preview"):
+            assert screen.query_one(wid).region.right <= 80
+        table = screen.query_one("#versions")
+        assert table.selected_key == ids[2]
+        for key, expect in (("j", ids[1]), ("G", ids[0]), ("k", ids[1]), ("g", ids[2]),
+                            ("end", ids[0]), ("home", ids[2])):
+            await pilot.press(key)
+            assert table.selected_key == expect, key
+        # modes and stars in two charts, each with its own labels
+        modes, ratings = (str(screen.query_one(c).render()) for c in (ModeBars, RatingBars))
+        assert "★" in ratings and "★" not in modes and "std" in modes
+        shown = {k.key for k in screen.query("FooterKey")
+                 if k.region.width and k.region.right <= 80}
+        assert {"b", "d", "x"} <= shown, shown

@@ -1,8 +1,11 @@
-"""Small plots for the dataset preview: token-length histogram and the mode / rating mix."""
+"""Small plots for the dataset preview: token-length histogram, the mode mix and the rating mix
+(two charts: modes and stars are different things and never share an axis)."""
 
 from __future__ import annotations
 
 from textual_plotext import PlotextPlot
+
+SHORT_MODES = {"chain_of_thought": "cot", "multi_step": "multi", "standard": "std"}
 
 
 class TokenHistogram(PlotextPlot):
@@ -16,15 +19,25 @@ class TokenHistogram(PlotextPlot):
         self.refresh()
 
 
-class MixBars(PlotextPlot):
-    def show(self, by_mode: dict[str, int], by_rating: dict[str, int]) -> None:
+class ModeBars(PlotextPlot):
+    def show(self, by_mode: dict[str, int]) -> None:
         plt = self.plt
         plt.clear_data()
         plt.clear_figure()
-        plt.title("mode / rating mix")
-        labels = [m.replace("chain_of_thought", "cot").replace("multi_step", "multi")
-                  for m in by_mode] + [f"★{r}" if r != "None" else "unrated" for r in by_rating]
-        values = list(by_mode.values()) + list(by_rating.values())
-        if values:
-            plt.bar(labels, values)
+        plt.title("examples by mode")
+        if by_mode:
+            plt.bar([SHORT_MODES.get(m, m) for m in by_mode], list(by_mode.values()))
+        self.refresh()
+
+
+class RatingBars(PlotextPlot):
+    def show(self, by_rating: dict[str, int]) -> None:
+        plt = self.plt
+        plt.clear_data()
+        plt.clear_figure()
+        plt.title("examples by rating")
+        order = sorted(by_rating, key=lambda r: (r == "None", r))
+        if order:
+            plt.bar(["unrated" if r == "None" else f"{r}★" for r in order],
+                    [by_rating[r] for r in order])
         self.refresh()
