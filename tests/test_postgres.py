@@ -137,3 +137,26 @@ def test_hostile_text_in_every_free_text_field(any_store, hostile):
     assert q.count(any_store, q.InteractionFilter()) == 1
     found = q.page_first(any_store, q.InteractionFilter(text=hostile), 5)
     assert [r.id for r in found] == [item.id]
+
+
+def test_tiny_training_run_on_a_postgres_store(pg_url, home, monkeypatch, capsys):
+    """`ftui --db postgresql+psycopg://... train`: the run, its metrics and its registry entry
+    live on the server."""
+    monkeypatch.setenv("FTUI_HOME", str(home))
+    assert main(["--db", pg_url, "demo", "--json"]) == 0
+    assert main(["--db", pg_url, "dataset", "build", "d", "--json"]) == 0
+    dataset = json.loads(capsys.readouterr().out.splitlines()[-1])["id"]
+    assert main(["--db", pg_url, "train", "--dataset", str(dataset), "--base", "tiny",
+                 "--set", "max_steps=2", "--set", "eval_steps=2", "--set", "save_steps=2",
+                 "--set", "batch_size=2", "--set", "max_seq_len=128", "--json"]) == 0
+    result = json.loads(next(line for line in capsys.readouterr().out.splitlines()
+                             if line.startswith("{")))
+    assert (result["status"], result["steps"]) == ("completed", 2), result
+    from ftui.store import open_store
+
+    store = open_store(pg_url)
+    try:
+        assert len(runs.metric_series(store, result["run_id"], "train_loss")) == 2
+        assert [m.kind for m in registry.list_models(store)] == ["adapter"]
+    finally:
+        store.close()
