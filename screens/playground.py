@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import uuid
 
+from ftui.screens.base import FtuiScreen
 from ftui.screens.common import rating_bindings
+from ftui.widgets.detail import DetailPane
 from ftui.widgets.interaction_list import stars
 from ftui.widgets.section_bar import SectionBar
 from rich.console import Group
@@ -15,12 +17,14 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
-from textual.screen import Screen
 from textual.widgets import Footer, Input, Label, Select, Static
 
-from ftui import REASONING_MODES, registry
+from ftui import REASONING_MODES, fmt, registry
 from ftui.errors import FtuiError
 from ftui.store import interactions
+
+# "auto" first (the router picks), then each mode once (REASONING_MODES holds "auto" too)
+MODE_OPTIONS = [("auto", "auto"), *((m, m) for m in REASONING_MODES if m != "auto")]
 
 
 class Turn(Static):
@@ -50,7 +54,7 @@ class Turn(Static):
                           Markdown(self.answer or "…"), self.meta()))
 
 
-class PlaygroundScreen(Screen):
+class PlaygroundScreen(FtuiScreen):
     BINDINGS = [
         *rating_bindings(),
         Binding("i,enter", "type", "Type"),
@@ -66,10 +70,6 @@ class PlaygroundScreen(Screen):
         self.busy = False
         self.wanted_model: str | None = None
 
-    @property
-    def store(self):
-        return self.app.store
-
     def compose(self) -> ComposeResult:
         yield SectionBar("playground")
         with Horizontal(id="play-bar"):
@@ -77,9 +77,9 @@ class PlaygroundScreen(Screen):
             yield Select([], id="play-model", allow_blank=True, compact=True,
                          prompt="pick a model")
             yield Label("mode", classes="form-label")
-            yield Select([(m, m) for m in ("auto", *REASONING_MODES)], value="auto",
+            yield Select(MODE_OPTIONS, value="auto",
                          allow_blank=False, id="play-mode", compact=True)
-        yield VerticalScroll(Static("Pick a model, type a prompt, enter sends. Every exchange "
+        yield DetailPane(Static("Pick a model, type a prompt, enter sends. Every exchange "
                                     "is logged (source playground); 1-5 rates the last answer.",
                                     classes="dialog-hint"), id="transcript")
         yield Input(placeholder="ask something — enter sends, esc leaves the input", id="prompt")
@@ -132,10 +132,10 @@ class PlaygroundScreen(Screen):
         if not prompt:
             return
         if model == Select.NULL:
-            self.app.notify("pick a model first", severity="warning")
+            self.say("pick a model first", severity="warning")
             return
         if self.busy:
-            self.app.notify("still answering the last prompt", severity="warning")
+            self.say("still answering the last prompt", severity="warning")
             return
         event.input.value = ""
         turn = Turn(prompt)
@@ -159,12 +159,16 @@ class PlaygroundScreen(Screen):
                            home=self.app.settings.home, host=self.app.settings.ollama_host,
                            on_token=token, session_id=self.session)
         except Exception as err:  # noqa: BLE001 - shown under the prompt, never a traceback
+            if not isinstance(err, FtuiError):
+                from ftui.logs import log_exception
+
+                log_exception("playground turn", err)
             turn.note = f"error: {err}"
             self.app.call_from_thread(self._done, turn, None)
             return
         g = ex.routed.generation
         turn.answer = g.text
-        turn.note = (f"{ex.routed.mode} · {g.model} · {g.latency_ms / 1000:.1f} s"
+        turn.note = (f"{ex.routed.mode} · {g.model} · {fmt.millis(g.latency_ms)}"
                      + (f" · {g.tokens_per_second:.0f} tok/s" if g.tokens_per_second else "")
                      + (f" · fell back: {ex.routed.fallback_reason}" if ex.routed.fell_back
                         else ""))
@@ -186,7 +190,7 @@ class PlaygroundScreen(Screen):
     def action_rate(self, rating: int) -> None:
         turn = next((t for t in reversed(self.turns) if t.interaction_id is not None), None)
         if turn is None:
-            self.app.notify("nothing to rate yet", severity="warning")
+            self.say("nothing to rate yet", severity="warning")
             return
         interactions.set_rating(self.store, turn.interaction_id, rating)
         turn.rating = rating

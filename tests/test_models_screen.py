@@ -193,3 +193,17 @@ async def test_evaluate_from_a_dialog_shows_progress_and_cancels(demo_store, tmp
             assert registry.get_model(demo_store, m.id).metrics["eval"]["examples"] == 3
             log = "\n".join(str(line) for line in screen.query_one("#model-activity").lines)
             assert "cancelled" in log
+
+
+async def test_playground_lists_each_mode_once(demo_store, tmp_path):
+    app = _models_app(demo_store, tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("f6")
+        await wait_until(pilot, lambda: isinstance(app.screen, PlaygroundScreen))
+        from ftui.screens.playground import MODE_OPTIONS
+
+        assert app.screen.query_one("#play-mode").value == "auto"
+        values = [value for _, value in MODE_OPTIONS]  # what the mode picker is built from
+        assert values.count("auto") == 1 and values[0] == "auto"
+        assert sorted(values) == sorted(set(values))
+        assert app.screen.query_one("#play-model").region.right <= 80
