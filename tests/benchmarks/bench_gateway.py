@@ -9,6 +9,7 @@ clients. Targets (issue 6): p50 <= 2 ms, p99 <= 10 ms, first chunk <= 5 ms, >= 3
 end, every request must be in the store (nothing lost when the proxy stops).
 
     python tests/benchmarks/bench_gateway.py [--requests 600] [--seconds 5]
+    python tests/benchmarks/bench_gateway.py --kill9 5 --seconds 3   # loss on kill -9
 """
 
 from __future__ import annotations
@@ -118,11 +119,101 @@ async def throughput(url: str, seconds: float, concurrency: int = 32) -> tuple[i
         return done, time.perf_counter() - start
 
 
+async def traffic_until_killed(url: str, proxy: subprocess.Popen, seconds: float,
+                               concurrency: int = 32) -> dict:
+    """Chats from `concurrency` clients and ratings from one more, until kill -9 of the proxy
+    after `seconds`. Returns when each answered chat finished and which ratings were acked."""
+    import random
+
+    import aiohttp
+
+    answered: dict[str, float] = {}  # uid -> when its reply had fully arrived
+    acked: dict[str, int] = {}
+    killed_at = [0.0]
+    payload = json.dumps({**BODY, "stream": False})
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
+        async def chatter() -> None:
+            while not killed_at[0]:
+                try:
+                    async with session.post(url + "/api/chat", data=payload) as r:
+                        await r.read()
+                        if r.status == 200:
+                            answered[r.headers["X-FTUI-Interaction-Id"]] = time.perf_counter()
+                except aiohttp.ClientError:
+                    return
+
+        async def rater() -> None:
+            rng = random.Random(0)
+            while not killed_at[0]:
+                old = [u for u, t in answered.items() if time.perf_counter() - t > 0.2]
+                if not old:
+                    await asyncio.sleep(0.01)
+                    continue
+                uid, rating = rng.choice(old), rng.randint(1, 5)
+                try:
+                    async with session.post(url + "/ftui/feedback", json={
+                            "interaction_id": uid, "rating": rating}) as r:
+                        if r.status == 200:
+                            acked[uid] = rating
+                except aiohttp.ClientError:
+                    return
+
+        async def killer() -> None:
+            await asyncio.sleep(seconds)
+            proxy.send_signal(signal.SIGKILL)
+            killed_at[0] = time.perf_counter()
+
+        await asyncio.gather(killer(), rater(), *(chatter() for _ in range(concurrency)))
+    return {"answered": answered, "acked": acked, "killed_at": killed_at[0]}
+
+
+def kill9(rounds: int, seconds: float) -> None:
+    """How much kill -9 of the proxy loses: interactions (batched: those still queued) and
+    ratings (none may be lost: /ftui/feedback commits before it answers ok)."""
+    up_port = free_port()
+    up = subprocess.Popen([sys.executable, "-c", UPSTREAM, str(up_port)])
+    direct = f"http://127.0.0.1:{up_port}"
+    out = []
+    try:
+        wait_up(direct)
+        for i in range(rounds):
+            tmp = Path(tempfile.mkdtemp(prefix="ftui-bench-kill-"))
+            db, port = tmp / "ftui.db", free_port()
+            gw = subprocess.Popen([sys.executable, "-m", "ftui", "--db", str(db), "proxy",
+                                   "--listen", f"127.0.0.1:{port}", "--upstream", direct],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            via = f"http://127.0.0.1:{port}"
+            wait_up(via)
+            got = asyncio.run(traffic_until_killed(via, gw, seconds + i))
+            gw.wait(30)
+            con = sqlite3.connect(db)
+            stored = dict(con.execute("select uid, rating from interaction"))
+            con.close()
+            lost = [u for u in got["answered"] if u not in stored]
+            ages = sorted((got["killed_at"] - got["answered"][u]) * 1000 for u in lost)
+            bad = [u for u, r in got["acked"].items() if stored.get(u) != r]
+            out.append({"answered": len(got["answered"]), "lost": len(lost),
+                        "oldest_lost_ms": round(ages[-1], 1) if ages else 0.0,
+                        "ratings_acked": len(got["acked"]), "ratings_lost": len(bad)})
+            print(json.dumps(out[-1]))
+    finally:
+        up.terminate()
+        up.wait(10)
+    print(json.dumps({"rounds": rounds, "max_lost": max(o["lost"] for o in out),
+                      "max_oldest_lost_ms": max(o["oldest_lost_ms"] for o in out),
+                      "ratings_lost": sum(o["ratings_lost"] for o in out)}))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--requests", type=int, default=600)
     ap.add_argument("--seconds", type=float, default=5.0)
+    ap.add_argument("--kill9", type=int, metavar="ROUNDS", help="instead: kill -9 the proxy "
+                    "under load ROUNDS times and count what was lost")
     args = ap.parse_args()
+    if args.kill9:
+        kill9(args.kill9, args.seconds)
+        return
     tmp = Path(tempfile.mkdtemp(prefix="ftui-bench-gw-"))
     up_port, gw_port = free_port(), free_port()
     up = subprocess.Popen([sys.executable, "-c", UPSTREAM, str(up_port)])
