@@ -8,11 +8,13 @@ Every test gets its own database, cloned from a template that already holds ftui
 from __future__ import annotations
 
 import atexit
+import json
 import os
 import pwd
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -102,12 +104,24 @@ class PgCluster:
                                 "-l", str(self.root / "server.log"), "start")
             if started.returncode == 0:
                 self._started = True
-                atexit.register(self.stop)  # also when the session dies before teardown
+                atexit.register(self.stop)  # also when the session ends before teardown
+                self._watchdog = self._watch()
                 return self
         log = (self.root / "server.log")
         detail = log.read_text()[-800:] if log.is_file() else started.stderr
         self.remove()
         raise ClusterUnavailable(f"pg_ctl could not start the server: {detail.strip()}")
+
+    def _watch(self) -> subprocess.Popen:
+        """A sidecar that stops the server and removes its folder if this process dies without
+        cleaning up (kill -9, a crash): no server is left running behind a test session."""
+        stop = [str(self.bindir / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "stop"]
+        ids = (self._as.get("user", -1), self._as.get("group", -1))
+        return subprocess.Popen(
+            [sys.executable, "-c", _WATCHDOG, str(os.getpid()), json.dumps(stop), str(self.root),
+             json.dumps(ids)],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            start_new_session=True)
 
     def url(self, database: str = "postgres") -> str:
         return f"postgresql+psycopg://ftui@127.0.0.1:{self.port}/{database}"
@@ -137,10 +151,27 @@ class PgCluster:
         if self._started:
             self._started = False
             self._cmd("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop")
+            self._watchdog.kill()
+            self._watchdog.wait()
         self.remove()
 
     def remove(self) -> None:
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+_WATCHDOG = """
+import json, os, shutil, subprocess, sys, time
+parent, stop, root, (uid, gid) = int(sys.argv[1]), json.loads(sys.argv[2]), sys.argv[3], json.loads(sys.argv[4])
+while True:
+    try:
+        os.kill(parent, 0)
+    except ProcessLookupError:
+        break
+    time.sleep(1)
+as_user = {"user": uid, "group": gid, "extra_groups": []} if uid >= 0 else {}
+subprocess.run(stop, cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **as_user)
+shutil.rmtree(root, ignore_errors=True)
+"""
 
 
 def _server_env() -> dict[str, str]:
