@@ -3,6 +3,7 @@ sides drawn at random per prompt; the operator votes. Names show after the vote.
 
 from __future__ import annotations
 
+from ftui.screens.base import FtuiScreen
 from ftui.screens.common import rating_bindings
 from ftui.screens.dialogs import PickDialog, TextInputDialog
 from rich.console import Group
@@ -12,7 +13,6 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
-from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from ftui import ab
@@ -20,7 +20,7 @@ from ftui.ab import arena
 from ftui.errors import FtuiError
 
 
-class ArenaScreen(Screen):
+class ArenaScreen(FtuiScreen):
     BINDINGS = [
         Binding("left,h", "vote('left')", "Left better"),
         Binding("right,l", "vote('right')", "Right better"),
@@ -45,10 +45,6 @@ class ArenaScreen(Screen):
         self.rating_side = "left"
         self.ready = False
         self.votes = 0
-
-    @property
-    def store(self):
-        return self.app.store
 
     def compose(self) -> ComposeResult:
         yield Static("", id="arena-head")
@@ -81,7 +77,7 @@ class ArenaScreen(Screen):
             else:
                 self.prompts = arena.dataset_prompts(self.store, int(source.split(":")[1]))
         except FtuiError as err:
-            self.app.notify(str(err), severity="error", timeout=10)
+            self.notify_error(err)
             self.app.pop_screen()
             return
         self.next_prompt()
@@ -96,7 +92,7 @@ class ArenaScreen(Screen):
             return
         self.index += 1
         if self.index >= len(self.prompts):
-            self.app.notify(f"no more prompts: {self.votes} vote(s) recorded")
+            self.say(f"no more prompts: {self.votes} vote(s) recorded")
             self.app.pop_screen()
             return
         self._ask(self.prompts[self.index])
@@ -154,7 +150,7 @@ class ArenaScreen(Screen):
 
     def action_vote(self, choice: str) -> None:
         if not self.ready:
-            self.app.notify("wait for both answers", severity="warning")
+            self.say("wait for both answers", severity="warning")
             return
         winner = {"left": self._side_arm("left"), "right": self._side_arm("right")}.get(
             choice, choice)
@@ -165,7 +161,7 @@ class ArenaScreen(Screen):
                           rating_b=self.ratings["B"])
         self.votes += 1
         names = {"A": self.exp.model_a, "B": self.exp.model_b}
-        self.app.notify(f"left was {names[self._side_arm('left')]}, right was "
+        self.say(f"left was {names[self._side_arm('left')]}, right was "
                         f"{names[self._side_arm('right')]}", timeout=4)
         self.next_prompt()
 
