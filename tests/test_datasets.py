@@ -203,9 +203,30 @@ def test_preference_pairs(demo_store):
     pairs = preference_pairs(demo_store)
     assert pairs
     for pair in pairs:
-        assert pair["chosen_rating"] > pair["rejected_rating"]
-        assert pair["prompt"][-1]["role"] == "user"
+        kind, _, chosen_id = pair["chosen_source"].partition(":")
+        if kind == "interaction":  # a correction beats every logged reply, its own included
+            assert pair["chosen_rating"] > (pair["rejected_rating"] or 0)
+            assert q.get(demo_store, int(chosen_id)).status != "rejected"
+        assert pair["prompt"][-1]["role"] in ("user", "tool")
         assert pair["chosen"][0]["content"] != pair["rejected"][0]["content"]
+
+
+def test_cli_dataset_export_redacts_unless_told(demo_store, tmp_path, capsys):
+    spec = DatasetSpec(min_rating=None, include_unrated=True, near_dup=None, val=0.0,
+                       tags=("contains-pii",), statuses=("new", "accepted"), redact="off")
+    version, result, _ = build_dataset(demo_store, "pii", spec)
+    db = demo_store.url
+    for mode, leaks in (("redact", False), ("off", True)):
+        out = tmp_path / mode
+        assert main(["--db", db, "dataset", "export", str(version.id), "--format", "openai",
+                     "--out", str(out), "--redact", mode, "--json"]) == 0
+        text = (out / "train.jsonl").read_text()
+        assert ("jane.doe@example.com" in text) is leaks, mode
+    assert main(["--db", db, "dataset", "export", str(version.id), "--format", "openai",
+                 "--out", str(tmp_path / "d"), "--redact", "drop", "--json"]) == 0
+    got = json.loads(capsys.readouterr().out.splitlines()[-1])
+    assert (tmp_path / "d" / "train.jsonl").read_text() == ""
+    assert got["skipped"] == {"train": len(result.examples)} and "PII" in got["note"]
 
 
 def test_cli_build_json_contract_and_same_hash(demo_store, capsys):

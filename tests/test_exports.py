@@ -33,6 +33,9 @@ def test_the_reply_is_the_last_assistant_text_not_a_later_tool_call():
     assert reply_index(only_calls) == 1 and reply_text(only_calls) == ""
     assert reply_index([{"role": "user", "content": "hi"}]) is None
     assert apply_correction(ENDS_IN_A_CALL, None) is None
+    from ftui.ab.arena import _prompt_part  # the arena asks what evaluation asks
+
+    assert _prompt_part(ENDS_IN_A_CALL) == ENDS_IN_A_CALL[:1]
 
 
 def test_build_puts_the_correction_into_the_turn_the_editor_showed(store):

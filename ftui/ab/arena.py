@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlmodel import col, select
 
+from ftui.conversation import reply_index
 from ftui.errors import FtuiError
 from ftui.inference import Generation
 from ftui.store import ArenaVote, Interaction, Store
@@ -20,8 +21,8 @@ WINNERS = ("A", "B", "tie", "both_bad")
 
 
 def _prompt_part(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The conversation up to (not including) its last assistant reply."""
-    last = max((i for i, m in enumerate(messages) if m.get("role") == "assistant"), default=None)
+    """The conversation up to (not including) its reply: the prompt evaluation answers too."""
+    last = reply_index(messages)
     return messages[:last] if last is not None else messages
 
 
