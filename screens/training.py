@@ -189,7 +189,9 @@ class TrainingScreen(FtuiScreen):
             self.selected = snap.run.id
         if snap.run.id != self.selected:
             return  # the cursor moved during the read: the next tick reads the new run
-        self._draw_header(snap.run, snap.tokens_per_s)
+        starting = snap.run.status == "running" and snap.run.step == 0 and snap.events
+        self._draw_header(snap.run, snap.tokens_per_s,
+                          snap.events[-1].message if starting else None)
         if snap.train is not None:
             self._plotted = (snap.run.id, snap.run.step, tuple(self.marked))
             overlay = snap.overlay if len(snap.overlay) > 1 else None  # two or more marked
@@ -217,7 +219,10 @@ class TrainingScreen(FtuiScreen):
         self.query_one("#run-table", RecordTable).show_rows(
             ((r.id, self._cells(r)) for r in items), keep=self.selected)
 
-    def _draw_header(self, run: TrainingRun, tokens_per_s: float | None) -> None:
+    def _draw_header(self, run: TrainingRun, tokens_per_s: float | None,
+                     starting: str | None = None) -> None:
+        """`starting`: what a run that has not made its first step is doing (loading the base,
+        de-quantizing the demo model the first time, with its percentage)."""
         status = shown_status(run)
         eta = "-"
         if run.status == "running" and run.started_at and run.total_steps:
@@ -231,6 +236,8 @@ class TrainingScreen(FtuiScreen):
                     + (f" · {tokens_per_s:,.0f} tokens/s" if tokens_per_s else ""), style="dim")
         if run.best_eval_loss is not None:
             head.append(f" · best eval {fmt.figure(run.best_eval_loss)}", style="dim")
+        if starting:
+            head.append(f"\n{starting}", style="yellow")
         if status == "cancelling":
             head.append("\ncancelling: the run stops at the end of its current step, keeping a "
                         "checkpoint", style="yellow")

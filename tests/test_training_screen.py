@@ -219,3 +219,36 @@ async def test_quitting_during_a_run_asks_then_stops_it_with_a_checkpoint(demo_s
     stopped = runs.get_run(demo_store, run.id)
     assert stopped.status == "cancelled"
     assert (Path(stopped.output_dir) / f"checkpoint-{stopped.step}").is_dir()
+
+
+def test_gguf_conversion_reports_progress_instead_of_a_bar(tmp_path):
+    import pytest
+    import transformers.modeling_gguf_pytorch_utils as gguf_utils
+
+    from ftui.errors import FtuiError
+    from ftui.train.base import _load_gguf
+
+    lines: list[str] = []
+    bad = tmp_path / "broken.gguf"
+    bad.write_bytes(b"not a gguf file")
+    with pytest.raises(FtuiError):  # a clear refusal; the converter is wired all the same
+        _load_gguf(bad, lines.append, "de-quantizing the demo model (first time only)")
+    tensors = list(range(30))
+    assert list(gguf_utils.tqdm(tensors, desc="Converting...")) == tensors  # no bar, same items
+    assert len(lines) == 10 and lines[-1].endswith("100% (30/30 tensors)")
+    assert lines[0].startswith("de-quantizing the demo model (first time only): 10%")
+
+
+async def test_a_starting_run_says_what_it_is_doing(demo_store, tmp_path):
+    ids = fake_runs(demo_store, 1)
+    version = runs.get_run(demo_store, ids[0]).dataset_id
+    run = runs.create_run(demo_store, version, "demo", RunConfig(max_steps=5).validate())
+    runs.update_run(demo_store, run.id, status="running", heartbeat_at=runs.utcnow())
+    runs.log(demo_store, run.id, "de-quantizing the demo model (first time only): 40% "
+                                 "(108/272 tensors)")
+    app = make_app(demo_store, tmp_path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("f3")
+        await wait_until(pilot, lambda: isinstance(app.screen, TrainingScreen)
+                         and "40%" in header(app), what="the loading line")
+        assert "first time only" in header(app)

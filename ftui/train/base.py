@@ -102,17 +102,27 @@ def _quiet() -> None:
     transformers.utils.logging.disable_progress_bar()
 
 
-def _load_gguf(path: Path):
-    import functools
+def _counted(progress, what: str):
+    """Stands in for the tqdm that transformers wraps the GGUF tensors in: no bar over the TUI,
+    and `progress(line)` about every 10 percent instead."""
+    def wrap(iterable, *_args, **_kwargs):
+        items = list(iterable)
+        step = max(1, len(items) // 10)
+        for i, item in enumerate(items, 1):
+            yield item
+            if progress is not None and (i % step == 0 or i == len(items)):
+                progress(f"{what}: {100 * i // max(1, len(items))}% ({i}/{len(items)} tensors)")
+    return wrap
 
+
+def _load_gguf(path: Path, progress=None, what: str = "de-quantizing"):
     import torch
     import transformers.modeling_gguf_pytorch_utils as gguf_utils
-    from tqdm.auto import tqdm
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     _quiet()
-    # Its conversion bar is a plain tqdm, deaf to transformers' switch: silence it here.
-    gguf_utils.tqdm = functools.partial(tqdm, disable=True)
+    # Its conversion bar is a plain tqdm, deaf to transformers' switch: replaced here.
+    gguf_utils.tqdm = _counted(progress, what)
     try:
         tok = AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name)
         model = AutoModelForCausalLM.from_pretrained(path.parent, gguf_file=path.name,
@@ -130,14 +140,19 @@ def _load_gguf(path: Path):
     return tok, model
 
 
-def _build_demo(target: Path) -> None:
-    tok, model = _load_gguf(demo_gguf_path())
+def _build_demo(target: Path, progress=None) -> None:
+    what = "de-quantizing the demo model (first time only)"
+    if progress is not None:
+        progress(f"{what}: reading {DEMO_GGUF}, about a minute on a laptop CPU")
+    tok, model = _load_gguf(demo_gguf_path(), progress, what)
     _publish(target, lambda tmp: (model.save_pretrained(tmp), tok.save_pretrained(tmp)))
+    if progress is not None:
+        progress(f"demo model saved in {target}: later loads take seconds")
 
 
-def resolve_base(name: str, home: Path) -> tuple[str, dict[str, Any]]:
+def resolve_base(name: str, home: Path, progress=None) -> tuple[str, dict[str, Any]]:
     """(path or id to load, extra from_pretrained args) for a base-model name; builds `tiny` and
-    `demo` on first use."""
+    `demo` on first use (`progress(line)` hears how the slow demo build goes)."""
     name = name.strip()
     if name == "tiny":
         target = models_dir(home) / "tiny"
@@ -149,7 +164,7 @@ def resolve_base(name: str, home: Path) -> tuple[str, dict[str, Any]]:
         target = models_dir(home) / "demo-smollm2"
         if not target.is_dir():
             target.parent.mkdir(parents=True, exist_ok=True)
-            _build_demo(target)
+            _build_demo(target, progress)
         return str(target), {}
     path = Path(name).expanduser()
     if path.suffix == ".gguf":
@@ -167,19 +182,20 @@ def resolve_base(name: str, home: Path) -> tuple[str, dict[str, Any]]:
     return name, {"local_files_only": True}
 
 
-def load_base(name: str, home: Path, dtype_name: str = "fp32", quantize_4bit: bool = False):
+def load_base(name: str, home: Path, dtype_name: str = "fp32", quantize_4bit: bool = False,
+              progress=None):
     """(tokenizer, model) ready for training, on CPU (the Trainer moves it to the device), or
-    quantized to 4 bits on the GPU for QLoRA."""
+    quantized to 4 bits on the GPU for QLoRA. `progress(line)` hears about slow first builds."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     _quiet()
-    where, extra = resolve_base(name, home)
+    where, extra = resolve_base(name, home, progress)
     if extra.pop("gguf", False):
         if quantize_4bit:
             raise FtuiError("QLoRA does not apply to a .gguf base (it is de-quantized on load)",
                             "set qlora = false, or use the model's transformers folder")
-        return _load_gguf(Path(where))
+        return _load_gguf(Path(where), progress, f"de-quantizing {Path(where).name}")
     dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[dtype_name]
     if quantize_4bit:
         from transformers import BitsAndBytesConfig

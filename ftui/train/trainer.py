@@ -250,7 +250,8 @@ def _train(store: Store, run, home: Path, is_main: bool) -> str:
     if is_distributed():
         _prepare_base_on_rank0(run.base_model, home, is_main)
     tokenizer, model = load_base(run.base_model, home, "fp32" if precision == "fp32" else precision,
-                                 quantize_4bit=config.qlora)
+                                 quantize_4bit=config.qlora,
+                                 progress=lambda line: note(store, run.id, line))
     if config.qlora:
         from peft import prepare_model_for_kbit_training
 
