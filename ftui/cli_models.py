@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ftui.cli_common import EXIT_OK, _emit, _open, action_adder
+from ftui.cli_common import EXIT_ERROR, EXIT_OK, _emit, _open, action_adder
 from ftui.errors import FtuiError
 
 
@@ -47,9 +47,11 @@ def cmd_models(args: argparse.Namespace) -> int:
                     print(f"  {key.replace('_', ' ')}: {payload[key]}")
             for line in lineage_lines(info):
                 print(f"  {line}")
-            for k, v in model.metrics.items():
-                if k != "eval":
-                    print(f"  {k.replace('_', ' ')}: {v}")
+            deployment = registry.deployment_summary(model)
+            if deployment:
+                print(f"  deployment: {deployment}")
+            for k, v in registry.training_figures(model).items():
+                print(f"  {k.replace('_', ' ')}: {v}")
             if model.metrics.get("eval"):
                 _print_eval(model.metrics["eval"])
             for e in events:
@@ -154,8 +156,10 @@ def cmd_compare(args, store) -> int:
         for r in result["rows"]:
             print(f"{r['metric'].replace('_', ' '):<16} {_fmt(r['a']):>22} {_fmt(r['b']):>22}  "
                   f"{r['better'] or ''}")
-        if not result["same_data"]:
-            print("note: evaluated on different data; the figures do not compare")
+        if result["differences"]:
+            print("no winner: the evaluations differ in " + "; ".join(result["differences"])
+                  + ". Evaluate both the same way (ftui models evaluate ID --limit N "
+                  "--max-new-tokens N)")
 
     _emit(args, result, human)
     return EXIT_OK
@@ -182,7 +186,17 @@ def cmd_deploy(args, store) -> int:
                     ollama_base=args.from_base, quantize=args.quantize,
                     smoke_prompt=None if args.no_smoke else args.smoke_prompt,
                     on_line=None if args.json else _progress)
-    _emit(args, result, lambda: print(f"deployed as {result['ollama_name']} ({result['mode']})"))
+    if result["smoke_ok"] is False:  # created, but it does not answer: say so, object included
+        _emit(args, result, lambda: print(f"created {result['ollama_name']} in Ollama "
+                                          f"({result['mode']}), but it does not answer"))
+        print(f"ftui: the smoke test of {result['ollama_name']} failed: "
+              f"{result['smoke_error']}\n  fix: try `ollama run {result['ollama_name']}` and "
+              "read the Ollama server log; a model that does not load is often on the wrong "
+              "base (--from), else merge the adapter and deploy the merged model",
+              file=sys.stderr)
+        return EXIT_ERROR
+    _emit(args, result, lambda: print(f"deployed as {result['ollama_name']} ({result['mode']})"
+                                      + ("" if result["smoke_ok"] else "; smoke test skipped")))
     return EXIT_OK
 
 

@@ -1,7 +1,8 @@
 """A stand-in Ollama server on 127.0.0.1 for tests: the real `ollama` client talks to it over
 real HTTP. Speaks /api/version, /api/tags, /api/chat (NDJSON streaming or one JSON object),
 blobs (HEAD / POST with the digest checked), /api/create (streamed progress; the new model then
-answers chat), /api/show and /api/delete, and answers 404 for unknown models, as Ollama does."""
+answers chat), /api/show (with `model_info`: architecture, embedding length, block count) and
+/api/delete, and answers 404 for unknown models, as Ollama does."""
 
 from __future__ import annotations
 
@@ -12,11 +13,23 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+# What a real Ollama reports for smollm2:135m; any model not given its own `model_info` has it.
+SMOLLM2_INFO = {"general.architecture": "llama", "llama.embedding_length": 576,
+                "llama.block_count": 30, "llama.context_length": 8192}
+
+
+def llama_info(hidden: int, layers: int) -> dict[str, Any]:
+    return {"general.architecture": "llama", "llama.embedding_length": hidden,
+            "llama.block_count": layers}
+
 
 class StandIn:
     def __init__(self, models: dict[str, str] | None = None, delay_s: float = 0.0,
-                 port: int = 0, slow: dict[str, float] | None = None) -> None:
+                 port: int = 0, slow: dict[str, float] | None = None,
+                 model_info: dict[str, dict[str, Any]] | None = None) -> None:
         self.models = models or {"llama3.2:3b": "Paris is the capital of France."}
+        self.model_info = dict(model_info or {})  # name -> /api/show model_info
+        self.fail_chat: dict[str, int] = {}  # name -> HTTP status its chats answer with
         self.delay_s = delay_s
         self.slow = slow or {}  # model -> seconds before it answers
         self.requests: list[tuple[str, str, Any]] = []
@@ -105,10 +118,12 @@ class StandIn:
                         self._json(404, {"error": f"model '{body.get('model')}' not found"})
                         return
                     made = standin.created.get(body["model"], {})
+                    info = standin.model_info.get(body["model"], SMOLLM2_INFO)
                     self._json(200, {"modelfile": "", "parameters": "",
                                      "template": made.get("template", ""),
-                                     "details": {"format": "gguf", "family": "llama"},
-                                     "model_info": {"general.architecture": "llama"}})
+                                     "details": {"format": "gguf",
+                                                 "family": info["general.architecture"]},
+                                     "model_info": info})
                     return
                 if self.path not in ("/api/chat", "/api/generate", "/v1/chat/completions"):
                     self._json(404, {"error": "not found"})
@@ -118,6 +133,10 @@ class StandIn:
                     self._json(404, {"error": f"model '{model}' not found"})
                     return
                 time.sleep(standin.slow.get(model, standin.delay_s))
+                if model in standin.fail_chat:
+                    self._json(standin.fail_chat[model], {"error": "llama runner process has "
+                                                          "terminated: exit status 2"})
+                    return
                 reply = standin.models[model]
                 words = reply.split(" ")
                 if self.path == "/v1/chat/completions":
@@ -203,6 +222,8 @@ class StandIn:
                     self._chunk({"status": status})
                 self.wfile.write(b"0\r\n\r\n")
                 standin.created[body["model"]] = body
+                if base in standin.model_info:  # an adapter keeps its base's shape
+                    standin.model_info[body["model"]] = standin.model_info[base]
                 standin.models[body["model"]] = standin.created_reply
 
             def _chunk(self, obj: dict) -> None:

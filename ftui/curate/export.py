@@ -88,9 +88,6 @@ def apply_rules(rec: TrainingRecord, redact: str, redacted: Counter) -> Training
     if rec.is_pair:
         if rec.reply_rejected:
             return "rejected reply on the chosen side"
-        if rec.chosen.get("content") == rec.rejected.get("content") and \
-                rec.chosen.get("tool_calls") == rec.rejected.get("tool_calls"):
-            return "chosen and rejected are the same"
     else:
         corrected = apply_correction(messages, rec.correction)
         if corrected is not None:
@@ -106,6 +103,9 @@ def apply_rules(rec: TrainingRecord, redact: str, redacted: Counter) -> Training
         if sides:
             sides, counts = redact_messages(sides)
             redacted.update(counts)
+    if sides and (sides[0].get("content"), sides[0].get("tool_calls")) == (
+            sides[1].get("content"), sides[1].get("tool_calls")):  # compared as written
+        return "chosen and rejected are the same"
     return TrainingRecord(messages, rec.tools, *(sides or (None, None)), meta=rec.meta)
 
 
@@ -119,7 +119,7 @@ def _sink_array(fh, rows: Iterator[dict]) -> None:
 
 
 def write_training_data(path: str | Path, records: Iterable[TrainingRecord], *,
-                        shape: Callable[[list, list | None], dict] | None = None,
+                        shape: Callable[[list, list | None], dict] = to_openai,
                         layout: str = "jsonl", redact: str = "redact") -> WriteReport:
     """Write records to `path` (atomically: a half-written file never has the real name).
     `shape` turns a supervised record's (messages, tools) into the target format; pairs are
@@ -233,7 +233,7 @@ def export_dataset(store: Store, dataset_id: int | str, fmt: str, out_dir: str |
     result = {"dataset": version.id, "format": fmt, "files": files, "redact": redact,
               "redacted": dict(redacted), "skipped": {k: v for k, v in skipped.items()
                                                       if k != "reasons"},
-              "note": "; ".join(f"{n} {r}" for r, n in skipped.get("reasons", {}).items())}
+              "note": "; ".join(f"{r} ({n})" for r, n in skipped.get("reasons", {}).items())}
     if fmt in ("sharegpt", "alpaca"):  # LLaMA-Factory loads the folder as it is
         prefix = re.sub(r"[^A-Za-z0-9_]+", "_", version.name).strip("_") or "ftui"
         info = llamafactory_info(fmt, {s: Path(p).name for s, p in files.items()}, prefix)

@@ -229,6 +229,29 @@ def delete_model(store: Store, ref: int | str, remove_files: bool = False,
             "removed_files": str(target) if target else None}
 
 
+def deployment_summary(model: RegisteredModel) -> str | None:
+    """One plain line on the model's own deployment to Ollama (None when it has none): what
+    was created, on which base, and whether the smoke prompt got an answer."""
+    d = model.metrics.get("deployed")
+    if not isinstance(d, dict) or not d.get("ollama_name"):
+        return None
+    on_base = f" on {d['from']}" if d.get("from") else ""
+    if "smoke_ok" not in d:  # deployed before ftui recorded it
+        smoke = "smoke test not recorded"
+    elif d["smoke_ok"] is None:
+        smoke = "smoke test skipped"
+    else:
+        smoke = "smoke test passed" if d["smoke_ok"] else \
+            f"smoke test failed: {d.get('smoke_error')}"
+    return f"in Ollama as {d['ollama_name']} ({d.get('mode', '?')}{on_base}); {smoke}"
+
+
+def training_figures(model: RegisteredModel) -> dict[str, Any]:
+    """The model's own figures (training summary, eval loss), without the evaluation and
+    deployment records, which have their own views."""
+    return {k: v for k, v in model.metrics.items() if k not in ("eval", "deployed")}
+
+
 def as_dict(model: RegisteredModel) -> dict[str, Any]:
     return {"id": model.id, "name": model.name, "kind": model.kind, "stage": model.stage,
             "slot": model.slot, "base_model": model.base_model, "run_id": model.run_id,

@@ -133,7 +133,10 @@ def plan_deploy(model: RegisteredModel, home: Path, ollama_base: str | None,
                         "nothing to deploy: use it as is")
     if model.kind == "adapter":
         folder = Path(model.path or "")
-        problems = adapter_problems(folder, base_config(model.base_model or "", home))
+        from ftui.train.base import adapter_base
+
+        base_cfg = base_config(model.base_model or adapter_base(folder, home) or "", home)
+        problems = adapter_problems(folder, base_cfg)
         if problems:
             raise FtuiError(f"Ollama cannot import {model.name}: " + "; ".join(problems),
                             f"run: ftui models merge {model.id}, then deploy the merged model")
@@ -141,7 +144,8 @@ def plan_deploy(model: RegisteredModel, home: Path, ollama_base: str | None,
             if (folder / "tokenizer_config.json").is_file() else {}
         return {"mode": "adapter", "from": ollama_base_of(model.base_model, ollama_base),
                 "files": [folder / "adapter_model.safetensors", folder / "adapter_config.json"],
-                "stop": _stop_tokens(tok_cfg), "template": None, "quantize": None}
+                "stop": _stop_tokens(tok_cfg), "template": None, "quantize": None,
+                "base_config": base_cfg}
     if model.kind == "gguf":
         path = Path(model.path or "")
         return {"mode": "merged", "from": None, "files": [path], "stop": [], "template": None,
@@ -165,15 +169,67 @@ def plan_deploy(model: RegisteredModel, home: Path, ollama_base: str | None,
             "template": CHATML_TEMPLATE if chatml else None, "quantize": quantize}
 
 
+ARCH_ALIASES = {"mistral": "llama"}  # Ollama imports these under the llama architecture
+
+
+def _shape(arch: Any, width: Any, layers: Any, width_name: str) -> str:
+    return f"{arch or '?'}, {width_name} {width or '?'}, {layers or '?'} layers"
+
+
+def check_base_fits(base_model: str, base_cfg: dict[str, Any], ollama_name: str,
+                    model_info: dict[str, Any] | None) -> None:
+    """Refuse an Ollama base whose architecture, width or depth differs from the base the
+    adapter was trained on (a real Ollama would create the model and fail when it loads)."""
+    info = model_info or {}
+    arch = info.get("general.architecture")
+    if not arch:
+        return  # an Ollama that does not report it: nothing to compare
+    cfg = {**(base_cfg.get("text_config") or {}), **base_cfg}
+    model_type = cfg.get("model_type")
+    ours = (ARCH_ALIASES.get(model_type, model_type), cfg.get("hidden_size"),
+            cfg.get("num_hidden_layers"))
+    theirs = (arch, info.get(f"{arch}.embedding_length"), info.get(f"{arch}.block_count"))
+    if all(a is None or b is None or a == b for a, b in zip(ours, theirs, strict=True)):
+        return
+    raise FtuiError(
+        f"the adapter was trained on {base_model} ({_shape(*ours, 'hidden size')}), but "
+        f"Ollama's {ollama_name} is {_shape(*theirs, 'embedding length')}: it does not fit",
+        "pass --from the Ollama model of the very base it was trained on (for demo: "
+        f"{_demo_ollama()}), or merge it and deploy the merged model")
+
+
+def _demo_ollama() -> str:
+    from ftui.train.base import DEMO_OLLAMA
+
+    return DEMO_OLLAMA
+
+
+def _record(store: Store, model_id: int, deployed: dict[str, Any], action: str,
+            note: str) -> None:
+    from ftui.registry import _event
+
+    with store.session() as s:
+        row = s.get(RegisteredModel, model_id)
+        row.ollama_name = deployed["ollama_name"]
+        metrics = row.metrics
+        metrics["deployed"] = deployed
+        row.metrics_json = json.dumps(metrics)
+        _event(s, row, action, note=note)
+        s.commit()
+
+
 def deploy(store: Store, ref: int | str, *, home: Path, host: str, name: str | None = None,
            ollama_base: str | None = None, quantize: str | None = None,
            smoke_prompt: str | None = SMOKE_PROMPT, on_line: OnLine | None = None,
            timeout_s: float = 600.0) -> dict[str, Any]:
+    """Create the model in Ollama, then ask it one smoke prompt. The create and the smoke result
+    are recorded apart: a model Ollama created but that does not answer is not "deployed"
+    (smoke_ok False, smoke_error says why); that is returned, not raised."""
     import httpx
     import ollama
 
     from ftui.inference import _ollama_error, ollama_generate
-    from ftui.registry import _event, get_model
+    from ftui.registry import get_model
 
     say = on_line or (lambda _line: None)
     model = get_model(store, ref)
@@ -182,8 +238,10 @@ def deploy(store: Store, ref: int | str, *, home: Path, host: str, name: str | N
     client = ollama.Client(host=host, timeout=timeout_s)
     progress: list[str] = []
     try:
-        if plan["from"]:
-            client.show(plan["from"])  # before uploading: the base must be in Ollama
+        if plan["from"]:  # before uploading: the base must be in Ollama, and be the right one
+            shown = client.show(plan["from"])
+            check_base_fits(model.base_model or "?", plan["base_config"], plan["from"],
+                            shown.modelinfo)
         blobs = {p.name: _upload(client, p, say) for p in plan["files"]}
         request: dict[str, Any] = {"model": target, "stream": True}
         if plan["mode"] == "adapter":
@@ -202,19 +260,26 @@ def deploy(store: Store, ref: int | str, *, home: Path, host: str, name: str | N
             raise FtuiError(f"Ollama has no base model {plan['from']!r} to put the adapter on",
                             f"pull it first: ollama pull {plan['from']}") from err
         raise _ollama_error(err, target, host) from err
-    with store.session() as s:
-        row = s.get(RegisteredModel, model.id)
-        row.ollama_name = target
-        metrics = row.metrics
-        metrics["deployed"] = {"ollama_name": target, "mode": plan["mode"], "from": plan["from"]}
-        row.metrics_json = json.dumps(metrics)
-        _event(s, row, "deployed", note=f"to Ollama as {target} ({plan['mode']})")
-        s.commit()
-    smoke = None
+    deployed: dict[str, Any] = {"ollama_name": target, "mode": plan["mode"], "from": plan["from"],
+                                "host": host, "smoke_ok": None, "smoke_error": None,
+                                "smoke_reply": None}
+    on_base = f" on {plan['from']}" if plan["from"] else ""
+    _record(store, model.id, deployed, "created",
+            f"in Ollama as {target} ({plan['mode']}{on_base})")
     if smoke_prompt:
         say(f"smoke test: {smoke_prompt}")
-        smoke = ollama_generate(host, target, [{"role": "user", "content": smoke_prompt}],
-                                options={"num_predict": 64}, timeout_s=timeout_s).text
-        say(f"answer: {smoke}")
-    return {"ollama_name": target, "mode": plan["mode"], "smoke_reply": smoke,
+        try:
+            reply = ollama_generate(host, target, [{"role": "user", "content": smoke_prompt}],
+                                    options={"num_predict": 64}, timeout_s=timeout_s).text
+            deployed.update(smoke_ok=bool(reply.strip()), smoke_reply=reply,
+                            smoke_error=None if reply.strip() else "it answered with nothing")
+        except FtuiError as err:
+            deployed.update(smoke_ok=False, smoke_error=err.message)
+        say(f"answer: {deployed['smoke_reply']}" if deployed["smoke_ok"]
+            else f"smoke test failed: {deployed['smoke_error']}")
+        _record(store, model.id, deployed, "smoke-ok" if deployed["smoke_ok"] else "smoke-failed",
+                f"answered {deployed['smoke_reply'][:60]!r}" if deployed["smoke_ok"]
+                else deployed["smoke_error"])
+    return {"ollama_name": target, "mode": plan["mode"], "smoke_reply": deployed["smoke_reply"],
+            "smoke_ok": deployed["smoke_ok"], "smoke_error": deployed["smoke_error"],
             "blobs": blobs, "progress": progress, "from": plan["from"]}

