@@ -59,6 +59,7 @@ class FtuiScreen(Screen):
         super().__init__(*args, **kwargs)
         self._visible_timers: list[Timer] = []
         self._busy_groups: set[str] = set()
+        self._pending: dict[str, tuple[Callable[[], Any], Callable[[Any], None]]] = {}
 
     # ------------------------------------------------------------ shared state
 
@@ -129,11 +130,17 @@ class FtuiScreen(Screen):
             timer.resume()
 
     def gather(self, fetch: Callable[[], T], show: Callable[[T], None], *, group: str,
-               skip_if_busy: bool = True) -> Worker | None:
+               skip_if_busy: bool = True, latest: bool = False) -> Worker | None:
         """Run `fetch()` in a worker thread, then `show(result)` on the UI thread (if the screen is
-        still mounted). A poll that finds the previous one of its group still running is skipped
-        (`skip_if_busy`) instead of piling up. Failures become one notification and a log entry."""
-        if skip_if_busy and group in self._busy_groups:
+        still mounted). Failures become one notification and a log entry.
+
+        When the previous call of `group` is still running: a poll is skipped (`skip_if_busy`,
+        the default) instead of piling up; with `latest=True` this call runs once the running one
+        has finished (only the newest waiting call: for recounts after each edit); with
+        `skip_if_busy=False` it starts at once and the older result is dropped (a search)."""
+        if group in self._busy_groups and (skip_if_busy or latest):
+            if latest:
+                self._pending[group] = (fetch, show)
             return None
         self._busy_groups.add(group)
 
@@ -146,7 +153,7 @@ class FtuiScreen(Screen):
             if not get_current_worker().is_cancelled:
                 self._from_thread(self._deliver, group, show, result)
             else:
-                self._from_thread(self._busy_groups.discard, group)
+                self._from_thread(self._done, group)
 
         return self.run_worker(job, thread=True, group=group, exit_on_error=False,
                                exclusive=not skip_if_busy)
@@ -155,18 +162,24 @@ class FtuiScreen(Screen):
         with contextlib.suppress(RuntimeError):  # the app is shutting down: nothing to show
             self.app.call_from_thread(fn, *args)
 
-    def _deliver(self, group: str, show: Callable[[Any], None], result: Any) -> None:
+    def _done(self, group: str) -> None:
         self._busy_groups.discard(group)
-        if not self.is_mounted:
-            return
+        pending = self._pending.pop(group, None)
+        if pending is not None and self.is_mounted:
+            self.gather(*pending, group=group, latest=True)
+
+    def _deliver(self, group: str, show: Callable[[Any], None], result: Any) -> None:
         try:
-            show(result)
+            if self.is_mounted:
+                show(result)
         except Exception as err:  # noqa: BLE001
             self.notify_error(err, f"{type(self).__name__}: showing {group}")
+        finally:
+            self._done(group)
 
     def _fetch_failed(self, group: str, err: Exception) -> None:
-        self._busy_groups.discard(group)
         self.notify_error(err, f"{type(self).__name__}: gathering {group}")
+        self._done(group)
 
     # ------------------------------------------------------------ help
 

@@ -88,7 +88,7 @@ class InteractionsScreen(FtuiScreen):
         self._detail_timer: Timer | None = None
         self._offered_demo = False
         self._seen_max_id = 0  # highest interaction id the list has been checked against
-        self._marker: tuple[int, int] | None = None
+        self._marker: int | None = None
 
     # ------------------------------------------------------------ layout
 
@@ -127,7 +127,7 @@ class InteractionsScreen(FtuiScreen):
         """Show the current filter (total counted in the background); the cursor stays on
         `keep_id` when that row matches the filter and can be found cheaply, else row 1."""
         pager = RowPager(self.store, self.filter)
-        self._seen_max_id, _ = core.change_marker(self.store)
+        self._seen_max_id = core.newest_id(self.store)
         self.list.empty_text = (
             "no interactions yet: press D for the demo data, or run `ftui import FILE...`"
             if self.filter.is_empty else "nothing matches the filter (esc clears it)")
@@ -172,7 +172,7 @@ class InteractionsScreen(FtuiScreen):
     def refresh_counters(self) -> None:
         f = self.filter
         self.gather(lambda: (f, core.counters(self.store, f)), self._show_counters,
-                    group="counters", skip_if_busy=False)
+                    group="counters", latest=True)
 
     def _show_counters(self, result: tuple[InteractionFilter, Counters]) -> None:
         f, counters = result
@@ -202,10 +202,11 @@ class InteractionsScreen(FtuiScreen):
     # ------------------------------------------------------------ live refresh
 
     def poll(self) -> None:
-        """Cheap check (max id, count) in a worker; the list is only touched when it changed."""
-        self.gather(lambda: core.change_marker(self.store), self._on_marker, group="poll")
+        """Cheap check (the newest id: one index lookup) in a worker; the list and the counters
+        are only touched when something arrived."""
+        self.gather(lambda: core.newest_id(self.store), self._on_marker, group="poll")
 
-    def _on_marker(self, marker: tuple[int, int]) -> None:
+    def _on_marker(self, marker: int) -> None:
         if marker == self._marker:
             return
         self._marker = marker
@@ -215,7 +216,7 @@ class InteractionsScreen(FtuiScreen):
                     skip_if_busy=False)
 
     def _show_arrivals(self, result) -> None:
-        f, (max_id, _), rows, counters = result
+        f, max_id, rows, counters = result
         if f != self.filter:
             return
         self._seen_max_id = max(self._seen_max_id, max_id)

@@ -193,3 +193,34 @@ def test_ui_state_unwritable_home_is_not_an_error(tmp_path):
     state = UiState(blocker / "home")  # a path under a file: cannot be created
     state.set("theme", "textual-dark")  # remembered for this session, logged, no exception
     assert state.get("theme") == "textual-dark"
+
+
+async def test_gather_latest_runs_once_more_with_the_newest_request(tmp_path):
+    import threading
+
+    app = HarnessApp(tmp_path)
+    async with app.run_test() as pilot:
+        screen = app.screen
+        release = threading.Event()
+        runs: list[int] = []
+
+        def fetch(n):
+            def run():
+                runs.append(n)
+                if n == 1:
+                    release.wait(5)
+                return n
+            return run
+
+        for n in (1, 2, 3, 4):
+            screen.gather(fetch(n), screen.gathered.append, group="count", latest=True)
+        release.set()
+        await wait_for(pilot, lambda: screen.gathered == [1, 4], what="first, then newest")
+        await app.workers.wait_for_complete()
+        assert runs == [1, 4]
+        # a poll (the default) is skipped while its group is busy
+        release.clear()
+        screen.gather(fetch(1), screen.gathered.append, group="poll")
+        assert screen.gather(fetch(9), screen.gathered.append, group="poll") is None
+        release.set()
+        await wait_for(pilot, lambda: screen.gathered == [1, 4, 1])

@@ -148,13 +148,13 @@ async def test_hidden_f1_does_not_poll_and_catches_up_when_shown(demo_store, set
                                                                  monkeypatch):
     app = FtuiApp(demo_store, settings)
     polls = []
-    marker = q.change_marker
+    marker = q.newest_id
 
     def counting(store):
         polls.append(1)
         return marker(store)
 
-    monkeypatch.setattr(q, "change_marker", counting)
+    monkeypatch.setattr(q, "newest_id", counting)
     async with app.run_test(size=(120, 40)) as pilot:
         await started(app, pilot)
         await wait_for(pilot, lambda: len(polls) >= 2, what="F1 polls while shown")
