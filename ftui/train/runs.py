@@ -147,6 +147,11 @@ def resume_run(store: Store, run_id: int) -> TrainingRun:
     checkpoint (same step count and optimizer state)."""
     mark_stale(store)
     run = get_run(store, run_id)
+    if run.status == "completed":
+        raise FtuiError(f"run {run.id} is completed: it reached its last step "
+                        f"({run.step}), so nothing is left to resume",
+                        "start a new run to train further (ftui train, or n on the Training "
+                        "screen)")
     if run.status not in RESUMABLE:
         raise FtuiError(f"run {run.id} is {run.status}; resume works on "
                         f"{', '.join(RESUMABLE)} runs", "wait for it to end, or cancel it first")
@@ -169,9 +174,12 @@ def events(store: Store, run_id: int, limit: int = 200) -> list[RunEvent]:
 
 
 def write_metrics(store: Store, run_id: int, step: int, values: dict[str, float]) -> None:
+    """One row per run, step and name: a value written again for the same step (a step redone
+    after a resume) replaces the earlier one."""
     rows = [{"run_id": run_id, "step": step, "name": k, "value": float(v), "created_at": utcnow()}
             for k, v in values.items() if v is not None]
     if rows:
+        m = RunMetric.__table__
         with store.engine.begin() as conn:
             conn.execute(delete(m).where(m.c.run_id == run_id, m.c.step == step,
                                          m.c.name.in_([r["name"] for r in rows])))
@@ -220,11 +228,6 @@ def metric_series(store: Store, run_id: int, name: str) -> list[tuple[int, float
     with store.session() as s:
         rows = s.exec(select(RunMetric.step, RunMetric.value).where(
             RunMetric.run_id == run_id, RunMetric.name == name).order_by(col(RunMetric.step)))
-    if run.status == "completed":
-        raise FtuiError(f"run {run.id} is completed: it reached its last step "
-                        f"({run.step}), so nothing is left to resume",
-                        "start a new run to train further (ftui train, or n on the Training "
-                        "screen)")
         return [(int(a), float(b)) for a, b in rows]
 
 
@@ -236,6 +239,3 @@ def config_diff(store: Store, a_id: int, b_id: int) -> list[tuple[str, Any, Any]
     right = {"base model": b.base_model, "dataset": b.dataset_id, **b.config}
     return [(k, left.get(k), right.get(k)) for k in dict.fromkeys([*left, *right])
             if left.get(k) != right.get(k)]
-    """One row per run, step and name: a value written again for the same step (a step redone
-    after a resume) replaces the earlier one."""
-        m = RunMetric.__table__

@@ -22,6 +22,8 @@ from ftui.train.runs import get_run, log, rewind_metrics, speed, update_run, wri
 
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # they would draw over the TUI
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# ftui never downloads during a run; peft's save would otherwise ask the Hub about a base id
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
 HEARTBEAT_S = 5
 
 
@@ -32,8 +34,6 @@ def run_dir(home: Path, run_id: int) -> Path:
 def latest_checkpoint(out: Path) -> str | None:
     points = sorted(out.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]))
     return str(points[-1]) if points else None
-# ftui never downloads during a run; peft's save would otherwise ask the Hub about a base id
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
 def pick_precision(requested: str) -> str:
@@ -108,19 +108,6 @@ def _make_callback(store: Store, run_id: int, is_main: bool, counter: dict[str, 
             self.last_tokens = 0
             self.last_samples = 0
             self.cancelled = False
-
-        def on_train_begin(self, args, state, control, **kw):
-            if is_main:
-                update_run(store, run_id, total_steps=state.max_steps, heartbeat_at=utcnow())
-                log(store, run_id, f"training: {state.max_steps} steps")
-
-        def on_step_end(self, args, state, control, **kw):
-            stop = self._check_store(state) if is_main else False
-            if broadcast(stop):  # every rank stops at the same step, or they would hang
-                self.cancelled = True
-                control.should_save = True  # keep this step as the last checkpoint
-                control.should_training_stop = True
-
             self.segment_start: float | None = None  # this process's training, not waiting
             self.paused_s = 0.0
 
@@ -137,13 +124,30 @@ def _make_callback(store: Store, run_id: int, is_main: bool, counter: dict[str, 
         def carried(self) -> dict[str, float]:
             return {"trained_tokens": self.trained_tokens(),
                     "running_seconds": round(self.running_seconds(), 3)}
+
+        def on_train_begin(self, args, state, control, **kw):
+            self.segment_start = self.last_log_t = time.perf_counter()
+            if is_main:
+                update_run(store, run_id, total_steps=state.max_steps, heartbeat_at=utcnow())
+                log(store, run_id, f"training: {state.max_steps} steps")
+
+        def on_step_end(self, args, state, control, **kw):
+            stop = self._check_store(state) if is_main else False
+            if broadcast(stop):  # every rank stops at the same step, or they would hang
+                self.cancelled = True
+                control.should_save = True  # keep this step as the last checkpoint
+                control.should_training_stop = True
+
         def _check_store(self, state) -> bool:
             """Rank 0: write progress and heartbeat; obey pause (here) and cancel (returned)."""
-            self.segment_start = self.last_log_t = time.perf_counter()
+            figures = self.carried()
+            figures["tokens_per_second"] = speed(figures["trained_tokens"],
+                                                 figures["running_seconds"])
             update_run(store, run_id, step=state.global_step, epoch=float(state.epoch or 0),
                        total_steps=state.max_steps, heartbeat_at=utcnow(),
                        train_tokens=figures["trained_tokens"], summary_json=json.dumps(figures))
             run = get_run(store, run_id)
+            paused_since = time.perf_counter()
             while run.pause_requested and not run.cancel_requested:
                 if run.status != "paused":
                     update_run(store, run_id, status="paused")
@@ -151,16 +155,13 @@ def _make_callback(store: Store, run_id: int, is_main: bool, counter: dict[str, 
                 time.sleep(0.5)
                 update_run(store, run_id, heartbeat_at=utcnow())
                 run = get_run(store, run_id)
+            self.paused_s += time.perf_counter() - paused_since
             if run.status == "paused":
                 update_run(store, run_id, status="running")
-            figures = self.carried()
-            figures["tokens_per_second"] = speed(figures["trained_tokens"],
-                                                 figures["running_seconds"])
                 log(store, run_id, f"resumed at step {state.global_step}")
             return bool(run.cancel_requested)
 
         def on_log(self, args, state, control, logs=None, **kw):
-            paused_since = time.perf_counter()
             if not is_main or not logs:
                 return
             now = time.perf_counter()
@@ -168,7 +169,6 @@ def _make_callback(store: Store, run_id: int, is_main: bool, counter: dict[str, 
             values: dict[str, float] = {}
             for key, name in (("loss", "train_loss"), ("eval_loss", "eval_loss"),
                               ("learning_rate", "learning_rate"), ("grad_norm", "grad_norm"),
-            self.paused_s += time.perf_counter() - paused_since
                               ("epoch", "epoch")):
                 if key in logs and logs[key] is not None:
                     values[name] = float(logs[key])
@@ -184,9 +184,14 @@ def _make_callback(store: Store, run_id: int, is_main: bool, counter: dict[str, 
                 values["tokens_per_second"] = tokens / dt
                 values["samples_per_second"] = samples / dt
                 values["peak_memory_mb"] = _peak_memory_mb()
+                values.update(self.carried())
                 self.last_tokens, self.last_samples, self.last_log_t = (
                     counter["tokens"], counter["samples"], now)
             write_metrics(store, run_id, state.global_step, values)
+
+        def on_save(self, args, state, control, **kw):
+            if is_main:  # what a resume from this checkpoint carries on from
+                write_metrics(store, run_id, state.global_step, self.carried())
 
     return StoreCallback()
 
@@ -197,14 +202,9 @@ def _peak_memory_mb() -> float:
     if torch.cuda.is_available():
         return torch.cuda.max_memory_allocated() / 2**20
     import psutil
-                values.update(self.carried())
 
     return psutil.Process().memory_info().rss / 2**20
 
-
-        def on_save(self, args, state, control, **kw):
-            if is_main:  # what a resume from this checkpoint carries on from
-                write_metrics(store, run_id, state.global_step, self.carried())
 
 def _counting_trainer(counter: dict[str, Any]):
     from transformers import Trainer
@@ -425,6 +425,15 @@ def _check_qlora() -> None:
         raise FtuiError("QLoRA needs the bitsandbytes package", "pip install bitsandbytes") from err
 
 
+def _record_base(adapter: Path, recorded: str) -> None:
+    """adapter_config.json names the base portably (relative to $FTUI_HOME, a Hub id or a bare
+    name), not by this machine's absolute path; ftui.train.base.adapter_base reads it back."""
+    path = adapter / "adapter_config.json"
+    cfg = json.loads(path.read_text())
+    cfg["base_model_name_or_path"] = recorded
+    path.write_text(json.dumps(cfg, indent=2, sort_keys=True) + "\n")
+
+
 def _summary(store: Store, run_id: int, tokens: int, elapsed: float) -> dict[str, Any]:
     from ftui.train.runs import metric_series
 
@@ -442,15 +451,6 @@ def _summary(store: Store, run_id: int, tokens: int, elapsed: float) -> dict[str
     }
 
 
-def _record_base(adapter: Path, recorded: str) -> None:
-    """adapter_config.json names the base portably (relative to $FTUI_HOME, a Hub id or a bare
-    name), not by this machine's absolute path; ftui.train.base.adapter_base reads it back."""
-    path = adapter / "adapter_config.json"
-    cfg = json.loads(path.read_text())
-    cfg["base_model_name_or_path"] = recorded
-    path.write_text(json.dumps(cfg, indent=2, sort_keys=True) + "\n")
-
-
 def _model_card(run, dataset, config: RunConfig, targets: list[str], summary: dict,
                 base: dict[str, Any]) -> str:
     """README.md with the Hugging Face YAML header (base_model, library_name, tags), and a body
@@ -462,7 +462,9 @@ def _model_card(run, dataset, config: RunConfig, targets: list[str], summary: di
                            tags=["ftui", "lora", "peft", "transformers"]).to_yaml()
     rows = "\n".join(f"| {k} | {v} |" for k, v in config.as_dict().items())
     figures = "\n".join(f"| {k} | {v} |" for k, v in summary.items())
+    named = run.base_model if run.base_model in ("tiny", "demo") else base["recorded"]
     return (
+        f"---\n{header}\n---\n\n"
         f"# LoRA adapter from ftui run {run.id}\n\n"
         f"- base model: {base['description']}\n"
         f"  (`--base {named}` in ftui; adapter_config.json records `{base['recorded']}`)\n"
@@ -471,5 +473,3 @@ def _model_card(run, dataset, config: RunConfig, targets: list[str], summary: di
         f"## Hyper-parameters\n\n| key | value |\n|---|---|\n{rows}\n\n"
         f"## Final metrics\n\n| metric | value |\n|---|---|\n{figures}\n"
     )
-    named = run.base_model if run.base_model in ("tiny", "demo") else base["recorded"]
-        f"---\n{header}\n---\n\n"
