@@ -25,8 +25,7 @@ POSTGRES_TOO: dict[str, str | set[str]] = {
     "test_router": {"test_selection_by_slot_then_general",
                     "test_cli_chat_answers_and_logs_a_playground_interaction"},
     "test_gateway": {"test_streaming_is_byte_identical_and_the_exchange_is_logged",
-                     "test_experiment_alias_routes_sticky_by_user_and_feedback_lands",
-                     "test_split_over_10k_units_and_assignment_survives_a_split_change"},
+                     "test_experiment_alias_routes_sticky_by_user_and_feedback_lands"},
     "test_gateway_robust": {  # hostile records and the rating paths on both backends
         "test_hostile_corpus_every_answered_chat_is_stored_and_logging_goes_on",
         "test_a_bad_record_does_not_lose_the_rest_of_its_batch",
