@@ -71,6 +71,7 @@ class ScriptedUpstream:
         self.replies = {"/api/chat": self.OLLAMA, "/api/generate": self.GENERATE,
                         "/v1/chat/completions": self.OPENAI}
         self.bodies: list[bytes] = []
+        self.truncate = False  # announce more than is sent, then hang up
         upstream = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -95,9 +96,10 @@ class ScriptedUpstream:
                     self.path, (404, b'{"error":"not found"}', "application/json"))
                 self.send_response(status)
                 self.send_header("Content-Type", ctype)
-                self.send_header("Content-Length", str(len(body)))
+                self.send_header("Content-Length", str(len(body) + 1000 * upstream.truncate))
                 self.end_headers()
                 self.wfile.write(body)
+                self.close_connection = upstream.truncate
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"

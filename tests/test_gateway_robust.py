@@ -413,3 +413,28 @@ def test_openai_client_shows_the_gateways_own_errors(store):
                                                                  "content": "q"}])
     assert err.value.status_code == 502 and err.value.code == "upstream_unreachable"
     assert "cannot reach Ollama" in err.value.message and "--upstream" in err.value.message
+
+
+def test_a_reply_upstream_broke_off_is_cut_off_downstream_too_and_not_stored(store):
+    with ScriptedUpstream() as upstream, RunningGateway(store, upstream.url) as gw:
+        upstream.truncate = True
+        with httpx.stream("POST", gw.url + "/api/chat", json=chat("q")) as r:
+            uid = r.headers["X-FTUI-Interaction-Id"]
+            with pytest.raises(httpx.RemoteProtocolError):  # not a clean, complete reply
+                r.read()
+        upstream.truncate = False
+        fb = httpx.post(gw.url + "/ftui/feedback", json={"interaction_id": uid, "rating": 1})
+        assert fb.status_code == 404 and "cut off" in fb.json()["error"]
+        assert httpx.post(gw.url + "/api/chat", json=chat("q")).status_code == 200
+        gw.drain()
+    assert len(rows(store, Interaction)) == 1
+
+
+def test_closing_a_writer_whose_thread_is_gone_still_writes_the_queue(store):
+    writer = LogWriter(store)  # never started, as if its thread had died
+    writer.put({"kind": "interaction", "uid": "late", "path": "/api/chat", "mode": "standard",
+                "model": "m", "raw": b'{"message": {"content": "hi"}, "done": true}',
+                "latency_ms": 1.0, "fell_back": False, "tools": None,
+                "messages": [{"role": "user", "content": "q"}]})
+    writer.close()
+    assert [r.uid for r in rows(store, Interaction)] == ["late"]

@@ -39,6 +39,7 @@ CHAT_PATHS = ("/api/chat", "/api/generate", "/v1/chat/completions")
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade",
               "content-length", "host", "proxy-authorization", "proxy-authenticate"}
 CACHE_S = 2.0  # how stale routing decisions may be (experiments, production models)
+CUT_OFF = web.ResponseKey("cut_off", bool)  # set on a relayed reply that did not end cleanly
 MAX_BODY = 32 << 20  # bytes of a request body the gateway reads (chat paths, feedback)
 MAX_MESSAGE = 1 << 20  # bytes of one message's text that are stored
 OPENAI_TYPES = {400: "invalid_request_error", 401: "authentication_error",
@@ -288,6 +289,15 @@ class Gateway:
                 await resp.write(chunk)
                 if keep is not None:
                     keep.append(chunk)
+        except (ClientError, ConnectionError) as err:
+            # upstream broke off, or the client left: hang up (a truncated reply must not look
+            # complete to the client) and say so, without a traceback
+            log.warning("a reply to %s was cut off (%s: %s)", request.path,
+                        type(err).__name__, err)
+            if request.transport is not None:
+                request.transport.abort()
+            resp[CUT_OFF] = True
+            return resp
         finally:
             up.release()
         await resp.write_eof()
@@ -374,7 +384,9 @@ class Gateway:
             extra["X-FTUI-Fallback"] = header_value(reason)
         kept: list[bytes] = []
         resp = await self._relay(request, up, extra, kept)
-        if status < 400:
+        if resp.get(CUT_OFF):  # the reply never arrived whole: nothing to store or rate
+            self.writer.not_stored[uid] = "the reply was cut off"
+        elif status < 400:
             self.writer.put({
                 "kind": "interaction", "uid": uid, "path": path, "raw": b"".join(kept),
                 "messages": messages, "tools": payload.get("tools"), "mode": mode,
