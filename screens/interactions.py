@@ -89,6 +89,8 @@ class InteractionsScreen(FtuiScreen):
         self._offered_demo = False
         self._seen_max_id = 0  # highest interaction id the list has been checked against
         self._marker: int | None = None
+        self._choices: tuple[list[str], list[str]] | None = None
+        self._filters_wanted = False
 
     # ------------------------------------------------------------ layout
 
@@ -112,6 +114,7 @@ class InteractionsScreen(FtuiScreen):
         self.refresh_counters()
         self.list.focus()
         self.every(POLL_S, self.poll)
+        self._fetch_choices()
 
     @property
     def history(self):
@@ -476,15 +479,35 @@ class InteractionsScreen(FtuiScreen):
             search.display = bool(self.filter.text)
             self.list.focus()
 
+    def _fetch_choices(self) -> None:
+        """The models and sources seen, for the filter dialog's lists: a scan (1.4 s at 280k
+        rows), so it runs in a worker and the dialog opens with the last answer."""
+        def fetch():
+            return (core.distinct_values(self.store, "model"),
+                    core.distinct_values(self.store, "source"))
+
+        def keep(choices) -> None:
+            self._choices = choices
+            if self._filters_wanted:
+                self._filters_wanted = False
+                self.action_filters()
+
+        self.gather(fetch, keep, group="choices")
+
     def action_filters(self) -> None:
-        models = core.distinct_values(self.store, "model")
-        sources = core.distinct_values(self.store, "source")
+        if self._choices is None:  # first use, still scanning: open when the lists are known
+            self._filters_wanted = True
+            self._fetch_choices()
+            return
+        if not self.is_current:
+            return
 
         def apply(new: InteractionFilter | None) -> None:
             if new is not None:
                 self.apply_filter(new)
 
-        self.app.push_screen(FilterDialog(self.filter, models, sources), apply)
+        self.app.push_screen(FilterDialog(self.filter, *self._choices), apply)
+        self._fetch_choices()  # fresh lists for the next time
 
     def apply_filter(self, new: InteractionFilter) -> None:
         """Show what `new` keeps; the selected row stays selected when it still matches."""
