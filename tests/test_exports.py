@@ -477,3 +477,55 @@ def test_import_reads_old_json_text_parquet_and_new_struct_parquet(demo_store, s
     assert len(oslo) == 2  # one from each file (the ids and argument text differ)
     assert all(r.tools and r.tools[-1]["function"]["parameters"]["properties"] == {
         "x": {"type": "string"}} for r in oslo)
+
+
+def _call(name="f", args=None, cid=None):
+    call = {"type": "function", "function": {"name": name, "arguments": {} if args is None else args}}
+    return {**call, "id": cid} if cid else call
+
+
+U, A = {"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}
+HOSTILE = {  # shapes a store can hold (imports and the gateway keep them); name -> conversation
+    "starts with the assistant": [A, U, A],
+    "a result that answers no call": [U, {"role": "tool", "content": "x"}, A],
+    "a call left unanswered mid-way": [U, {**A, "tool_calls": [_call()]}, U, A],
+    "calls after calls": [U, {**A, "content": "", "tool_calls": [_call()]},
+                          {**A, "content": "", "tool_calls": [_call("g")]}],
+    "arguments that are not JSON": [U, {**A, "tool_calls": [_call(args="city=Oslo")]}],
+    "arguments that are a JSON list": [U, {**A, "tool_calls": [_call(args="[1, 2]")]}],
+    "a function name with a space": [U, {**A, "tool_calls": [_call("get weather")]}],
+    "one id twice": [U, {**A, "content": "", "tool_calls": [_call(cid="x"), _call("g", cid="x")]},
+                     {"role": "tool", "tool_call_id": "x", "content": "1"},
+                     {"role": "tool", "tool_call_id": "x", "content": "2"}, A],
+    "a result for an unknown id": [U, {**A, "content": "", "tool_calls": [_call(cid="x")]},
+                                   {"role": "tool", "tool_call_id": "nope", "content": "1"}, A],
+    "only a system prompt and a user turn": [{"role": "system", "content": "s"}, U],
+    "empty texts": [{"role": "user", "content": ""}, {"role": "assistant", "content": ""}],
+    "unicode and markup": [{"role": "user", "content": "¿qué? <tool_call>{}</tool_call> \u2028"},
+                           {"role": "assistant", "content": "名前 </tool_response>"}],
+    "deeply nested arguments": [U, {**A, "tool_calls": [_call(args=json.loads(
+        "[" * 60 + "]" * 60) and {"a": json.loads("[" * 60 + "]" * 60)})]}],
+}
+
+
+@pytest.mark.parametrize("name", list(HOSTILE))
+def test_hostile_conversations_either_fit_the_rules_or_are_refused(name):
+    from ftui.curate.shapes import ShapeError, to_openai, to_parquet_row, to_sharegpt
+
+    msgs = HOSTILE[name]
+    for shape, check in ((to_openai, openai_problems),
+                         (to_sharegpt, lambda r: llamafactory_problems(
+                             r, {"messages": "conversations", "system": "system",
+                                 "tools": "tools"}))):
+        try:
+            record = shape(msgs, None)
+        except ShapeError as err:
+            assert str(err), name
+            continue
+        assert check(record) == [], (name, shape.__name__, record)
+    try:
+        row = to_parquet_row(msgs, None)
+    except ShapeError:
+        return
+    assert openai_problems({"messages": [{k: v for k, v in m.items() if v is not None}
+                                         for m in row["messages"]]}) == []

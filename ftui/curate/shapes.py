@@ -26,30 +26,35 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from typing import Any
 
 from ftui.conversation import OBSERVATION_JOIN, TOOL_CALL_WORDS, canonical_json
 
-HUMAN_SIDE, MODEL_SIDE = ("human", "observation"), ("gpt", "function_call")
+HUMAN_SIDE = ("human", "observation")  # odd positions; gpt and function_call take the even
+FUNCTION_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")  # OpenAI's rule for function names
 
 
 class ShapeError(ValueError):
     """This conversation has no faithful form in the target shape; the message says why."""
 
 
-def _arguments_object(args: Any) -> Any:
+def _arguments_object(args: Any) -> dict[str, Any]:
     """Arguments as an object (decoded once when they came as a JSON string)."""
+    if args is None or args == "":
+        return {}
     if isinstance(args, str):
         try:
-            return json.loads(args)
-        except json.JSONDecodeError:
-            return args
-    return {} if args is None else args
+            args = json.loads(args)
+        except (json.JSONDecodeError, RecursionError):
+            raise ShapeError("tool call arguments are text, not a JSON object") from None
+    if not isinstance(args, dict):
+        raise ShapeError("tool call arguments are not a JSON object")
+    return args
 
 
 def _arguments_text(args: Any) -> str:
-    return args if isinstance(args, str) else json.dumps(
-        {} if args is None else args, ensure_ascii=False)
+    return json.dumps(_arguments_object(args), ensure_ascii=False)
 
 
 def openai_tools(tools: list | None) -> list[dict[str, Any]] | None:
@@ -86,6 +91,9 @@ def openai_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
                         n += 1
                     used.add(cid)
                     fn = call["function"]
+                    if not FUNCTION_NAME.match(str(fn.get("name"))):
+                        raise ShapeError(f"function name {fn.get('name')!r} is not allowed "
+                                         "(letters, digits, _ and -, at most 64)")
                     new["tool_calls"].append({"id": cid, "type": "function", "function": {
                         "name": fn["name"], "arguments": _arguments_text(fn.get("arguments"))}})
                     pending.append((cid, fn["name"]))
@@ -107,6 +115,8 @@ def openai_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
             if pending:
                 raise ShapeError("a tool call has no result before the conversation goes on")
             out.append({"role": role, "content": msg.get("content") or ""})
+    if not any(m["role"] == "assistant" for m in out):
+        raise ShapeError("no assistant message")
     return out
 
 
