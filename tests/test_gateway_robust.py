@@ -438,3 +438,14 @@ def test_closing_a_writer_whose_thread_is_gone_still_writes_the_queue(store):
                 "messages": [{"role": "user", "content": "q"}]})
     writer.close()
     assert [r.uid for r in rows(store, Interaction)] == ["late"]
+
+
+def test_a_rating_given_through_the_python_api_rates_the_interaction_too(store):
+    from ftui.ab import log_outcome
+    from ftui.ingest import log_interaction
+
+    exp = create_experiment(store, name="py", alias="assistant", model_a="a:1", model_b="b:1")
+    row = log_interaction(store, [{"role": "user", "content": "q"},
+                                  {"role": "assistant", "content": "a"}], experiment_id=exp.id)
+    log_outcome(store, exp.id, "user-1", row.id, rating=4)
+    assert rows(store, Interaction)[0].rating == 4 and rows(store, Outcome)[0].rating == 4

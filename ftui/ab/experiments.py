@@ -156,7 +156,7 @@ def log_outcome(store: Store, experiment: int | str, unit: str, interaction: str
                 tokens: int | None = None, fell_back: bool = False) -> Outcome:
     """Record what a served request gave (for chat apps that call ftui directly). The arm is the
     unit's assignment; `interaction` is the interaction's uid (or id) so a later rating can find
-    this outcome."""
+    this outcome. A rating given here rates the stored interaction too."""
     from ftui.store import Interaction
 
     exp = get_experiment(store, experiment)
@@ -174,7 +174,11 @@ def log_outcome(store: Store, experiment: int | str, unit: str, interaction: str
         s.add(out)
         s.commit()
         s.refresh(out)
-        return out
+    if rating is not None and uid is not None:  # the interaction gets the same rating
+        from ftui.store.interactions import set_rating_by_uid
+
+        set_rating_by_uid(store, uid, rating)
+    return out
 
 
 def gateway_warnings(store: Store, exp: Experiment) -> list[str]:
