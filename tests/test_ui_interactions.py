@@ -16,6 +16,7 @@ from ftui.screens.dialogs import (
 from ftui.screens.help import HelpScreen
 from ftui.screens.interactions import InteractionsScreen
 from ftui.widgets.interaction_list import InteractionList
+from textual.color import Color
 from textual.widgets import Input, Select, TextArea
 from textual.widgets._footer import FooterKey
 from ui_wait import settled, wait_for
@@ -313,3 +314,36 @@ async def test_question_mark_types_in_the_search_and_opens_help_elsewhere(demo_s
         await pilot.press("question_mark")
         await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen))
         assert "Everywhere" in dict(app.screen.sections)
+
+
+async def test_the_focused_field_has_a_ring_in_dark_and_light(demo_store, settings):
+    app = FtuiApp(demo_store, settings)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await started(app, pilot)
+        for theme in ("textual-dark", "textual-light"):
+            app.theme = theme
+            await pilot.press("f")
+            await wait_for(pilot, lambda: isinstance(app.screen, FilterDialog))
+            await pilot.press("tab", "tab")  # the rating-min input
+            focused = app.screen.query_one("#rating-min", Input)
+            other = app.screen.query_one("#rating-max", Input)
+            assert app.focused is focused
+            ring, plain = focused.styles.border_top, other.styles.border_top
+            assert ring[0] == "thick" and plain[0] != "thick"
+            accent = Color.parse(app.current_theme.accent)
+            assert all(abs(a - b) <= 3 for a, b in zip(ring[1].rgb, accent.rgb, strict=True))
+            assert ring[1] != plain[1]
+            await pilot.press("escape")
+            await wait_for(pilot, lambda: isinstance(app.screen, InteractionsScreen))
+        await pilot.press("tab")  # list -> detail pane: it shows the focus too
+        detail = app.screen.query_one("#detail")
+        assert app.focused is detail and detail.styles.border_left[0] == "thick"
+        await pilot.resize_terminal(80, 24)  # stacked panes: the ring is on top
+        await wait_for(pilot, lambda: detail.styles.border_top[0] == "thick")
+        await wait_for(pilot, lambda: detail.max_scroll_y > 2, what="a conversation to scroll")
+        await pilot.press("j")
+        await wait_for(pilot, lambda: detail.scroll_y == 1)
+        await pilot.press("G")
+        await wait_for(pilot, lambda: detail.scroll_y == detail.max_scroll_y)
+        await pilot.press("g")
+        await wait_for(pilot, lambda: detail.scroll_y == 0)
