@@ -204,6 +204,10 @@ class InteractionsScreen(FtuiScreen):
 
     # ------------------------------------------------------------ live refresh
 
+    def on_screen_resume(self) -> None:
+        if self.is_mounted and self._marker is not None:
+            self.poll()  # back from another section: catch up now, not at the next tick
+
     def poll(self) -> None:
         """Cheap check (the newest id: one index lookup) in a worker; the list and the counters
         are only touched when something arrived."""

@@ -18,7 +18,6 @@ from ftui.screens.interactions import InteractionsScreen
 from ftui.widgets.interaction_list import InteractionList
 from textual.color import Color
 from textual.widgets import Input, Select, TextArea
-from textual.widgets._footer import FooterKey
 from ui_wait import settled, wait_for
 
 from ftui.ingest import log_interaction
@@ -233,7 +232,7 @@ async def test_footer_at_80x24_keeps_the_keys_that_matter(demo_store, settings):
     app = FtuiApp(demo_store, settings)
     async with app.run_test(size=(80, 24)) as pilot:
         await started(app, pilot)
-        visible = {k.description for k in app.screen.query(FooterKey)
+        visible = {k.description for k in app.screen.query("FooterKey")
                    if k.region.width and k.region.right <= 80}
         assert {"Help", "Rate", "Accept", "Reject", "Correct", "Tags", "Undo", "Search",
                 "Filter"} <= visible
