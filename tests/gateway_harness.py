@@ -4,10 +4,12 @@ benchmarks."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import subprocess
 import sys
 import threading
+import time
 
 from aiohttp import web
 
@@ -72,6 +74,7 @@ class ScriptedUpstream:
                         "/v1/chat/completions": self.OPENAI}
         self.bodies: list[bytes] = []
         self.truncate = False  # announce more than is sent, then hang up
+        self.pause_s = 0.0  # wait this long after the first line of the reply
         upstream = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -98,7 +101,12 @@ class ScriptedUpstream:
                 self.send_header("Content-Type", ctype)
                 self.send_header("Content-Length", str(len(body) + 1000 * upstream.truncate))
                 self.end_headers()
-                self.wfile.write(body)
+                first, sep, rest = body.partition(b"\n")
+                self.wfile.write(first + sep)
+                self.wfile.flush()
+                time.sleep(upstream.pause_s if rest else 0)
+                with contextlib.suppress(OSError):  # the gateway may have hung up
+                    self.wfile.write(rest)
                 self.close_connection = upstream.truncate
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)

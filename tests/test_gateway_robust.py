@@ -424,7 +424,7 @@ def test_a_reply_upstream_broke_off_is_cut_off_downstream_too_and_not_stored(sto
                 r.read()
         upstream.truncate = False
         fb = httpx.post(gw.url + "/ftui/feedback", json={"interaction_id": uid, "rating": 1})
-        assert fb.status_code == 404 and "cut off" in fb.json()["error"]
+        assert fb.status_code == 404 and "cut the reply off" in fb.json()["error"]
         assert httpx.post(gw.url + "/api/chat", json=chat("q")).status_code == 200
         gw.drain()
     assert len(rows(store, Interaction)) == 1
@@ -449,3 +449,21 @@ def test_a_rating_given_through_the_python_api_rates_the_interaction_too(store):
                                   {"role": "assistant", "content": "a"}], experiment_id=exp.id)
     log_outcome(store, exp.id, "user-1", row.id, rating=4)
     assert rows(store, Interaction)[0].rating == 4 and rows(store, Outcome)[0].rating == 4
+
+
+def test_a_reply_the_client_abandons_is_stored_with_what_had_arrived(store):
+    lines = [{"message": {"role": "assistant", "content": "Paris"}, "done": False},
+             {"message": {"role": "assistant", "content": " is the capital."}, "done": True}]
+    body = b"".join(json.dumps(x).encode() + b"\n" for x in lines)
+    with ScriptedUpstream() as upstream, RunningGateway(store, upstream.url) as gw:
+        upstream.replies["/api/chat"] = (200, body, "application/x-ndjson")
+        upstream.pause_s = 1.0
+        with httpx.stream("POST", gw.url + "/api/chat", json=chat("q")) as r:
+            uid = r.headers["X-FTUI-Interaction-Id"]
+            next(r.iter_raw())  # the first line, then the user presses stop
+        deadline = time.monotonic() + 10
+        while not rows(store, Interaction) and time.monotonic() < deadline:
+            time.sleep(0.05)
+    row = rows(store, Interaction)[0]
+    assert row.uid == uid and "abandoned" in row.tags
+    assert row.messages[-1]["content"] == "Paris"

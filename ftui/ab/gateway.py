@@ -39,7 +39,7 @@ CHAT_PATHS = ("/api/chat", "/api/generate", "/v1/chat/completions")
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade",
               "content-length", "host", "proxy-authorization", "proxy-authenticate"}
 CACHE_S = 2.0  # how stale routing decisions may be (experiments, production models)
-CUT_OFF = web.ResponseKey("cut_off", bool)  # set on a relayed reply that did not end cleanly
+CUT_OFF = web.ResponseKey("cut_off", str)  # on a relayed reply that did not end: who left
 MAX_BODY = 32 << 20  # bytes of a request body the gateway reads (chat paths, feedback)
 MAX_MESSAGE = 1 << 20  # bytes of one message's text that are stored
 OPENAI_TYPES = {400: "invalid_request_error", 401: "authentication_error",
@@ -284,19 +284,22 @@ class Gateway:
         resp = web.StreamResponse(status=up.status, headers={**self._down_headers(up.headers),
                                                              **extra})
         await resp.prepare(request)
+        who = "upstream"
         try:
             async for chunk in up.content.iter_any():
+                who = "client"
                 await resp.write(chunk)
+                who = "upstream"
                 if keep is not None:
                     keep.append(chunk)
         except (ClientError, ConnectionError) as err:
             # upstream broke off, or the client left: hang up (a truncated reply must not look
             # complete to the client) and say so, without a traceback
-            log.warning("a reply to %s was cut off (%s: %s)", request.path,
+            log.warning("a reply to %s was cut off by the %s (%s: %s)", request.path, who,
                         type(err).__name__, err)
             if request.transport is not None:
                 request.transport.abort()
-            resp[CUT_OFF] = True
+            resp[CUT_OFF] = who
             return resp
         finally:
             up.release()
@@ -384,9 +387,10 @@ class Gateway:
             extra["X-FTUI-Fallback"] = header_value(reason)
         kept: list[bytes] = []
         resp = await self._relay(request, up, extra, kept)
-        if resp.get(CUT_OFF):  # the reply never arrived whole: nothing to store or rate
-            self.writer.not_stored[uid] = "the reply was cut off"
-        elif status < 400:
+        cut_off = resp.get(CUT_OFF)
+        if cut_off == "upstream":  # the model's reply never arrived whole: nothing to store
+            self.writer.not_stored[uid] = "upstream cut the reply off"
+        elif status < 400:  # whole, or what had arrived when the client left (tagged)
             self.writer.put({
                 "kind": "interaction", "uid": uid, "path": path, "raw": b"".join(kept),
                 "messages": messages, "tools": payload.get("tools"), "mode": mode,
@@ -395,7 +399,7 @@ class Gateway:
                 "context": {"requested_model": requested, "fallback_reason": reason}
                 if fell_back or requested != model else None,
                 "experiment_id": route.experiment_id, "arm": route.arm,
-                "unit": route.unit, "sanitized": repaired})
+                "unit": route.unit, "sanitized": repaired, "abandoned": bool(cut_off)})
         return resp
 
     async def _feedback(self, request: web.Request) -> web.Response:

@@ -378,6 +378,8 @@ class LogWriter(threading.Thread):
         if reply.tool_calls:
             assistant["tool_calls"] = reply.tool_calls
         tags = ["fallback"] if item.get("fell_back") else []
+        if item.get("abandoned"):  # the client left mid-reply: what had arrived
+            tags.append("abandoned")
         if item.get("sanitized"):
             tags.append("sanitized")
         messages = item["messages"]
