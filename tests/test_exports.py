@@ -445,16 +445,16 @@ def test_parquet_loads_with_datasets_and_trains_with_trl(demo_store, tmp_path, h
         "city": {"type": "string"}}
     tok, model = load_base("tiny", home)
     tok.chat_template = TOOL_TEMPLATE
-    cfg = trl.SFTConfig(output_dir=str(tmp_path / "run"), max_steps=2, per_device_train_batch_size=2,
+    cfg = trl.SFTConfig(output_dir=str(tmp_path / "run"), max_steps=1, per_device_train_batch_size=2,
                         max_length=1024, report_to=[], save_strategy="no", use_cpu=True,
                         dataset_num_proc=None, logging_steps=1)
-    few = ds.select(sorted({at, *range(3)}))  # a few rows are enough, and keep it fast
+    few = ds.select(sorted({at, 0}))  # two rows, one step: enough, and fast
     trainer = trl.SFTTrainer(model=model, args=cfg, train_dataset=few, processing_class=tok)
     rendered = [tok.decode(r["input_ids"]) for r in trainer.train_dataset]
     with_call = next(t for t in rendered if "Oslo and Rome" in t)
     assert '<tool_call>{"name": "time", "arguments": {"city": "Rome"}}</tool_call>' in with_call
     assert '"parameters": {"properties": {"city"' in with_call  # a schema, not escaped text
-    assert trainer.train().global_step == 2
+    assert trainer.train().global_step == 1
     assert all(math.isfinite(h["loss"]) for h in trainer.state.log_history if "loss" in h)
 
 
