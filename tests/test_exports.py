@@ -529,3 +529,25 @@ def test_hostile_conversations_either_fit_the_rules_or_are_refused(name):
         return
     assert openai_problems({"messages": [{k: v for k, v in m.items() if v is not None}
                                          for m in row["messages"]]}) == []
+
+
+def test_evaluation_scores_against_the_reply_a_correction_replaces(store, tmp_path):
+    """The example ends in a tool call after the text reply: evaluation asks the prompt before
+    that reply and compares with it (not with the empty tool-call turn)."""
+    from ollama_standin import StandIn
+
+    from ftui.registry import register
+    from ftui.registry.evaluate import evaluate
+
+    log_interaction(store, ENDS_IN_A_CALL, mode="agent", rating=5)
+    log_interaction(store, [{"role": "user", "content": "hi"},
+                            {"role": "assistant", "content": "hello"}], rating=5)
+    version, _, _ = build_dataset(store, "eval", DatasetSpec(near_dup=None, val=0.0))
+    with StandIn({"m:1": "2+2 is 5."}) as server:
+        model = register(store, kind="ollama", name="m", ollama_name="m:1")
+        got = evaluate(store, model.id, home=tmp_path, host=server.url, dataset_id=version.id,
+                       split="train", max_new_tokens=8)
+        asked = [body["messages"] for _, path, body in server.requests if path == "/api/chat"]
+    sums = next(a for a in asked if "2+2" in json.dumps(a))
+    assert [m["content"] for m in sums] == ["What is 2+2?"]
+    assert got["examples"] == 2 and got["exact_match"] == 0.5  # "2+2 is 5." matched its reply
