@@ -93,15 +93,19 @@ def reply_text(messages: list[dict[str, Any]]) -> str:
 def apply_correction(messages: list[dict[str, Any]],
                      correction: str | None) -> list[dict[str, Any]] | None:
     """The conversation as trained on when the reply is corrected: the reply's text becomes the
-    correction (its tool calls, if it made any beside the text, stay) and the turns after it are
-    dropped, because they answered the reply that was replaced. None when there is nothing to
+    correction and the turns after it are dropped, because they answered the reply that was
+    replaced. Tool calls made beside the corrected text stay; a reply that was only tool calls
+    (the editor showed no text) becomes the corrected text alone. None when there is nothing to
     correct (no correction, or no assistant message)."""
     if not correction:
         return None
     i = reply_index(messages)
     if i is None:
         return None
-    return [*messages[:i], {**messages[i], "content": correction}]
+    reply = {**messages[i], "content": correction}
+    if not _has_text(messages[i]):
+        reply.pop("tool_calls", None)
+    return [*messages[:i], reply]
 
 
 def prompt_and_reply(messages: list[dict[str, Any]]

@@ -31,6 +31,11 @@ def test_the_reply_is_the_last_assistant_text_not_a_later_tool_call():
     assert fixed == [ENDS_IN_A_CALL[0], {"role": "assistant", "content": "2+2 is 4."}]
     only_calls = ENDS_IN_A_CALL[:1] + ENDS_IN_A_CALL[3:]
     assert reply_index(only_calls) == 1 and reply_text(only_calls) == ""
+    assert apply_correction(only_calls, "4") == [only_calls[0], {"role": "assistant",
+                                                                 "content": "4"}]
+    said_and_called = [ENDS_IN_A_CALL[0], {**ENDS_IN_A_CALL[3], "content": "Checking."}]
+    assert apply_correction(said_and_called, "Let me check.")[-1] == {
+        **said_and_called[1], "content": "Let me check."}  # the call stays beside the text
     assert reply_index([{"role": "user", "content": "hi"}]) is None
     assert apply_correction(ENDS_IN_A_CALL, None) is None
     from ftui.ab.arena import _prompt_part  # the arena asks what evaluation asks
