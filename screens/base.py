@@ -15,6 +15,7 @@ A section screen subclasses `FtuiScreen`:
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -45,7 +46,9 @@ def error_text(err: BaseException | str) -> str:
 def report_error(app, err: BaseException | str, context: str = "") -> None:
     """Show `err` as an error notification (markup escaped) and log unexpected ones with their
     traceback. Safe to call from the UI thread only."""
-    if isinstance(err, BaseException) and not isinstance(err, FtuiError):
+    if isinstance(err, FtuiError):  # the user's to fix: kept in the log, quietly
+        logging.getLogger("ftui.ui").info("refused: %s", err, exc_info=err)
+    elif isinstance(err, BaseException):
         log_exception(context or "unexpected error in the UI", err)
     app.notify(error_text(err), severity="error", timeout=ERROR_TIMEOUT_S, markup=False)
 

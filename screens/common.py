@@ -1,14 +1,14 @@
 """Small pieces several screens share: the 1-5 rating keys, and running a core call that may
-refuse with an FtuiError (shown as a notification, never a traceback)."""
+refuse with an FtuiError (shown as a notification, never a traceback; screens on FtuiScreen
+call `self.attempt` instead)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
 
+from ftui.screens.base import report_error
 from textual.binding import Binding
-
-from ftui.errors import FtuiError
 
 
 def rating_bindings() -> list[Binding]:
@@ -23,8 +23,8 @@ def attempt(screen, fn: Callable[..., Any], *args, refresh: Callable[[], None] |
     way (the store may have changed before the refusal)."""
     try:
         return fn(*args, **kwargs)
-    except FtuiError as err:
-        screen.app.notify(str(err), severity="error", timeout=10)
+    except Exception as err:  # noqa: BLE001 - a UI action's catch-all: said, and logged
+        report_error(screen.app, err, f"{type(screen).__name__}: {getattr(fn, '__name__', fn)}")
         return None
     finally:
         if refresh is not None:
