@@ -346,3 +346,37 @@ async def test_the_focused_field_has_a_ring_in_dark_and_light(demo_store, settin
         await wait_for(pilot, lambda: detail.scroll_y == detail.max_scroll_y)
         await pilot.press("g")
         await wait_for(pilot, lambda: detail.scroll_y == 0)
+
+
+def _row(i: int, minute: int):
+    from datetime import datetime
+
+    from ftui.store.interactions import InteractionRow
+
+    return InteractionRow(i, datetime(2026, 1, 1, 12, minute), "agent", None, None, "new",
+                          f"row {i}", "", False)
+
+
+async def test_merge_new_puts_rows_in_order_and_keeps_the_selection(tmp_path):
+    from textual.app import App
+
+    class ListApp(App):
+        def compose(self):
+            yield InteractionList(id="list")
+
+    app = ListApp()
+    async with app.run_test(size=(80, 10)) as pilot:
+        widget = app.query_one(InteractionList)
+        rows = [_row(i, 50 - i) for i in range(1, 21)]  # newest first, minutes 49..30
+        widget.rows, widget.at_start, widget.at_end = rows, False, False
+        widget.first_abs, widget.total, widget.cursor, widget.top = 10, 100, 5, 3
+        chosen = widget.current.id
+        new = [_row(101, 55), _row(102, 47), _row(103, 10)]  # above, inside, below the buffer
+        assert widget.merge_new(new) == 3
+        await pilot.pause()
+        ids = [r.id for r in widget.rows]
+        assert 102 in ids and 101 not in ids and 103 not in ids  # only what the buffer covers
+        assert ids == [r.id for r in sorted(widget.rows, key=lambda r: r.key, reverse=True)]
+        assert widget.current.id == chosen and widget.rows[widget.top].id == rows[3].id
+        assert widget.first_abs == 11 and widget.total == 103  # one arrived above the buffer
+        assert widget.merge_new([_row(102, 47)]) == 0  # known rows are not added twice
