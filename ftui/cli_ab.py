@@ -130,7 +130,8 @@ def cmd_proxy(args: argparse.Namespace) -> int:
         upstream = f"http://{upstream}"
     serve(store, args.listen, upstream, token=args.token, fallback=args.fallback,
           max_body=parse_size(args.max_body, "--max-body"),
-          max_message=parse_size(args.max_message, "--max-message"))
+          max_message=parse_size(args.max_message, "--max-message"),
+          spill_dir=load_settings(args.db).home)
     return EXIT_OK
 
 

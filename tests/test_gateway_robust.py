@@ -467,3 +467,27 @@ def test_a_reply_the_client_abandons_is_stored_with_what_had_arrived(store):
     row = rows(store, Interaction)[0]
     assert row.uid == uid and "abandoned" in row.tags
     assert row.messages[-1]["content"] == "Paris"
+
+
+def test_what_the_store_will_not_take_at_shutdown_is_kept_in_a_file_import_reads(store,
+                                                                                 tmp_path):
+    from ftui.cli import main
+
+    path = store.url.removeprefix("sqlite:///")
+    writer = LogWriter(store, retry_s=0.05, spill_dir=tmp_path / "home")
+    lock = sqlite3.connect(path, timeout=0, check_same_thread=False)
+    lock.execute("BEGIN EXCLUSIVE")  # e.g. a stuck process holds the store
+    writer.start()
+    for i in range(3):
+        writer.put({"kind": "interaction", "uid": f"s{i}", "path": "/api/chat",
+                    "mode": "standard", "model": "m", "latency_ms": 1.0, "fell_back": False,
+                    "raw": b'{"message": {"content": "hi"}, "done": true}', "tools": None,
+                    "messages": [{"role": "user", "content": f"q{i}"}]})
+    writer.close(timeout=1.0)
+    lock.rollback()
+    lock.close()
+    spilled = list((tmp_path / "home").glob("gateway-unsaved-*.jsonl"))
+    assert len(spilled) == 1
+    assert main(["--db", store.url, "import", str(spilled[0])]) == 0
+    assert {r.uid for r in rows(store, Interaction)} == {"s0", "s1", "s2"}
+    assert all("sanitized" not in r.tags for r in rows(store, Interaction))

@@ -25,6 +25,7 @@ import logging
 import time
 import uuid
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -100,7 +101,7 @@ class Gateway:
     def __init__(self, store: Store, upstream: str, *, token: str | None = None,
                  fallback: str | None = None, first_byte_timeout_s: float = 60.0,
                  max_body: int = MAX_BODY, max_message: int = MAX_MESSAGE,
-                 feedback_wait_s: float = 30.0) -> None:
+                 feedback_wait_s: float = 30.0, spill_dir: Path | None = None) -> None:
         self.store = store
         self.upstream = upstream.rstrip("/")
         self.token = token
@@ -108,7 +109,7 @@ class Gateway:
         self.first_byte_timeout_s = first_byte_timeout_s
         self.max_body = max_body
         self.feedback_wait_s = feedback_wait_s
-        self.writer = LogWriter(store, max_message_bytes=max_message)
+        self.writer = LogWriter(store, max_message_bytes=max_message, spill_dir=spill_dir)
         self.cache = _Cache()
         self.session: ClientSession | None = None
         self.unlogged = 0  # chat requests forwarded without logging (unreadable JSON)
@@ -497,15 +498,17 @@ def parse_listen(listen: str) -> tuple[str, int]:
 
 def serve(store: Store, listen: str, upstream: str, *, token: str | None = None,
           fallback: str | None = None, max_body: int = MAX_BODY,
-          max_message: int = MAX_MESSAGE, print_fn=print) -> None:
-    """Run the gateway until ctrl+c (or SIGTERM); on exit the log queue is written out."""
+          max_message: int = MAX_MESSAGE, spill_dir: Path | None = None,
+          print_fn=print) -> None:
+    """Run the gateway until ctrl+c (or SIGTERM); on exit the log queue is written out (to a
+    file in `spill_dir` if the store will not take it within a minute)."""
     host, port = parse_listen(listen)
     if not is_loopback(host) and not token:
         raise FtuiError(f"binding to {host} exposes the gateway beyond this machine without a "
                         "token", "pass --token SECRET (clients send Authorization: Bearer "
                         "SECRET), or listen on 127.0.0.1")
     gateway = Gateway(store, upstream, token=token, fallback=fallback, max_body=max_body,
-                      max_message=max_message)
+                      max_message=max_message, spill_dir=spill_dir)
     asyncio.run(_serve(gateway, host, port, upstream, print_fn))
 
 

@@ -21,6 +21,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy.exc import OperationalError
@@ -202,9 +203,11 @@ def sanitized_messages(messages: Any) -> list[dict[str, Any]]:
 
 class LogWriter(threading.Thread):
     def __init__(self, store: Store, batch: int = 500, retry_s: float = 0.2,
-                 max_message_bytes: int = 1 << 20) -> None:
+                 max_message_bytes: int = 1 << 20, spill_dir: Path | None = None) -> None:
         super().__init__(name="ftui-gateway-writer", daemon=True)
         self.store, self.batch, self.retry_s = store, batch, retry_s
+        self.spill_dir = spill_dir
+        self._inflight: list[dict[str, Any]] = []
         self.max_message_bytes = max_message_bytes
         self.queue: queue.Queue = queue.Queue()
         self.written = self.sanitized = self.dropped = self.retries = self.empty = 0
@@ -248,7 +251,14 @@ class LogWriter(threading.Thread):
         if self.is_alive():
             self.queue.put(_STOP)
             self.join(timeout)
+            if self.is_alive():  # the store would not take them in time: keep them in a file
+                self.spill([*self._inflight, *self._drain()], timeout)
             return
+        items = self._drain()
+        if items:
+            self._write_batch(items)
+
+    def _drain(self) -> list[dict[str, Any]]:
         items = []
         while True:
             try:
@@ -258,8 +268,33 @@ class LogWriter(threading.Thread):
             self.queue.task_done()
             if item is not _STOP:
                 items.append(item)
-        if items:
-            self._write_batch(items)
+        return items
+
+    def spill(self, items: list[dict[str, Any]], waited: float) -> Path | None:
+        """Records the store did not take, as ftui's own JSONL (`ftui import FILE` brings them
+        in; uids already stored are skipped). Experiment outcomes are not in it."""
+        from ftui.ingest.formats import to_export_record
+
+        if not items:
+            return None
+        folder = self.spill_dir or Path.cwd()
+        path = folder / f"gateway-unsaved-{datetime.now(UTC):%Y%m%dT%H%M%S}.jsonl"
+        lines = []
+        for item in items:
+            for force in (False, True):
+                try:
+                    lines += [json.dumps(to_export_record(o), ensure_ascii=False, default=str)
+                              for o in self._objects(item, force_sanitize=force)
+                              if isinstance(o, Interaction)]
+                    break
+                except Exception as err:  # noqa: BLE001
+                    if force:
+                        self._drop(item, err)
+        folder.mkdir(parents=True, exist_ok=True)
+        path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+        log.error("the store did not take %d records in %g s (%s); they are in %s: bring them "
+                  "in with `ftui import %s`", len(items), waited, self.last_error, path, path)
+        return path
 
     # -------------------------------------------------------- the thread
 
@@ -274,11 +309,13 @@ class LogWriter(threading.Thread):
                     break
             taken = len(items)
             stopping = any(i is _STOP for i in items)
+            self._inflight = [i for i in items if i is not _STOP]
             try:
-                self._write_batch([i for i in items if i is not _STOP])
+                self._write_batch(self._inflight)
             except BaseException as err:  # noqa: BLE001 - the writer must outlive any bug
                 self._error("the log writer failed on a batch", err)
             finally:
+                self._inflight = []
                 for _ in range(taken):
                     self.queue.task_done()
 
