@@ -439,9 +439,9 @@ class InteractionsScreen(FtuiScreen):
                     f"{'s' * (count != 1)} will change; ctrl+z undoes it as one step.")
         self.app.push_screen(ConfirmDialog(question, yes=f"{verb.split()[0].capitalize()} "
                                                          f"{count:,}"),
-                             lambda yes: yes and self._bulk_apply(verb, **values))
+                             lambda yes: yes and self._bulk_apply(verb, count, **values))
 
-    def _bulk_apply(self, verb: str, **values) -> None:
+    def _bulk_apply(self, verb: str, count: int, **values) -> None:
         marked = sorted(self.list.marked)
         f = self.filter
         label = f"{verb} {'marked' if marked else f.describe()}"
@@ -459,6 +459,7 @@ class InteractionsScreen(FtuiScreen):
             self.reload(keep_id=current.id if current else None)
             self.refresh_counters()
 
+        self.say(f"{label}: changing {count:,} interactions…")  # 100k rows take seconds
         self.gather(run, done, group="bulk", skip_if_busy=True)
 
     # ------------------------------------------------------------ finding
