@@ -320,3 +320,20 @@ def test_the_card_says_what_the_demo_base_really_is(tmp_path):
     assert mine["recorded"] == "my-llama" and not Path(mine["recorded"]).is_absolute()
     hub = describe_base("HuggingFaceTB/SmolLM2-360M-Instruct", tmp_path)
     assert hub["recorded"] == hub["hub_id"] == "HuggingFaceTB/SmolLM2-360M-Instruct"
+
+
+def test_base_fit_check_by_hand():
+    from ftui.registry.deploy import check_base_fits
+
+    smollm2 = {"model_type": "llama", "hidden_size": 576, "num_hidden_layers": 30}
+    check_base_fits("demo", smollm2, "smollm2:135m", llama_info(576, 30))
+    check_base_fits("demo", smollm2, "old-ollama", None)  # says nothing: nothing to compare
+    check_base_fits("demo", smollm2, "partial", {"general.architecture": "llama"})
+    mistral = {"model_type": "mistral", "hidden_size": 4096, "num_hidden_layers": 32}
+    check_base_fits("mistral-7b", mistral, "mistral:7b", llama_info(4096, 32))  # llama in Ollama
+    nested = {"model_type": "llava", "text_config": {"hidden_size": 64, "num_hidden_layers": 2}}
+    with pytest.raises(FtuiError, match="llava") as err:
+        check_base_fits("x", nested, "y", llama_info(64, 2))
+    assert "hidden size 64, 2 layers" in err.value.message
+    with pytest.raises(FtuiError, match="30 layers"):
+        check_base_fits("demo", {**smollm2, "num_hidden_layers": 2}, "s", llama_info(576, 30))
