@@ -491,3 +491,18 @@ def test_what_the_store_will_not_take_at_shutdown_is_kept_in_a_file_import_reads
     assert main(["--db", store.url, "import", str(spilled[0])]) == 0
     assert {r.uid for r in rows(store, Interaction)} == {"s0", "s1", "s2"}
     assert all("sanitized" not in r.tags for r in rows(store, Interaction))
+
+
+def test_user_and_session_ids_that_are_not_utf8_still_route_and_log(store):
+    exp = create_experiment(store, name="h", alias="assistant", model_a="llama3.2:3b",
+                            model_b="tuned:1", split_b=0.5, salt="s")
+    set_status(store, exp.id, "running")
+    models = {"llama3.2:3b": "base answer", "tuned:1": "tuned answer"}
+    with StandIn(models=models) as upstream, RunningGateway(store, upstream.url) as gw:
+        r = httpx.post(gw.url + "/api/chat", json={**chat("q"), "model": "assistant"},
+                       headers={"X-FTUI-User": b"ann\xff\xfe", "X-FTUI-Session": b"s\xc3"})
+        assert r.status_code == 200 and r.headers["X-FTUI-Arm"] in ("A", "B")
+        gw.drain()
+    row = rows(store, Interaction)[0]
+    assert row.user_id.startswith("ann") and row.arm == r.headers["X-FTUI-Arm"]
+    assert rows(store, Outcome)[0].unit == row.user_id

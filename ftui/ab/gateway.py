@@ -32,7 +32,7 @@ from urllib.parse import quote
 from aiohttp import ClientError, ClientSession, ClientTimeout, TCPConnector, web
 
 from ftui import REASONING_MODES
-from ftui.ab.logwriter import LogWriter
+from ftui.ab.logwriter import LogWriter, clean_text
 from ftui.errors import FtuiError
 from ftui.store import Store
 
@@ -341,6 +341,8 @@ class Gateway:
         user = h.get("X-FTUI-User") or (payload.get("user") if isinstance(
             payload.get("user"), str) else None)
         session_id = h.get("X-FTUI-Session")
+        # ids that hash and store: headers may carry bytes that are not UTF-8
+        user, session_id = (clean_text(v) if v else None for v in (user, session_id))
         requested = payload["model"]
         loop = asyncio.get_running_loop()
         try:
