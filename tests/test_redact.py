@@ -163,3 +163,51 @@ def test_hostile_text_is_linear(name):
     start = time.perf_counter()
     redact(HOSTILE[name])
     assert time.perf_counter() - start < 0.5, name
+
+
+def _reference():
+    """Today's redaction before issue 16 (every pattern over every text), kept beside the
+    benchmark: the fast path must give exactly its placeholders at exactly its places."""
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    path = Path(__file__).parent / "benchmarks" / "reference_redact.py"
+    spec = importlib.util.spec_from_file_location("reference_redact", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault(spec.name, module)  # dataclasses look their module up there
+    spec.loader.exec_module(sys.modules[spec.name])
+    return sys.modules[spec.name]
+
+
+def _mixed_corpus() -> list[str]:
+    """The table, the hostile shapes, and every pair of them glued together (with and without a
+    separator, in both orders, around non-ASCII text and non-ASCII digits)."""
+    pieces = [t for t, _ in POSITIVES] + NEGATIVES + [
+        "٤١٥٥٥٥٠١٣٢ and ٤١١١ ١١١١ ١١١١ ١١١١", "phone ٤١٥٥٥٥٠١٣٢", "— dash — and “quotes”",
+        "dead:beef::cafe and fe80::", "password = wJalrXUtnFEMI/K/MDENG/bPxRfiCYEXAMPLEKEYx",
+        "Bearer abc", "x" * 50, "",
+    ]
+    out = list(pieces)
+    for i, a in enumerate(pieces):
+        b = pieces[(i * 7 + 3) % len(pieces)]
+        out += [a + b, a + " " + b, b + "\n" + a, "ü " + a + " —"]
+    return out
+
+
+def test_fast_path_gives_the_reference_placeholders():
+    reference = _reference()
+    corpus = _mixed_corpus() + [v[:5000] for v in HOSTILE.values()]
+    for text in corpus:
+        assert redact(text) == reference.redact(text), text[:80]
+    table_hits = sum(bool(reference.find(t)) for t, _ in POSITIVES)
+    assert table_hits == len(POSITIVES)  # the comparison covers every kind, not only misses
+
+
+def test_non_ascii_digit_lead_bytes_cover_this_python():
+    import sys
+
+    from ftui.curate.redact import _NON_ASCII_DIGIT_LEADS
+
+    leads = {chr(c).encode()[:1] for c in range(0x80, sys.maxunicode + 1) if chr(c).isdecimal()}
+    assert leads <= set(_NON_ASCII_DIGIT_LEADS)

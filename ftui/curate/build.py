@@ -21,7 +21,7 @@ from sqlalchemy import and_, func, literal, not_, or_, select
 
 from ftui.conversation import apply_correction, canonical_json, normalize_tags
 from ftui.curate.dedup import NearDuplicates, normalized_text
-from ftui.curate.redact import find, might_contain, redact
+from ftui.curate.redact import PATTERNS, find, redact, runnable
 from ftui.curate.spec import DatasetSpec
 from ftui.curate.tokens import load_tokenizer
 from ftui.store import Interaction, Store
@@ -138,28 +138,33 @@ def apply_system_policy(messages: list[dict[str, Any]], mode: str, policy: str,
     return [{"role": "system", "content": prompt}, *rest] if prompt else rest
 
 
-def _redact_value(value: Any, counts: Counter) -> Any:
+def _redact_value(value: Any, counts: Counter, patterns: tuple = PATTERNS) -> Any:
     if isinstance(value, str):
-        if not might_contain(value):
-            return value
-        text, found = redact(value)
-        counts.update(found)
+        text, found = redact(value, patterns)
+        if found:
+            counts.update(found)
         return text
     if isinstance(value, dict):
-        return {k: _redact_value(v, counts) for k, v in value.items()}
+        return {k: _redact_value(v, counts, patterns) for k, v in value.items()}
     if isinstance(value, list):
-        return [_redact_value(v, counts) for v in value]
+        return [_redact_value(v, counts, patterns) for v in value]
     return value
 
 
 def redact_messages(messages: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], Counter]:
+    patterns = PATTERNS
+    if all(type(m["content"]) is str and "tool_calls" not in m for m in messages):
+        # One cheap look at the whole conversation: only the patterns with signs in it are tried
+        # on its messages (most conversations: none).
+        patterns = runnable("\n".join(m["content"] for m in messages))
     counts: Counter = Counter()
     out = []
     for msg in messages:
         new = dict(msg)
-        new["content"] = _redact_value(msg["content"], counts)
+        if patterns:
+            new["content"] = _redact_value(msg["content"], counts, patterns)
         if "tool_calls" in msg:
-            new["tool_calls"] = _redact_value(msg["tool_calls"], counts)
+            new["tool_calls"] = _redact_value(msg["tool_calls"], counts, patterns)
         out.append(new)
     return out, counts
 
@@ -169,7 +174,7 @@ def has_pii(messages: list[dict[str, Any]]) -> bool:
         text = msg["content"]
         if "tool_calls" in msg:
             text += orjson.dumps(msg["tool_calls"]).decode()
-        if might_contain(text) and find(text):
+        if find(text):
             return True
     return False
 
@@ -302,15 +307,19 @@ def run_pipeline(rows: Iterable[tuple], spec: DatasetSpec, prompts: dict[str, st
             continue
         seen_exact.add(key)
         lap("exact_dedup")
-        if near is not None and near.seen_before(len(examples), text) is not None:
-            removed["near_duplicate"] += 1
-            lap("near_dedup")
-            continue
+        if near is not None:
+            near.add(text)  # decided below, all at once, in this (best-first) order
         lap("near_dedup")
         examples.append(Example(iid, mode, rating, messages, tools_json, redactions, dup_key=key))
         if progress and total and matched % 2000 == 0:
             progress("cleaning", matched / total)
 
+    if near is not None:
+        copies = near.duplicates()
+        if any(copies):
+            removed["near_duplicate"] += sum(copies)
+            examples = [ex for ex, copy in zip(examples, copies, strict=True) if not copy]
+        lap("near_dedup")
     tokenizer = load_tokenizer(spec.tokenizer)
     texts = [turn_text(m) for ex in examples for m in ex.messages]
     counts = tokenizer.count(texts)

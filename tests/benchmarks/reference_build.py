@@ -1,0 +1,407 @@
+"""Today's path for bench_dataset.py: ftui's dataset build as it was before issue 16
+(ftui/curate/build.py and versions.build_dataset at commit e675bde), running on the reference
+redaction (reference_redact.py) and near-duplicate detection (reference_dedup.py). Not used by
+ftui itself; do not change it, so the benchmark keeps comparing against the same thing."""
+
+
+from __future__ import annotations
+
+import hashlib
+import json
+import statistics
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+from reference_dedup import NearDuplicates, normalized_text
+from reference_redact import find, might_contain, redact
+from sqlalchemy import and_, func, insert, literal, not_, or_, select
+from sqlmodel import select as sqlmodel_select
+
+from ftui.conversation import apply_correction, canonical_json, normalize_tags
+from ftui.curate.spec import DatasetSpec
+from ftui.curate.tokens import load_tokenizer
+from ftui.errors import FtuiError
+from ftui.prompts import system_prompts
+from ftui.store import Dataset, DatasetExample, Interaction, Store
+
+T = Interaction.__table__
+C = T.c
+SPLITS = ("train", "validation", "test")
+Progress = Callable[[str, float], None]  # (step, fraction done)
+
+
+@dataclass
+class Example:
+    interaction_id: int
+    mode: str
+    rating: int | None
+    messages: list[dict[str, Any]]
+    tools_json: str | None
+    redactions: int = 0
+    tokens: int = 0
+    turn_tokens: list[int] = field(default_factory=list)
+    dup_key: bytes = b""
+    split: str = "train"
+
+    @property
+    def key(self) -> str:
+        """Identity of the final example (conversation and tools), to compare versions."""
+        raw = canonical_json(self.messages) + "\x1f" + (self.tools_json or "")
+        return hashlib.sha256(raw.encode()).hexdigest()[:32]
+
+
+@dataclass
+class BuildResult:
+    spec: DatasetSpec
+    examples: list[Example]
+    matched: int
+    removed: dict[str, int]
+    changed: dict[str, int]
+    seconds: dict[str, float]
+    stats: dict[str, Any]
+    content_hash: str
+    tokenizer: str
+    exact_tokens: bool
+    sampled: bool = False
+
+    @property
+    def splits(self) -> dict[str, int]:
+        counts = Counter(e.split for e in self.examples)
+        return {s: counts.get(s, 0) for s in SPLITS}
+
+    def report(self) -> dict[str, Any]:
+        return {"matched": self.matched, "splits": self.splits, "removed": self.removed,
+                "changed": self.changed, "stats": self.stats, "seconds": self.seconds,
+                "tokenizer": self.tokenizer, "exact_tokens": self.exact_tokens}
+
+
+# ---------------------------------------------------------------- selection
+
+
+def _conditions(spec: DatasetSpec) -> list:
+    conds = []
+    if spec.min_rating is not None:
+        rated = C.rating >= spec.min_rating
+        conds.append(or_(rated, C.rating.is_(None)) if spec.include_unrated else rated)
+    elif not spec.include_unrated:
+        conds.append(C.rating.is_not(None))
+    if spec.statuses:
+        conds.append(C.status.in_(spec.statuses))
+    if spec.modes:
+        conds.append(C.reasoning_mode.in_(spec.modes))
+    if spec.models:
+        conds.append(C.model.in_(spec.models))
+    if spec.sources:
+        conds.append(C.source.in_(spec.sources))
+    tagged = literal(",") + C.tags + literal(",")
+    if spec.tags:  # tags are stored normalized: compare them the same way
+        conds.append(or_(*(tagged.like(f"%,{t},%") for t in normalize_tags(spec.tags))))
+    for t in normalize_tags(spec.exclude_tags):
+        conds.append(not_(tagged.like(f"%,{t},%")))
+    if spec.since:
+        conds.append(C.created_at >= datetime.fromisoformat(spec.since))
+    if spec.until:
+        conds.append(C.created_at < datetime.fromisoformat(spec.until))
+    return conds
+
+
+def count_matching(store: Store, spec: DatasetSpec) -> int:
+    with store.engine.connect() as conn:
+        stmt = select(func.count()).select_from(T).where(and_(True, *_conditions(spec)))
+        return conn.execute(stmt).scalar_one()
+
+
+def select_candidates(store: Store, spec: DatasetSpec, limit: int | None = None) -> Iterator[tuple]:
+    """Matching interactions best-first (rated higher, then newer): duplicates keep the best."""
+    stmt = (
+        select(C.id, C.reasoning_mode, C.rating, C.messages_json, C.tools_json, C.correction)
+        .where(and_(True, *_conditions(spec)))
+        .order_by(C.rating.is_(None), C.rating.desc(), C.created_at.desc(), C.id.desc())
+    )
+    if limit:
+        stmt = stmt.limit(limit)
+    with store.engine.connect() as conn:
+        yield from conn.execution_options(yield_per=5000).execute(stmt)
+
+
+# ---------------------------------------------------------------- steps
+
+
+def apply_system_policy(messages: list[dict[str, Any]], mode: str, policy: str,
+                        prompts: dict[str, str]) -> list[dict[str, Any]]:
+    if policy == "keep":
+        return messages
+    rest = [m for m in messages if m["role"] != "system"]
+    prompt = prompts.get(mode) or prompts.get("standard", "")
+    return [{"role": "system", "content": prompt}, *rest] if prompt else rest
+
+
+def _redact_value(value: Any, counts: Counter) -> Any:
+    if isinstance(value, str):
+        if not might_contain(value):
+            return value
+        text, found = redact(value)
+        counts.update(found)
+        return text
+    if isinstance(value, dict):
+        return {k: _redact_value(v, counts) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_redact_value(v, counts) for v in value]
+    return value
+
+
+def redact_messages(messages: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], Counter]:
+    counts: Counter = Counter()
+    out = []
+    for msg in messages:
+        new = dict(msg)
+        new["content"] = _redact_value(msg["content"], counts)
+        if "tool_calls" in msg:
+            new["tool_calls"] = _redact_value(msg["tool_calls"], counts)
+        out.append(new)
+    return out, counts
+
+
+def has_pii(messages: list[dict[str, Any]]) -> bool:
+    for msg in messages:
+        text = msg["content"]
+        if "tool_calls" in msg:
+            text += orjson.dumps(msg["tool_calls"]).decode()
+        if might_contain(text) and find(text):
+            return True
+    return False
+
+
+def turn_text(msg: dict[str, Any]) -> str:
+    text = f"{msg['role']}: {msg['content']}"
+    if "tool_calls" in msg:
+        text += " " + orjson.dumps(msg["tool_calls"]).decode()
+    return text
+
+
+def truncate(ex: Example, max_tokens: int) -> bool:
+    """Drop the oldest turns (never the system prompt, never the final exchange) until the
+    example fits. False when even the final exchange is too long."""
+    msgs, counts = ex.messages, ex.turn_tokens
+    last_user = max((i for i, m in enumerate(msgs) if m["role"] == "user"), default=0)
+    start = 1 if msgs and msgs[0]["role"] == "system" else 0
+    cut = start
+    while sum(counts) - sum(counts[start:cut]) > max_tokens and cut < last_user:
+        cut += 1
+        while cut < last_user and msgs[cut]["role"] != "user":
+            cut += 1  # drop whole turns: resume at a user message
+    total = sum(counts) - sum(counts[start:cut])
+    if total > max_tokens:
+        return False
+    ex.messages = msgs[:start] + msgs[cut:]
+    ex.turn_tokens = counts[:start] + counts[cut:]
+    ex.tokens = total
+    return True
+
+
+def split_examples(examples: list[Example], spec: DatasetSpec) -> None:
+    """Deterministic, stratified by mode: within each mode, examples are ordered by a seeded hash
+    of their content and cut into test, validation and train."""
+    by_mode: dict[str, list[Example]] = defaultdict(list)
+    for ex in examples:
+        by_mode[ex.mode].append(ex)
+    for group in by_mode.values():
+        group.sort(key=lambda e: hashlib.sha256(f"{spec.seed}:".encode() + e.dup_key).digest())
+        n = len(group)
+        n_test = round(n * spec.test)
+        n_val = round(n * spec.val)
+        if spec.val > 0 and n_val == 0 and n - n_test >= 3:
+            n_val = 1  # a small mode still gets a validation example
+        for i, ex in enumerate(group):
+            ex.split = "test" if i < n_test else "validation" if i < n_test + n_val else "train"
+
+
+def _summary(values: list[int]) -> dict[str, float]:
+    if not values:
+        return {"total": 0, "mean": 0, "p50": 0, "p95": 0, "max": 0}
+    ordered = sorted(values)
+    return {
+        "total": sum(ordered),
+        "mean": round(statistics.fmean(ordered), 1),
+        "p50": ordered[len(ordered) // 2],
+        "p95": ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))],
+        "max": ordered[-1],
+    }
+
+
+def statistics_of(examples: list[Example]) -> dict[str, Any]:
+    def one(group: list[Example]) -> dict[str, Any]:
+        return {
+            "examples": len(group),
+            "tokens": _summary([e.tokens for e in group]),
+            "turns_mean": round(statistics.fmean(
+                [sum(m["role"] == "user" for m in e.messages) for e in group]), 2) if group else 0,
+            "by_mode": dict(sorted(Counter(e.mode for e in group).items())),
+            "by_rating": {str(k): v for k, v in sorted(
+                Counter(e.rating for e in group).items(), key=lambda kv: (kv[0] is None, kv[0] or 0))},
+        }
+
+    out = {"all": one(examples)}
+    for split in SPLITS:
+        out[split] = one([e for e in examples if e.split == split])
+    return out
+
+
+# ---------------------------------------------------------------- the pipeline
+
+
+def run_pipeline(rows: Iterable[tuple], spec: DatasetSpec, prompts: dict[str, str],
+                 progress: Progress | None = None, total: int | None = None) -> BuildResult:
+    spec.validate()
+    seconds: dict[str, float] = {}
+    removed: Counter = Counter()
+    changed: Counter = Counter()
+    tick = time.perf_counter()
+
+    def lap(step: str) -> None:
+        nonlocal tick
+        now = time.perf_counter()
+        seconds[step] = seconds.get(step, 0.0) + now - tick  # rounded once, at the end
+        tick = now
+
+    examples: list[Example] = []
+    seen_exact: set[bytes] = set()
+    near = NearDuplicates(spec.near_dup) if spec.near_dup else None
+    matched = 0
+    for matched, (iid, mode, rating, messages_json, tools_json, correction) in enumerate(rows, 1):
+        messages = orjson.loads(messages_json)
+        corrected = apply_correction(messages, correction)
+        if corrected is not None:
+            messages = corrected
+            changed["corrected"] += 1
+        if spec.system_prompt == "mode":
+            messages = apply_system_policy(messages, mode, "mode", prompts)
+            changed["system_prompt_replaced"] += 1
+        lap("select_and_correct")
+        redactions = 0
+        if spec.redact == "drop":
+            if has_pii(messages):
+                removed["pii"] += 1
+                lap("redact")
+                continue
+        elif spec.redact == "redact":
+            messages, counts = redact_messages(messages)
+            if counts:
+                redactions = sum(counts.values())
+                changed["redacted_examples"] += 1
+                for kind, n in counts.items():
+                    changed[f"redacted:{kind}"] += n
+        lap("redact")
+        text = normalized_text(messages)
+        key = hashlib.sha1(text.encode()).digest()
+        if key in seen_exact:
+            removed["exact_duplicate"] += 1
+            lap("exact_dedup")
+            continue
+        seen_exact.add(key)
+        lap("exact_dedup")
+        if near is not None and near.seen_before(len(examples), text) is not None:
+            removed["near_duplicate"] += 1
+            lap("near_dedup")
+            continue
+        lap("near_dedup")
+        examples.append(Example(iid, mode, rating, messages, tools_json, redactions, dup_key=key))
+        if progress and total and matched % 2000 == 0:
+            progress("cleaning", matched / total)
+
+    tokenizer = load_tokenizer(spec.tokenizer)
+    texts = [turn_text(m) for ex in examples for m in ex.messages]
+    counts = tokenizer.count(texts)
+    pos = 0
+    for ex in examples:
+        ex.turn_tokens = counts[pos:pos + len(ex.messages)]
+        ex.tokens = sum(ex.turn_tokens)
+        pos += len(ex.messages)
+    lap("tokens")
+    kept: list[Example] = []
+    for ex in examples:
+        if spec.min_tokens and ex.tokens < spec.min_tokens:
+            removed["too_short"] += 1
+        elif spec.max_tokens and ex.tokens > spec.max_tokens:
+            if spec.over_length == "truncate" and truncate(ex, spec.max_tokens):
+                changed["truncated"] += 1
+                kept.append(ex)
+            else:
+                removed["too_long"] += 1
+        else:
+            kept.append(ex)
+    if spec.max_examples and len(kept) > spec.max_examples:
+        removed["over_max_examples"] = len(kept) - spec.max_examples
+        kept = kept[: spec.max_examples]
+    lap("length")
+    split_examples(kept, spec)
+    lap("split")
+    stats = statistics_of(kept)
+    lap("stats")
+    digest = hashlib.sha256(spec.canonical().encode())
+    for split, key in sorted((e.split, e.key) for e in kept):
+        digest.update(f"\n{split}:{key}".encode())
+    if progress:
+        progress("done", 1.0)
+    seconds = {k: round(v, 3) for k, v in seconds.items()}
+    return BuildResult(spec, kept, matched, dict(removed), dict(changed), seconds, stats,
+                       digest.hexdigest()[:32], tokenizer.name, tokenizer.exact)
+
+
+# ---------------------------------------------------------------- freeze (versions.py)
+
+
+def build_dataset(store: Store, name: str, spec: DatasetSpec, *, home: Path | None = None,
+                  progress: Progress | None = None) -> tuple[Dataset, BuildResult, bool]:
+    """Build and freeze a version. Returns (version, result, created); the same rules over the
+    same data give the same hash, and then the existing version is returned unchanged."""
+    name = name.strip()
+    if not name:
+        raise FtuiError("a dataset needs a name", "give one, e.g. ftui dataset build support-v1")
+    spec.validate()
+    total = count_matching(store, spec)
+    if progress:
+        progress("selecting", 0.0)
+    result = run_pipeline(select_candidates(store, spec), spec, system_prompts(home),
+                          progress=progress, total=total)
+    if not result.examples:
+        raise FtuiError(
+            f"no example is left: {result.matched} interactions matched the rules and the "
+            f"cleaning removed {sum(result.removed.values())} ({_removed_text(result.removed)})",
+            "loosen the rules: lower --min-rating, add --include-unrated, or widen the modes")
+    with store.session() as session:
+        existing = session.exec(sqlmodel_select(Dataset).where(
+            Dataset.name == name, Dataset.content_hash == result.content_hash)).first()
+        if existing is not None:
+            return existing, result, False
+        version = Dataset(name=name, content_hash=result.content_hash, spec_json=spec.canonical(),
+                          report_json=json.dumps(result.report()), tokenizer=result.tokenizer,
+                          examples=len(result.examples))
+        session.add(version)
+        session.flush()
+        position: dict[str, int] = {}
+        rows = []
+        for ex in result.examples:
+            position[ex.split] = position.get(ex.split, -1) + 1
+            rows.append({
+                "dataset_id": version.id, "split": ex.split, "position": position[ex.split],
+                "interaction_id": ex.interaction_id, "reasoning_mode": ex.mode,
+                "rating": ex.rating, "tokens": ex.tokens, "example_key": ex.key,
+                "messages_json": canonical_json(ex.messages), "tools_json": ex.tools_json,
+                "redactions": ex.redactions,
+            })
+        for i in range(0, len(rows), 5000):
+            session.execute(insert(DatasetExample.__table__), rows[i:i + 5000])
+        session.commit()
+        session.refresh(version)
+        return version, result, True
+
+
+def _removed_text(removed: dict[str, int]) -> str:
+    return ", ".join(f"{k} {v}" for k, v in removed.items()) or "nothing"

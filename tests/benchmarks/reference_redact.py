@@ -1,0 +1,242 @@
+"""PII and secret redaction with typed placeholders (<EMAIL>, <API_KEY>, ...).
+
+Patterns run in a fixed order (secrets first, so a key is never half-eaten by a looser
+pattern), each with a validator where the shape alone is ambiguous: credit cards must pass Luhn
+and carry a card prefix, IBANs must pass mod-97, IP addresses must parse and not be loopback or
+look like a version number, phone numbers need 9-15 digits in phone-like groups (or, written
+without separators, a leading + or a word such as "phone" just before). A password in a URL and a
+bearer token are redacted alone, so the rest of the URL or header stays readable.
+"""
+
+# Today's path, kept for bench_dataset.py and the equivalence tests: ftui's redaction
+# before issue 16 (ftui/curate at commit e675bde). Not used by ftui itself; do not change it.
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+
+REDACT_MODES = ("off", "redact", "drop")
+
+
+def _luhn(digits: str) -> bool:
+    total, parity = 0, len(digits) % 2
+    for i, ch in enumerate(digits):
+        d = int(ch)
+        if i % 2 == parity:
+            d = d * 2 - 9 if d > 4 else d * 2
+        total += d
+    return total % 10 == 0
+
+
+def _card(match: re.Match) -> bool:
+    digits = re.sub(r"[ -]", "", match.group(0))
+    return 13 <= len(digits) <= 19 and digits[0] in "3456" and _luhn(digits)
+
+
+def _iban(match: re.Match) -> bool:
+    raw = match.group(0).replace(" ", "")
+    if not 15 <= len(raw) <= 34:
+        return False
+    moved = raw[4:] + raw[:4]
+    number = "".join(str(int(ch, 36)) for ch in moved)
+    return int(number) % 97 == 1
+
+
+def _email(match: re.Match) -> bool:
+    """git@host:repo is ssh, and user@host right after :// is a URL's user name, not mail."""
+    text, start = match.string, match.start("e")
+    return not text.startswith(":", match.end()) and text[max(0, start - 3):start] != "://"
+
+
+_VERSION_BEFORE = re.compile(r"(?:\bv|version\s*|release\s*|python\s*|node\s*)$", re.I)
+
+
+def _ipv4(match: re.Match) -> bool:
+    text = match.string
+    start, end = match.span()
+    if _VERSION_BEFORE.search(text[max(0, start - 10):start]):
+        return False
+    if end < len(text) - 1 and text[end] == "." and text[end + 1].isdigit():
+        return False  # 1.2.3.4.5: a version or an OID, not an address
+    try:
+        addr = ipaddress.IPv4Address(match.group(0))
+    except ValueError:
+        return False
+    return not (addr.is_loopback or addr.is_unspecified or str(addr).startswith("255."))
+
+
+def _ipv6(match: re.Match) -> bool:
+    text = match.group(0)
+    if sum(c in "0123456789abcdefABCDEF" for c in text) < 5:
+        return False
+    try:
+        addr = ipaddress.IPv6Address(text)
+    except ValueError:
+        return False
+    return not (addr.is_loopback or addr.is_unspecified)
+
+
+_PHONE_WORD = re.compile(
+    r"(?:phone|tel|telephone|call|mobile|cell|fax|whatsapp|sms|text)"
+    r"(?:[\s:=#.]+(?:me|us|my|our|number|no|nr|is|at|on|under))*[\s:=#.(]*$", re.I)
+
+
+def _phone(match: re.Match) -> bool:
+    text = match.group(0)
+    digits = sum(c.isdigit() for c in text)
+    if not 9 <= digits <= 15:
+        return False
+    if text.lstrip("+").isdigit():  # no separators: a leading + or a phone word just before
+        before = match.string[max(0, match.start() - 30):match.start()]
+        return text.startswith("+") or _PHONE_WORD.search(before) is not None
+    if "." in text:  # dotted: not a version, a longer dotted number or thousands (123.456.789)
+        start, end = match.span()
+        rest = match.string[end:end + 2]
+        if len(rest) == 2 and rest[0] == "." and rest[1].isdigit():
+            return False
+        if _VERSION_BEFORE.search(match.string[max(0, start - 10):start]):
+            return False
+        groups = text.split(".")
+        if all(len(g) == 3 and g.isdigit() for g in groups[1:]):
+            return False
+    return True
+
+
+def _bearer(match: re.Match) -> bool:
+    """A bearer token: letters and digits, in an Authorization header or long enough not to be a
+    word of prose."""
+    tok = match.group("tok")
+    if len(tok) < 8 or not any(c.isdigit() for c in tok) or not any(c.isalpha() for c in tok):
+        return False
+    before = match.string[max(0, match.start() - 30):match.start()].lower()
+    return "authorization" in before or len(tok) >= 16
+
+
+def _near_secret_word(match: re.Match) -> bool:
+    before = match.string[max(0, match.start() - 40):match.start()].lower()
+    return "secret" in before or "aws_secret" in before or "password" in before
+
+
+def _secret_like(match: re.Match) -> bool:
+    """A 40-character secret (AWS style) only next to a word that says it is one: mixed case
+    with a digit or slash. Plain 40-character hex hashes (git, sha1) never qualify."""
+    tok = match.group(0)
+    return (_near_secret_word(match) and any(c.isupper() for c in tok)
+            and any(c.islower() for c in tok) and (any(c.isdigit() for c in tok) or "/" in tok))
+
+
+@dataclass(frozen=True)
+class Pattern:
+    kind: str  # the placeholder is <KIND>
+    regex: re.Pattern
+    valid: Callable[[re.Match], bool] | None = None
+    needs: tuple[str, ...] = ()  # the text must contain one of these, or the regex is skipped
+    digits: bool = False  # the regex only matches text with a digit
+    group: int | str = 0  # the part of the match that is replaced (a URL keeps all but its password)
+
+
+PATTERNS: tuple[Pattern, ...] = (
+    Pattern("PRIVATE_KEY", re.compile(
+        r"-----BEGIN (?:[A-Z]+ )*PRIVATE KEY-----(?:(?:(?!-----BEGIN )[\s\S])*?-----END (?:[A-Z]+ )*PRIVATE KEY-----"
+        # or cut off before its END line: the header lines and the base64 that follows
+        r"|(?:\s+(?:Proc-Type|DEK-Info):[^\r\n]*)*(?:\s+[A-Za-z0-9+/]{16,}={0,2})+"
+        r"(?:\r?\n[A-Za-z0-9+/]{1,15}={0,2}(?!\S))?)"),
+        needs=("-----BEGIN",)),
+    Pattern("JWT", re.compile(r"\beyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{10,}"),
+            needs=("eyJ",)),
+    Pattern("API_KEY", re.compile(
+        r"\b(?:sk-(?:proj-|ant-)?[A-Za-z0-9_-]{20,}"  # OpenAI, Anthropic
+        r"|gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{30,}"  # GitHub
+        r"|xox[abprs]-[A-Za-z0-9-]{10,}"  # Slack
+        r"|AIza[0-9A-Za-z_-]{35}"  # Google
+        r"|(?:sk|rk|pk)_live_[0-9A-Za-z]{20,}"  # Stripe
+        r"|hf_[A-Za-z0-9]{30,}"  # Hugging Face
+        r"|glpat-[A-Za-z0-9_-]{20,})"),  # GitLab
+        needs=("sk-", "gh", "github_pat_", "xox", "AIza", "_live_", "hf_", "glpat-")),
+    Pattern("AWS_ACCESS_KEY", re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"), needs=("AKIA", "ASIA")),
+    Pattern("PASSWORD", re.compile(
+        r"(?<![A-Za-z0-9+.-])[A-Za-z][A-Za-z0-9+.-]*+://[^\s/:@?#]*+:(?P<pw>[^\s/@?#]++)@"), needs=("://",), group="pw"),
+    Pattern("TOKEN", re.compile(
+        r"\b(?i:bearer)\s+(?P<tok>[A-Za-z0-9_~+/-]+(?:\.[A-Za-z0-9_~+/-]+)*=*)(?![\w.~+/=$-])"),
+        _bearer, needs=("Bearer", "bearer", "BEARER"), digits=True, group="tok"),
+    Pattern("SECRET", re.compile(r"(?<![A-Za-z0-9/+])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])"),
+            lambda m: _secret_like(m), needs=("secret", "Secret", "SECRET", "password", "Password")),
+    # Any script. A match starts only where a run of address characters starts (the first letter
+    # or digit of the run), so a long run without a valid address costs one scan, not one per start.
+    Pattern("EMAIL", re.compile(
+        r"(?<![\w.%+-])[.%+-]*+(?P<e>\w[\w.%+-]*+@[\w-]+(?:\.[\w-]+)*\.[^\W\d_]{2,}\b)"),
+        _email, needs=("@",), group="e"),
+    Pattern("IBAN", re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?\b"), _iban,
+            digits=True),
+    Pattern("CREDIT_CARD", re.compile(r"(?<![\d+-])\d{4}(?:[ -]?\d{4}){2}[ -]?\d{1,7}(?![\d-])|(?<!\d)3[47]\d{2}[ -]?\d{6}[ -]?\d{5}(?!\d)"), _card,
+            digits=True),
+    Pattern("IP_ADDRESS", re.compile(
+        r"(?<![\d.])(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?![\d])"),
+        _ipv4, needs=(".",), digits=True),
+    Pattern("IP_ADDRESS", re.compile(
+        r"(?<![\w:])(?:[0-9A-Fa-f]{1,4}:){1,7}(?::|(?::[0-9A-Fa-f]{1,4}){1,7}|[0-9A-Fa-f]{1,4})(?![\w:])"),
+        _ipv6, needs=(":",)),
+    Pattern("PHONE", re.compile(
+        r"(?<![\w.+-])(?:(?:\+\d{1,3}[ .-]?)?(?:\(\d{2,4}\)[ .-]?)?\d{2,4}(?:[ .-]\d{2,4}){1,4}"
+        r"|\+?\d{9,15})(?![\w-])"),
+        _phone, digits=True),
+)
+
+
+_DIGIT = re.compile(r"\d")
+
+
+@dataclass(frozen=True)
+class Finding:
+    kind: str
+    start: int
+    end: int
+
+
+def find(text: str, patterns: tuple[Pattern, ...] = PATTERNS) -> list[Finding]:
+    """Non-overlapping findings in text order; earlier patterns win overlaps."""
+    taken: list[Finding] = []
+    has_digit = _DIGIT.search(text) is not None
+    for pattern in patterns:
+        if pattern.digits and not has_digit:
+            continue
+        if pattern.needs and not any(n in text for n in pattern.needs):
+            continue
+        for m in pattern.regex.finditer(text):
+            if pattern.valid is not None and not pattern.valid(m):
+                continue
+            s, e = m.span(pattern.group)
+            if any(s < f.end and f.start < e for f in taken):
+                continue
+            taken.append(Finding(pattern.kind, s, e))
+    return sorted(taken, key=lambda f: f.start)
+
+
+def redact(text: str) -> tuple[str, Counter]:
+    """Text with every finding replaced by <KIND>, and the count of each kind replaced."""
+    found = find(text)
+    if not found:
+        return text, Counter()
+    out, last = [], 0
+    for f in found:
+        out.append(text[last:f.start])
+        out.append(f"<{f.kind}>")
+        last = f.end
+    out.append(text[last:])
+    return "".join(out), Counter(f.kind for f in found)
+
+
+_CHEAP_HINT = re.compile(r"[@\d]|-----BEGIN|eyJ|sk-|gh[pousr]_|github_pat|xox|AIza|_live_|hf_|glpat|AKIA|ASIA|secret", re.I)
+
+
+def might_contain(text: str) -> bool:
+    """A fast pre-check: text with no digit, no @ and no key prefix has nothing to redact."""
+    return _CHEAP_HINT.search(text) is not None
+
+
+# Every placeholder kind, in pattern order (a screen highlights `<KIND>` for each of these).
+KINDS: tuple[str, ...] = tuple(dict.fromkeys(p.kind for p in PATTERNS))
