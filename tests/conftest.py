@@ -67,8 +67,10 @@ def pg_cluster():
 
 @pytest.fixture
 def pg_url(pg_cluster) -> str:
-    """The URL of a fresh PostgreSQL database holding ftui's schema."""
-    return pg_cluster.new_database()
+    """The URL of an empty PostgreSQL database holding ftui's schema (this test's alone)."""
+    url = pg_cluster.new_database()
+    yield url
+    pg_cluster.give_back(url)
 
 
 @pytest.fixture
