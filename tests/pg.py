@@ -182,8 +182,10 @@ class PgCluster:
     def stop(self) -> None:
         if self._started:
             self._started = False
-            with contextlib.suppress(subprocess.TimeoutExpired):  # the watchdog then stops it
+            try:
                 self._cmd("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop")
+            except subprocess.TimeoutExpired:
+                return  # the watchdog stops it and removes the folder once this process ends
             self._watchdog.kill()
             self._watchdog.wait()
         self.remove()
