@@ -337,3 +337,28 @@ def test_resume_redoes_steps_once_and_counts_only_running_time(demo_store, datas
     assert runs.tokens_per_second(final) == pytest.approx(final.train_tokens / seconds)
     assert final.summary["tokens_per_second"] == pytest.approx(runs.tokens_per_second(final),
                                                                rel=0.01)
+
+
+def test_paused_time_is_not_running_time(demo_store, dataset_id, home):
+    run = runs.create_run(demo_store, dataset_id, "tiny",
+                          RunConfig(**{**FAST, "max_steps": 8}).validate())
+    worker = WorkerThread(demo_store, home)
+    worker.start()
+    worker.submit(run.id)
+    try:
+        wait_for(lambda: runs.get_run(demo_store, run.id).step >= 2, timeout=120, every=0.005)
+        runs.request_pause(demo_store, run.id)
+        wait_for(lambda: runs.get_run(demo_store, run.id).status == "paused", timeout=60)
+        held = runs.running_seconds(runs.get_run(demo_store, run.id))
+        time.sleep(3)
+        assert runs.running_seconds(runs.get_run(demo_store, run.id)) == held  # stands still
+        runs.request_pause(demo_store, run.id, pause=False)
+        wait_for(lambda: runs.get_run(demo_store, run.id).status in ("completed", "failed"),
+                 timeout=120)
+    finally:
+        worker.stop_event.set()
+        worker.join(timeout=30)
+    final = runs.get_run(demo_store, run.id)
+    assert final.status == "completed", final.error
+    wall = (final.finished_at - final.started_at).total_seconds()
+    assert 0 < runs.running_seconds(final) < wall - 2.5
