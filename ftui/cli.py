@@ -7,6 +7,8 @@ Heavy modules (SQLAlchemy, Textual, torch) are imported inside the handlers so t
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -40,11 +42,17 @@ def cmd_import(args: argparse.Namespace) -> int:
               f"skipped {report.skipped}" + (f"  ({fmts})" if fmts else ""))
         for err in report.errors[:20]:
             print(f"  skipped {err['where']}: {err['reason']}", file=sys.stderr)
-        if len(report.errors) > 20:
-            print(f"  ... and {len(report.errors) - 20} more (use --json to see all)",
-                  file=sys.stderr)
+        if report.skipped > 20:
+            print(f"  ... and {report.skipped - 20} more (--json lists the first "
+                  f"{len(report.errors)})", file=sys.stderr)
 
     _emit(args, report.as_dict(), human)
+    if report.skipped > len(report.failed_files):  # bad records: a fix for all of them
+        print("  fix: correct or remove the records named above and import the file again "
+              "(what was imported stays; duplicates are skipped)", file=sys.stderr)
+    if report.skipped and not (report.imported or report.duplicates):
+        print(f"ftui: nothing was imported from {len(args.files)} file(s)", file=sys.stderr)
+        return EXIT_ERROR
     return EXIT_SKIPPED if report.skipped else EXIT_OK
 
 
@@ -276,6 +284,11 @@ def cmd_train(args: argparse.Namespace) -> int:
         return EXIT_OK
     run_worker(store, settings.home, once=True, only=run.id)
     run = get_run(store, run.id)
+    if run.status in ("running", "paused"):  # it ended, but the store could not take its state
+        from ftui.errors import FtuiError
+
+        raise FtuiError(f"run {run.id} stopped, and the store could not record why (is the disk "
+                        "full?)", f"free some disk space, then: ftui runs resume {run.id}")
     payload = _run_payload(run)
 
     def human() -> None:
@@ -344,6 +357,8 @@ def cmd_runs(args: argparse.Namespace) -> int:
             lambda: print("\n".join(f"{e.created_at:%H:%M:%S} {e.level:<5} {e.message}"
                                      for e in lines if e.level != "debug" or args.debug)))
         return EXIT_OK
+    if action == "delete":
+        return _delete_run(args, store)
     if action == "show":
         runs.mark_stale(store)
         run = runs.get_run(store, int(args.id))
@@ -382,6 +397,22 @@ def cmd_runs(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _delete_run(args: argparse.Namespace, store) -> int:
+    from ftui.config import load_settings
+    from ftui.errors import FtuiError
+    from ftui.train.runs import delete_run
+
+    if not args.yes:
+        raise FtuiError(f"deleting run {args.id} needs confirmation",
+                        "add --yes (and --remove-files to delete its folder too)")
+    result = delete_run(store, int(args.id), remove_files=args.remove_files,
+                        home=load_settings(args.db).home)
+    _emit(args, result, lambda: print(
+        f"deleted run {result['deleted']}" + (f"; removed {result['removed_files']}"
+                                             if result["removed_files"] else "")))
+    return EXIT_OK
+
+
 def cmd_worker(args: argparse.Namespace) -> int:
     from ftui.config import load_settings
     from ftui.train.worker import run_worker
@@ -405,14 +436,16 @@ def _add_training_commands(sub) -> None:
     p.add_argument("--detach", action="store_true",
                    help="run in a background worker process that survives this terminal")
     p.add_argument("--json", action="store_true", help="print one JSON object")
-    runs_p = sub.add_parser("runs", help="list, show, cancel, pause, resume training runs")
+    runs_p = sub.add_parser("runs", help="list, show, cancel, pause, resume, delete training runs")
     rsub = runs_p.add_subparsers(dest="runs_command", metavar="ACTION", required=True)
     for name, help_text in (("list", "list runs"), ("show", "one run"),
                             ("cancel", "stop at the next step, keeping the last checkpoint"),
                             ("pause", "pause a running run"), ("unpause", "continue a paused run"),
                             ("resume", "continue a cancelled, failed or interrupted run from its "
                                        "last checkpoint"),
-                            ("logs", "the run's log")):
+                            ("logs", "the run's log"),
+                            ("delete", "forget a run that is not running (its folder only "
+                                       "with --remove-files)")):
         rp = rsub.add_parser(name, help=help_text, description=help_text)
         rp.set_defaults(func=cmd_runs)
         rp.add_argument("--json", action="store_true", help="print one JSON object")
@@ -422,6 +455,10 @@ def _add_training_commands(sub) -> None:
             rp.add_argument("--detach", action="store_true", help="resume in a background worker")
             rp.add_argument("--queue-only", action="store_true",
                             help="only queue it (a running worker or the TUI picks it up)")
+        if name == "delete":
+            rp.add_argument("--yes", action="store_true", help="confirm")
+            rp.add_argument("--remove-files", action="store_true",
+                            help="also delete the run's folder under $FTUI_HOME/runs")
         if name == "logs":
             rp.add_argument("--tail", type=int, default=200)
             rp.add_argument("--debug", action="store_true", help="include tracebacks")
@@ -548,9 +585,79 @@ def main(argv: Sequence[str] | None = None) -> int:
     from ftui.errors import FtuiError
 
     try:
-        return args.func(args)
+        code = args.func(args)
+        sys.stdout.flush()  # a closed pipe shows here, not at exit
+        return code
+    except BrokenPipeError as err:
+        if _stdout_gone():
+            return _closed_pipe()
+        return _fail(_unexpected(err, args))  # a socket (Ollama, a client), not our reader
     except FtuiError as err:
-        print(f"ftui: {err}", file=sys.stderr)
-        return EXIT_ERROR
+        return _fail(str(err))
     except KeyboardInterrupt:
         return 130
+    except Exception as err:  # noqa: BLE001 - the last line of defence: a message, not a traceback
+        if os.environ.get("FTUI_DEBUG"):
+            raise
+        return _fail(_unexpected(err, args))
+
+
+# 128 + SIGPIPE, what a shell reports for a Unix tool whose reader went away (`| head -1`)
+EXIT_PIPE = 141
+
+
+def _stdout_gone() -> bool:
+    """Whether the reader of stdout went away (poll reports an error on a widowed pipe)."""
+    import select
+
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(ev & (select.POLLERR | select.POLLHUP) for _, ev in poller.poll(0))
+    except (AttributeError, OSError, ValueError):  # no poll() (Windows), or no real stdout
+        return True
+
+
+def _closed_pipe() -> int:
+    """The reader of our output went away: stop quietly, as Unix tools do. Point stdout at
+    /dev/null so that the interpreter's final flush does not complain either."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
+    return EXIT_PIPE
+
+
+def _fail(message: str) -> int:
+    with contextlib.suppress(BrokenPipeError):
+        print(f"ftui: {message}", file=sys.stderr)
+    return EXIT_ERROR
+
+
+def _unexpected(err: Exception, args: argparse.Namespace) -> str:
+    """An exception no handler turned into an FtuiError: name its cause and a fix anyway."""
+    import errno
+
+    from sqlalchemy.exc import DatabaseError
+
+    from ftui.config import load_settings
+    from ftui.store.db import masked_url, store_failure
+
+    try:
+        url = load_settings(args.db).database_url
+    except Exception:  # noqa: BLE001 - the message must come out anyway
+        url = args.db or "the store"
+    if isinstance(err, DatabaseError):
+        return str(store_failure(err, url))
+    if isinstance(err, OSError) and err.errno == errno.ENOSPC:
+        where = f" ({err.filename})" if err.filename else ""
+        return f"the disk is full{where}\n  fix: free some disk space, then run the command again"
+    if isinstance(err, OSError):
+        where = f" {err.filename}" if err.filename else ""
+        return (f"cannot use{where}: {err.strerror or err}\n"
+                "  fix: check the path, its permissions and free disk space")
+    text = str(err).replace(url, masked_url(url))
+    return (f"unexpected {type(err).__name__}: {text}\n  fix: this is a bug in ftui; run it again "
+            "with FTUI_DEBUG=1 for the traceback, and report it")

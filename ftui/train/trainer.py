@@ -18,7 +18,17 @@ from ftui.errors import FtuiError
 from ftui.store import Store, utcnow
 from ftui.train.config import RunConfig
 from ftui.train.distributed import broadcast, is_distributed, world
-from ftui.train.runs import get_run, log, rewind_metrics, speed, update_run, write_metrics
+from ftui.train.runs import (
+    disk_full_message,
+    drop_incomplete_checkpoints,
+    fail_run,
+    get_run,
+    log,
+    rewind_metrics,
+    speed,
+    update_run,
+    write_metrics,
+)
 
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # they would draw over the TUI
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -86,7 +96,10 @@ class _Beat:
 
     def _loop(self) -> None:
         while not self._stop.wait(HEARTBEAT_S):
-            update_run(self.store, self.run_id, heartbeat_at=utcnow())
+            try:
+                update_run(self.store, self.run_id, heartbeat_at=utcnow())
+            except Exception:  # noqa: BLE001 - a full disk, a lock: the run itself reports it
+                continue
 
     def __enter__(self):
         self._thread.start()
@@ -232,16 +245,19 @@ def execute_run(store: Store, run_id: int, home: Path) -> str:
     except FtuiError as err:
         status = "failed"
         if is_main:
-            update_run(store, run_id, status=status, error=str(err), finished_at=utcnow())
-            log(store, run_id, str(err), "error")
+            drop_incomplete_checkpoints(run_dir(home, run_id))
+            fail_run(store, run_id, str(err))
     except Exception as err:  # a crash of the run must not take the app down
         config = RunConfig.from_dict(run.config)
-        message = oom_message(config, err) if _is_oom(err) else f"{type(err).__name__}: {err}"
         status = "failed"
         if is_main:
-            update_run(store, run_id, status=status, error=message, finished_at=utcnow())
-            log(store, run_id, message, "error")
-            log(store, run_id, traceback.format_exc()[-4000:], "debug")
+            message = (disk_full_message(err, run_dir(home, run_id), run_id)
+                       or (oom_message(config, err) if _is_oom(err)
+                           else f"{type(err).__name__}: {err}"))
+            # A half-written checkpoint goes: it frees the room the store needs to record the
+            # failure on a full disk, and a resume restarts from a whole one.
+            drop_incomplete_checkpoints(run_dir(home, run_id))
+            fail_run(store, run_id, message, traceback.format_exc()[-4000:])
     return status
 
 
