@@ -48,7 +48,8 @@ def cmd_import(args: argparse.Namespace) -> int:
 
     _emit(args, report.as_dict(), human)
     if report.skipped > len(report.failed_files):  # bad records: a fix for all of them
-        print("  fix: correct or remove the records named above and import the file again "
+        named = "listed under errors" if args.json else "named above"
+        print(f"  fix: correct or remove the records {named} and import the file again "
               "(what was imported stays; duplicates are skipped)", file=sys.stderr)
     if report.skipped and not (report.imported or report.duplicates):
         print(f"ftui: nothing was imported from {len(args.files)} file(s)", file=sys.stderr)

@@ -202,16 +202,6 @@ def _leaves(parser: argparse.ArgumentParser, path: list[str]):
             yield from _leaves(sub, [*path, name])
 
 
-def test_every_leaf_command_has_working_help(capsys):
-    leaves = list(_leaves(build_parser(), []))
-    assert len(leaves) > 40
-    for path, _ in leaves:
-        with pytest.raises(SystemExit) as done:
-            main([*path, "--help"])
-        assert done.value.code == 0, path
-    assert "usage: ftui" in capsys.readouterr().out
-
-
 def test_register_an_ollama_model_checks_it_on_the_given_host(tmp_path, capsys):
     db = str(tmp_path / "s.db")
     with StandIn() as ollama:
