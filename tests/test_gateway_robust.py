@@ -506,3 +506,29 @@ def test_user_and_session_ids_that_are_not_utf8_still_route_and_log(store):
     row = rows(store, Interaction)[0]
     assert row.user_id.startswith("ann") and row.arm == r.headers["X-FTUI-Arm"]
     assert rows(store, Outcome)[0].unit == row.user_id
+
+
+def test_a_busy_store_while_writing_one_by_one_loses_nothing(store, monkeypatch):
+    from sqlalchemy.exc import OperationalError
+
+    writer = LogWriter(store, retry_s=0.01)
+    real, calls = writer._commit, []
+
+    def refuse_then_busy(objs):
+        calls.append(len(objs))
+        if len(calls) == 1:
+            raise ValueError("one record spoilt the batch")
+        if len(calls) == 2:
+            raise OperationalError("INSERT", {}, Exception("database is locked"))
+        real(objs)
+
+    monkeypatch.setattr(writer, "_commit", refuse_then_busy)
+    for i in range(4):
+        writer.put({"kind": "interaction", "uid": f"b{i}", "path": "/api/chat",
+                    "mode": "standard", "model": "m", "latency_ms": 1.0, "fell_back": False,
+                    "raw": b'{"message": {"content": "hi"}, "done": true}', "tools": None,
+                    "messages": [{"role": "user", "content": f"q{i}"}]})
+    writer.start()
+    writer.close()
+    assert {r.uid for r in rows(store, Interaction)} == {f"b{i}" for i in range(4)}
+    assert writer.state()["retries"] == 1 and writer.state()["dropped"] == 0

@@ -332,28 +332,24 @@ class LogWriter(threading.Thread):
                     del self.not_stored[old]
 
     def _write_batch(self, items: list[dict[str, Any]]) -> None:
-        built = []
-        for item in items:
-            try:
-                built.append((item, self._objects(item)))
-            except Exception as err:  # noqa: BLE001 - a bug: log it, store what we can
-                self._error(f"record {item.get('uid')} could not be read", err)
-                try:
-                    built.append((item, self._objects(item, force_sanitize=True)))
-                except Exception as again:  # noqa: BLE001
-                    self._drop(item, again)
         try:
+            built = []
+            for item in items:
+                try:
+                    built.append((item, self._objects(item)))
+                except Exception as err:  # noqa: BLE001 - a bug: log it, store what we can
+                    self._error(f"record {item.get('uid')} could not be read", err)
+                    try:
+                        built.append((item, self._objects(item, force_sanitize=True)))
+                    except Exception as again:  # noqa: BLE001
+                        self._drop(item, again)
             while built:
                 try:
                     self._commit([o for _, objs in built for o in objs])
                     self.written += len(built)
                     return
                 except OperationalError as err:  # busy / locked: keep the batch, try again
-                    self.retries += 1
-                    self.last_error = f"store busy: {err.orig}"[:1000]
-                    self.last_error_at = datetime.now(UTC)
-                    log.warning("store busy (%s); retrying %d records", err.orig, len(built))
-                    time.sleep(self.retry_s)
+                    self._busy(err, len(built))
                 except Exception as err:  # noqa: BLE001 - one record spoilt the batch
                     self._error(f"the store refused a batch of {len(built)}; writing them "
                                 "one by one", err)
@@ -363,18 +359,32 @@ class LogWriter(threading.Thread):
         finally:
             self._done(items)
 
+    def _busy(self, err: OperationalError, n: int) -> None:
+        self.retries += 1
+        self.last_error = f"store busy: {err.orig}"[:1000]
+        self.last_error_at = datetime.now(UTC)
+        log.warning("store busy (%s); retrying %d records", err.orig, n)
+        time.sleep(self.retry_s)
+
     def _write_one(self, item: dict[str, Any], objs: list[Any]) -> None:
-        for attempt in (objs, None):
+        """As it is, else sanitized, else dropped (logged); a busy store is waited for."""
+        last: BaseException | None = None
+        for sanitize in (False, True):
             try:
-                if attempt is None:
-                    attempt = self._objects(item, force_sanitize=True)
-                self._commit(attempt)
-                self.written += 1
-                return
-            except OperationalError:
-                raise
+                attempt = self._objects(item, force_sanitize=True) if sanitize else objs
             except Exception as err:  # noqa: BLE001
                 last = err
+                break
+            while True:
+                try:
+                    self._commit(attempt)
+                    self.written += 1
+                    return
+                except OperationalError as err:
+                    self._busy(err, 1)
+                except Exception as err:  # noqa: BLE001
+                    last = err
+                    break
         self._drop(item, last)
 
     def _drop(self, item: dict[str, Any], err: BaseException) -> None:
