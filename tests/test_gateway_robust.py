@@ -532,3 +532,13 @@ def test_a_busy_store_while_writing_one_by_one_loses_nothing(store, monkeypatch)
     writer.close()
     assert {r.uid for r in rows(store, Interaction)} == {f"b{i}" for i in range(4)}
     assert writer.state()["retries"] == 1 and writer.state()["dropped"] == 0
+
+
+def test_a_chat_nested_deeper_than_the_parser_goes_is_forwarded_and_counted(store):
+    deep = b'{"model":"m","messages":[{"role":"user","content":"q"}],"x":' + b"[" * 5000 + \
+        b"]" * 5000 + b"}"
+    with ScriptedUpstream() as upstream, RunningGateway(store, upstream.url) as gw:
+        r = httpx.post(gw.url + "/api/chat", content=deep)
+        assert r.status_code == 200 and "X-FTUI-Interaction-Id" not in r.headers
+        assert upstream.bodies[-1] == deep  # forwarded as it came
+        assert httpx.get(gw.url + "/ftui/health").json()["unlogged_requests"] == 1
