@@ -104,7 +104,20 @@ def _spec_from_args(args: argparse.Namespace):
         min_tokens=args.min_tokens, max_tokens=args.max_tokens, over_length=args.over_length,
         max_examples=args.max_examples, system_prompt=args.system_prompt, redact=args.redact,
         near_dup=near, val=args.val, test=args.test, seed=args.seed, tokenizer=args.tokenizer,
+        **_preference_rules(args),
     ).validate()
+
+
+def _preference_rules(args: argparse.Namespace) -> dict:
+    """--kind and the rules of preference / unpaired versions (issue 12)."""
+    from ftui.curate.spec import PAIR_SOURCES
+
+    if getattr(args, "kind", "sft") == "sft":
+        return {}
+    return {"kind": args.kind, "pair_sources": tuple(args.pair_source or PAIR_SOURCES),
+            "min_rating_gap": args.min_rating_gap,
+            "desirable_min_rating": args.desirable_min_rating,
+            "undesirable_max_rating": args.undesirable_max_rating}
 
 
 def _fraction(text: str, flag: str) -> float:
@@ -132,7 +145,9 @@ def cmd_dataset_build(args: argparse.Namespace) -> int:
     payload = {"id": version.id, "name": version.name, "hash": version.content_hash,
                "created": created, "matched": result.matched, "splits": result.splits,
                "removed": result.removed, "changed": result.changed,
-               "tokenizer": result.tokenizer, "seconds": result.seconds}
+               "tokenizer": result.tokenizer, "seconds": result.seconds,
+               "kind": spec.kind, **{k: result.stats[k] for k in ("sources", "balance")
+                                     if k in result.stats}}
 
     def human() -> None:
         verb = "built" if created else "unchanged (same rules, same data):"
@@ -143,6 +158,10 @@ def cmd_dataset_build(args: argparse.Namespace) -> int:
             print(f"  removed {n:>6}  {rule.replace('_', ' ')}")
         for what, n in result.changed.items():
             print(f"  changed {n:>6}  {what.replace('_', ' ')}")
+        for source, n in payload.get("sources", {}).get("all", {}).items():
+            print(f"  from    {n:>6}  {source}")
+        if "balance" in payload:
+            print("  balance " + "  ".join(f"{k} {v}" for k, v in payload["balance"].items()))
 
     _emit(args, payload, human)
     return EXIT_OK
@@ -510,13 +529,27 @@ def _add_dataset_commands(sub, add) -> None:
     p.add_argument("--val", type=float, default=0.1, help="validation fraction (default 0.1)")
     p.add_argument("--test", type=float, default=0.0, help="test fraction (default 0)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--kind", choices=["sft", "preference", "unpaired"], default="sft",
+                   help="sft: conversations; preference: chosen/rejected pairs (DPO, ORPO); "
+                        "unpaired: replies labelled desirable or not (KTO)")
+    p.add_argument("--pair-source", action="append", choices=["correction", "rating", "arena"],
+                   help="where preferences come from (repeat; default all three)")
+    p.add_argument("--min-rating-gap", type=int, default=2,
+                   help="two rated answers to one prompt pair up from this gap (default 2)")
+    p.add_argument("--desirable-min-rating", type=int, default=4,
+                   help="unpaired: this rating or more is desirable (default 4)")
+    p.add_argument("--undesirable-max-rating", type=int, default=2,
+                   help="unpaired: this rating or less is undesirable (default 2)")
     dadd("list", cmd_dataset_list, "list dataset versions")
     p = dadd("show", cmd_dataset_show, "rules, counts and statistics of a version")
     p.add_argument("id", help="dataset id (or name: its newest version)")
     p.add_argument("--examples", type=int, default=3, help="sample examples in --json")
     p = dadd("export", cmd_dataset_export, "write a version out, one file per split")
     p.add_argument("id")
-    p.add_argument("--format", required=True, choices=["openai", "sharegpt", "alpaca", "hf"])
+    p.add_argument("--format", required=True,
+                   choices=["openai", "sharegpt", "alpaca", "hf", "trl"],
+                   help="sft versions: openai, sharegpt, alpaca, hf; preference and unpaired "
+                        "versions: trl or sharegpt (LLaMA-Factory)")
     p.add_argument("--out", required=True, metavar="DIR")
     p.add_argument("--redact", choices=["off", "redact", "drop"], default="redact",
                    help="PII and secrets: replace (default), leave out the record, or keep")

@@ -48,6 +48,7 @@ from ftui.errors import FtuiError
 from ftui.store import Interaction, Store
 
 EXPORT_FORMATS = ("openai", "sharegpt", "alpaca", "hf")
+PREFERENCE_FORMATS = ("trl", "sharegpt")  # for preference and unpaired versions
 SPLITS = ("train", "validation", "test")
 SHAPES = {"openai": to_openai, "sharegpt": to_sharegpt, "alpaca": to_alpaca, "hf": to_parquet_row}
 
@@ -63,6 +64,7 @@ class TrainingRecord:
     rejected: dict[str, Any] | None = None
     correction: str | None = None  # applied by the writer (supervised records)
     reply_rejected: bool = False  # the desired reply is one the operator rejected
+    label: bool | None = None  # unpaired: the reply (last message) is desirable or not
     meta: dict[str, Any] = field(default_factory=dict)  # written beside the shape, as it is
 
     @property
@@ -88,6 +90,9 @@ def apply_rules(rec: TrainingRecord, redact: str, redacted: Counter) -> Training
     if rec.is_pair:
         if rec.reply_rejected:
             return "rejected reply on the chosen side"
+    elif rec.label is not None:  # unpaired: the reply is judged as it is, never corrected
+        if rec.label and rec.reply_rejected:
+            return "rejected reply on the desirable side"
     else:
         corrected = apply_correction(messages, rec.correction)
         if corrected is not None:
@@ -106,7 +111,8 @@ def apply_rules(rec: TrainingRecord, redact: str, redacted: Counter) -> Training
     if sides and (sides[0].get("content"), sides[0].get("tool_calls")) == (
             sides[1].get("content"), sides[1].get("tool_calls")):  # compared as written
         return "chosen and rejected are the same"
-    return TrainingRecord(messages, rec.tools, *(sides or (None, None)), meta=rec.meta)
+    return TrainingRecord(messages, rec.tools, *(sides or (None, None)), meta=rec.meta,
+                          label=rec.label)
 
 
 def _sink_lines(fh, rows: Iterator[dict]) -> None:
@@ -118,12 +124,43 @@ def _sink_array(fh, rows: Iterator[dict]) -> None:
     json.dump(list(rows), fh, ensure_ascii=False, indent=1)
 
 
+def trl_pair(prompt: list, chosen: dict, rejected: dict, tools: list | None) -> dict[str, Any]:
+    """TRL's conversational preference shape (DPO, ORPO)."""
+    row = {"prompt": prompt, "chosen": [chosen], "rejected": [rejected]}
+    return {**row, "tools": tools} if tools else row
+
+
+def trl_unpaired(messages: list, tools: list | None, label: bool) -> dict[str, Any]:
+    """TRL's conversational unpaired shape (KTO): the reply is the completion."""
+    row = {"prompt": messages[:-1], "completion": [messages[-1]], "label": label}
+    return {**row, "tools": tools} if tools else row
+
+
+def sharegpt_pair(prompt: list, chosen: dict, rejected: dict,
+                  tools: list | None) -> dict[str, Any]:
+    """LLaMA-Factory's sharegpt ranking layout: the prompt turns, then chosen and rejected
+    as single turns beside them."""
+    good, bad = to_sharegpt([*prompt, chosen], tools), to_sharegpt([*prompt, rejected], tools)
+    if good["conversations"][:-1] != bad["conversations"][:-1]:
+        raise ShapeError("chosen and rejected do not share one prompt in sharegpt form")
+    return {**good, "conversations": good["conversations"][:-1],
+            "chosen": good["conversations"][-1], "rejected": bad["conversations"][-1]}
+
+
+def sharegpt_unpaired(messages: list, tools: list | None, label: bool) -> dict[str, Any]:
+    """LLaMA-Factory's KTO layout: the conversation and its kto_tag."""
+    return {**to_sharegpt(messages, tools), "kto_tag": label}
+
+
 def write_training_data(path: str | Path, records: Iterable[TrainingRecord], *,
                         shape: Callable[[list, list | None], dict] = to_openai,
-                        layout: str = "jsonl", redact: str = "redact") -> WriteReport:
+                        layout: str = "jsonl", redact: str = "redact",
+                        pair_shape: Callable[..., dict] = trl_pair,
+                        unpaired_shape: Callable[..., dict] = trl_unpaired) -> WriteReport:
     """Write records to `path` (atomically: a half-written file never has the real name).
     `shape` turns a supervised record's (messages, tools) into the target format; pairs are
-    written as {"prompt", "chosen", "rejected", ...}. `layout`: jsonl, json (an array), parquet."""
+    written by `pair_shape` (TRL's {"prompt", "chosen", "rejected"} by default), labelled
+    replies by `unpaired_shape`. `layout`: jsonl, json (an array), parquet."""
     if redact not in REDACT_MODES:
         raise FtuiError(f"unknown redaction mode {redact!r}", f"use one of {', '.join(REDACT_MODES)}")
     path = Path(path)
@@ -135,17 +172,16 @@ def write_training_data(path: str | Path, records: Iterable[TrainingRecord], *,
             if isinstance(clean, str):
                 report.skipped[clean] += 1
                 continue
-            if clean.is_pair:
-                row = {"prompt": clean.messages, "chosen": [clean.chosen],
-                       "rejected": [clean.rejected]}
-                if clean.tools:
-                    row["tools"] = clean.tools
-            else:
-                try:
+            try:
+                if clean.is_pair:
+                    row = pair_shape(clean.messages, clean.chosen, clean.rejected, clean.tools)
+                elif clean.label is not None:
+                    row = unpaired_shape(clean.messages, clean.tools, clean.label)
+                else:
                     row = shape(clean.messages, clean.tools)
-                except ShapeError as err:
-                    report.skipped[str(err)] += 1
-                    continue
+            except ShapeError as err:
+                report.skipped[str(err)] += 1
+                continue
             report.written += 1
             yield {**row, **clean.meta}
 
@@ -199,9 +235,11 @@ def _carries(messages: list[dict[str, Any]], correction: str | None) -> bool:
 
 def export_dataset(store: Store, dataset_id: int | str, fmt: str, out_dir: str | Path,
                    redact: str = "redact") -> dict:
+    version = get_dataset(store, dataset_id)
+    if version.spec.get("kind", "sft") != "sft":
+        return export_preference_dataset(store, version, fmt, out_dir, redact)
     if fmt not in EXPORT_FORMATS:
         raise FtuiError(f"unknown export format {fmt!r}", f"use one of {', '.join(EXPORT_FORMATS)}")
-    version = get_dataset(store, dataset_id)
     out = Path(out_dir)
     files, skipped, redacted = {}, {}, Counter()
     for split in SPLITS:
@@ -237,6 +275,70 @@ def export_dataset(store: Store, dataset_id: int | str, fmt: str, out_dir: str |
     if fmt in ("sharegpt", "alpaca"):  # LLaMA-Factory loads the folder as it is
         prefix = re.sub(r"[^A-Za-z0-9_]+", "_", version.name).strip("_") or "ftui"
         info = llamafactory_info(fmt, {s: Path(p).name for s, p in files.items()}, prefix)
+        info_path = out / "dataset_info.json"
+        try:
+            info_path.write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
+        except OSError as err:
+            raise FtuiError(f"cannot write {info_path}: {err.strerror}",
+                            "choose a writable folder") from err
+        result["dataset_info"] = str(info_path)
+    return result
+
+
+def export_preference_dataset(store: Store, version, fmt: str, out_dir: str | Path,
+                              redact: str = "redact") -> dict:
+    """A preference version as TRL's conversational prompt/chosen/rejected (JSONL), or LLaMA-
+    Factory's sharegpt ranking layout; an unpaired one as TRL's prompt/completion/label, or
+    LLaMA-Factory's KTO layout (kto_tag). A reply rejected since the build is left out of the
+    chosen / desirable side."""
+    from ftui.curate.preference import preference_examples
+
+    kind = version.spec["kind"]
+    if fmt not in PREFERENCE_FORMATS:
+        raise FtuiError(f"a {kind} version exports as {' or '.join(PREFERENCE_FORMATS)}, "
+                        f"not {fmt!r}", "use --format trl (TRL) or --format sharegpt "
+                        "(LLaMA-Factory)")
+    out = Path(out_dir)
+    files, skipped, redacted, reasons = {}, {}, Counter(), Counter()
+    for split in SPLITS:
+        rows = preference_examples(store, version.id, split)
+        if not rows:
+            continue
+        status = _statuses(store, sorted({r.interaction_id for r in rows if r.interaction_id}))
+
+        def records(rows=rows, status=status) -> Iterator[TrainingRecord]:
+            for ex in rows:
+                # the chosen / desirable reply is the interaction's own (not a correction)
+                own = ex.source in ("rating", "status")
+                gone = own and status.get(ex.interaction_id, (None,))[0] == "rejected"
+                if ex.rejected is not None:
+                    yield TrainingRecord(ex.prompt, ex.tools, chosen=ex.reply,
+                                         rejected=ex.rejected, reply_rejected=gone)
+                else:
+                    yield TrainingRecord([*ex.prompt, ex.reply], ex.tools, label=ex.label,
+                                         reply_rejected=gone and bool(ex.label))
+
+        name = f"{split}.jsonl" if fmt == "trl" else f"{split}.json"
+        report = write_training_data(
+            out / name, records(), layout="jsonl" if fmt == "trl" else "json", redact=redact,
+            pair_shape=trl_pair if fmt == "trl" else sharegpt_pair,
+            unpaired_shape=trl_unpaired if fmt == "trl" else sharegpt_unpaired)
+        files[split] = report.path
+        redacted.update(report.redacted)
+        if report.skipped:
+            skipped[split] = sum(report.skipped.values())
+            reasons.update(report.skipped)
+    result = {"dataset": version.id, "kind": kind, "format": fmt, "files": files,
+              "redact": redact, "redacted": dict(redacted), "skipped": skipped,
+              "note": "; ".join(f"{r} ({n})" for r, n in reasons.items())}
+    if fmt == "sharegpt":
+        prefix = re.sub(r"[^A-Za-z0-9_]+", "_", version.name).strip("_") or "ftui"
+        columns = {"messages": "conversations", "system": "system", "tools": "tools"}
+        extra = ({"ranking": True, "columns": {**columns, "chosen": "chosen",
+                                               "rejected": "rejected"}}
+                 if kind == "preference" else {"columns": {**columns, "kto_tag": "kto_tag"}})
+        info = {f"{prefix}_{s}": {"file_name": Path(p).name, "formatting": "sharegpt", **extra}
+                for s, p in files.items()}
         info_path = out / "dataset_info.json"
         try:
             info_path.write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")

@@ -13,6 +13,12 @@ from ftui.ingest.formats import canonical_json
 
 SYSTEM_POLICIES = ("keep", "mode")  # keep the logged system prompt, or use the mode's standard one
 OVER_LENGTH = ("drop", "truncate")
+KINDS = ("sft", "preference", "unpaired")  # conversations; chosen/rejected pairs; labelled replies
+PAIR_SOURCES = ("correction", "rating", "arena")
+# Rules only a preference or unpaired version has: an sft spec leaves them out of its canonical
+# form, so versions built before they existed keep their hash.
+PREFERENCE_RULES = ("kind", "pair_sources", "min_rating_gap", "desirable_min_rating",
+                    "undesirable_max_rating")
 
 
 @dataclass(frozen=True)
@@ -38,6 +44,11 @@ class DatasetSpec:
     test: float = 0.0
     seed: int = 0
     tokenizer: str = "approx"
+    kind: str = "sft"
+    pair_sources: tuple[str, ...] = PAIR_SOURCES  # where preferences come from
+    min_rating_gap: int = 2  # two rated answers to one prompt make a pair from this gap up
+    desirable_min_rating: int = 4  # unpaired: this rating or more (or accepted) is desirable
+    undesirable_max_rating: int = 2  # unpaired: this or less (or rejected) is undesirable
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def validate(self) -> DatasetSpec:
@@ -73,14 +84,31 @@ class DatasetSpec:
             problems.append(f"near-dup threshold {self.near_dup} must be in [0.5, 1) or off")
         if not (0 <= self.val < 1 and 0 <= self.test < 1 and self.val + self.test < 1):
             problems.append("validation and test fractions must be in [0, 1) and sum below 1")
+        problems.extend(self._preference_problems())
         if problems:
             raise FtuiError("invalid dataset rules: " + "; ".join(problems),
                             "change the rules named above")
         return self
 
+    def _preference_problems(self) -> list[str]:
+        problems = []
+        if self.kind not in KINDS:
+            problems.append(f"kind must be one of {', '.join(KINDS)}")
+        bad = [s for s in self.pair_sources if s not in PAIR_SOURCES]
+        if bad or not self.pair_sources:
+            problems.append(f"sources must be some of {', '.join(PAIR_SOURCES)}")
+        if not 1 <= self.min_rating_gap <= 4:
+            problems.append(f"rating gap {self.min_rating_gap} is not 1-4")
+        if not 1 <= self.undesirable_max_rating < self.desirable_min_rating <= 5:
+            problems.append("undesirable max rating must be below desirable min rating (1-5)")
+        return problems
+
     def as_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out.pop("extra")
+        if self.kind == "sft":
+            for name in PREFERENCE_RULES:
+                out.pop(name)
         return out
 
     def canonical(self) -> str:

@@ -33,8 +33,13 @@ def build_dataset(store: Store, name: str, spec: DatasetSpec, *, home: Path | No
     total = count_matching(store, spec)
     if progress:
         progress("selecting", 0.0)
-    result = run_pipeline(select_candidates(store, spec), spec, system_prompts(home),
-                          progress=progress, total=total)
+    if spec.kind != "sft":
+        from ftui.curate.preference import run_preference_pipeline
+
+        result = run_preference_pipeline(store, spec)
+    else:
+        result = run_pipeline(select_candidates(store, spec), spec, system_prompts(home),
+                              progress=progress, total=total)
     if not result.examples:
         raise FtuiError(
             f"no example is left: {result.matched} interactions matched the rules and the "
@@ -63,6 +68,14 @@ def build_dataset(store: Store, name: str, spec: DatasetSpec, *, home: Path | No
             })
         for i in range(0, len(rows), 5000):
             session.execute(insert(DatasetExample.__table__), rows[i:i + 5000])
+        if spec.kind != "sft":  # the rejected reply or the label, beside each example
+            from ftui.curate.preference import preference_rows
+            from ftui.store import DatasetPreference
+
+            sides = [preference_rows(ex, version.id, row["position"])
+                     for ex, row in zip(result.examples, rows, strict=True)]
+            for i in range(0, len(sides), 5000):
+                session.execute(insert(DatasetPreference.__table__), sides[i:i + 5000])
         session.commit()
         session.refresh(version)
         return version, result, True
@@ -76,6 +89,10 @@ def preview(store: Store, spec: DatasetSpec, *, home: Path | None = None,
             sample: int = PREVIEW_SAMPLE) -> BuildResult:
     """The build's steps over the best `sample` matches: what the rules would do, quickly."""
     spec.validate()
+    if spec.kind != "sft":  # the counts by source need every candidate: no sample
+        from ftui.curate.preference import run_preference_pipeline
+
+        return run_preference_pipeline(store, spec)
     total = count_matching(store, spec)
     result = run_pipeline(select_candidates(store, spec, limit=sample), spec, system_prompts(home))
     result.sampled = total > sample

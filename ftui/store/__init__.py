@@ -6,6 +6,7 @@ from ftui.store.models import (
     Assignment,
     Dataset,
     DatasetExample,
+    DatasetPreference,
     Experiment,
     Interaction,
     ModelEvent,
@@ -18,6 +19,7 @@ from ftui.store.models import (
     utcnow,
 )
 
-__all__ = ["SCHEMA_VERSION", "ArenaVote", "Assignment", "Dataset", "DatasetExample", "Experiment",
+__all__ = ["SCHEMA_VERSION", "ArenaVote", "Assignment", "Dataset", "DatasetExample",
+           "DatasetPreference", "Experiment",
            "Interaction", "ModelEvent", "Outcome", "RegisteredModel", "RunEvent", "RunMetric",
            "Store", "StoreMeta", "TrainingRun", "open_store", "utcnow"]

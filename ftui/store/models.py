@@ -131,6 +131,24 @@ class DatasetExample(SQLModel, table=True):
         return json.loads(self.messages_json)
 
 
+class DatasetPreference(SQLModel, table=True):
+    """What a preference or unpaired example has beyond its conversation: the example's
+    messages are the prompt and the chosen (or the labelled) reply; this row holds the rejected
+    reply of a pair, or the label of an unpaired reply, and where the preference came from.
+    A table of its own (not new columns): stores made before it simply gain it."""
+
+    __tablename__ = "dataset_preference"
+    __table_args__ = (Index("ix_preference_dataset_split", "dataset_id", "split", "position"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    dataset_id: int = Field(foreign_key="dataset.id", ondelete="CASCADE")
+    split: str
+    position: int  # the example's position in its split
+    source: str  # correction / rating / arena (unpaired: also rating / status)
+    rejected_json: str | None = Field(default=None, sa_column=Column(Text))  # a message
+    label: bool | None = None  # unpaired: desirable or not
+
+
 class TrainingRun(SQLModel, table=True):
     """One fine-tuning run. The worker writes status, progress and heartbeat; the UI reads them."""
 

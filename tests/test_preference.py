@@ -1,0 +1,211 @@
+"""Preference data (issue 12): preference and unpaired dataset versions from corrections, rated
+alternatives and arena votes, their exports read back by `datasets` and TRL's own readers."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from ftui.ab.arena import record_vote
+from ftui.curate import DatasetSpec, build_dataset, diff_datasets, get_dataset
+from ftui.curate.export import export_dataset
+from ftui.curate.preference import preference_examples
+from ftui.errors import FtuiError
+from ftui.ingest import log_interaction
+from ftui.store import interactions as q
+
+SYSTEM = {"role": "system", "content": "Be brief."}
+
+
+def ask(question: str) -> list[dict]:
+    return [SYSTEM, {"role": "user", "content": question}]
+
+
+def answer(text: str) -> dict:
+    return {"role": "assistant", "content": text}
+
+
+TOOL_TURNS = [
+    {"role": "user", "content": "Weather in Oslo?"},
+    {"role": "assistant", "content": "", "tool_calls": [
+        {"type": "function", "id": "c1", "function": {"name": "weather",
+                                                      "arguments": {"city": "Oslo"}}}]},
+    {"role": "tool", "tool_call_id": "c1", "content": "{\"temp\": -3}"},
+]
+
+
+@pytest.fixture
+def signals(store):
+    """Every kind of signal, on distinct prompts (so near-dedup keeps them all)."""
+    ids = {}
+    # rated alternatives: 5 vs 2 (a pair at gap 2), and 4 vs 3 (no pair at gap 2)
+    ids["best"] = log_interaction(store, [*ask("Capital of France?"), answer("Paris.")],
+                                  rating=5).id
+    ids["worst"] = log_interaction(store, [*ask("Capital of France?"), answer("Lyon, I think.")],
+                                   rating=2).id
+    log_interaction(store, [*ask("Largest planet?"), answer("Jupiter is the largest.")], rating=4)
+    log_interaction(store, [*ask("Largest planet?"), answer("Saturn, probably.")], rating=3)
+    # a rejected reply rated 5 must never be chosen: the 3 beats nothing, the rejected one
+    # is only ever the rejected side
+    ids["rejected5"] = log_interaction(
+        store, [*ask("Boiling point of water at sea level?"), answer("About 50 C.")], rating=5).id
+    q.set_status(store, ids["rejected5"], "rejected")
+    log_interaction(store, [*ask("Boiling point of water at sea level?"),
+                            answer("100 degrees Celsius at sea level.")], rating=3)
+    # a correction of a multi-turn tool conversation
+    ids["corrected"] = log_interaction(
+        store, [*TOOL_TURNS, answer("It is warm in Oslo."),
+                {"role": "user", "content": "thanks"}], mode="agent", rating=2).id
+    q.set_correction(store, ids["corrected"], "It is -3 C in Oslo: cold.")
+    # arena: one decisive vote, a tie and a both-bad (left out)
+    for winner, q_text in (("B", "Name a prime above 10."), ("tie", "Say hi."),
+                           ("both_bad", "Tell a joke.")):
+        record_vote(store, model_a="m1", model_b="m2", left="A", winner=winner,
+                    messages=[{"role": "user", "content": q_text}], answer_a="Nine.",
+                    answer_b="Eleven.")
+    return ids
+
+
+def _spec(**kw) -> DatasetSpec:
+    return DatasetSpec(**{"kind": "preference", "near_dup": None, "val": 0.0, **kw})
+
+
+def test_pairs_come_from_corrections_rating_gaps_and_decisive_votes(store, signals):
+    version, result, created = build_dataset(store, "prefs", _spec())
+    assert created and result.stats["sources"]["all"] == {"rating": 2, "correction": 1,
+                                                          "arena": 1}
+    rows = preference_examples(store, version.id)
+    by_source = {}
+    for r in rows:
+        by_source.setdefault(r.source, []).append(r)
+    chosen = {r.reply["content"] for r in rows}
+    assert "About 50 C." not in chosen  # rejected, though rated 5
+    assert {r.rejected["content"] for r in by_source["rating"]} == {"Lyon, I think.",
+                                                                    "About 50 C."}
+    (fix,) = by_source["correction"]
+    # the prompt is the conversation up to the reply (tool turns kept); later turns dropped
+    assert fix.prompt == TOOL_TURNS and fix.reply["content"] == "It is -3 C in Oslo: cold."
+    assert fix.rejected["content"] == "It is warm in Oslo."
+    (vote,) = by_source["arena"]
+    assert (vote.reply["content"], vote.rejected["content"]) == ("Eleven.", "Nine.")
+    # a gap of 1 also pairs 4 vs 3
+    looser_version, looser, _ = build_dataset(store, "prefs", _spec(min_rating_gap=1))
+    assert looser.stats["sources"]["all"]["rating"] == 3
+    # same rules, same data: the same frozen version
+    again, _, created_again = build_dataset(store, "prefs", _spec())
+    assert (again.id, created_again) == (version.id, False)
+    diff = diff_datasets(store, version.id, looser_version.id).as_dict()
+    assert (diff["added"], diff["removed"]) == (1, 0)
+    assert diff["spec_changes"] == {"min_rating_gap": {"a": 2, "b": 1}}
+
+
+def test_no_prompt_is_in_two_splits(store):
+    for i in range(30):  # 30 prompts, 3 answers each: 2 pairs per prompt
+        for text, rating in (("good", 5), ("meh", 3), ("bad", 1)):
+            log_interaction(store, [*ask(f"question number {i}?"), answer(f"{text} answer {i}")],
+                            rating=rating)
+    version, result, _ = build_dataset(store, "p", _spec(min_rating_gap=2, val=0.2, test=0.1))
+    splits_of: dict[str, set] = {}
+    for r in preference_examples(store, version.id):
+        splits_of.setdefault(json.dumps(r.prompt), set()).add(r.split)
+    assert len(splits_of) == 30 and all(len(s) == 1 for s in splits_of.values())
+    assert result.splits["validation"] > 0 and result.splits["test"] > 0
+
+
+def test_unpaired_labels_and_balance(store, signals):
+    spec = DatasetSpec(kind="unpaired", near_dup=None, val=0.0)
+    version, result, _ = build_dataset(store, "kto", spec)
+    rows = preference_examples(store, version.id)
+    labels = {(r.reply["content"], r.label) for r in rows}
+    assert ("About 50 C.", False) in labels and ("About 50 C.", True) not in labels
+    assert ("Paris.", True) in labels and ("Lyon, I think.", False) in labels
+    assert ("It is -3 C in Oslo: cold.", True) in labels and ("It is warm in Oslo.", False) in labels
+    assert ("Eleven.", True) in labels and ("Nine.", False) in labels
+    assert ("Saturn, probably.", True) not in labels and ("Saturn, probably.", False) not in labels
+    balance = result.stats["balance"]
+    assert balance == {"desirable": sum(r.label for r in rows),
+                       "undesirable": sum(not r.label for r in rows)}
+
+
+def test_sft_rules_keep_their_hash():
+    """Versions built before preference data existed keep their canonical form and hash."""
+    assert "kind" not in DatasetSpec().as_dict() and "kind" in _spec().as_dict()
+
+
+def test_bad_rules_are_refused():
+    with pytest.raises(FtuiError, match="kind must be"):
+        DatasetSpec(kind="pairs").validate()
+    with pytest.raises(FtuiError, match="undesirable max rating"):
+        DatasetSpec(kind="unpaired", desirable_min_rating=2, undesirable_max_rating=3).validate()
+    with pytest.raises(FtuiError, match="sources must be"):
+        DatasetSpec(kind="preference", pair_sources=("likes",)).validate()
+
+
+def test_redaction_applies_to_both_sides(store):
+    log_interaction(store, [*ask("My mail?"), answer("It is ann@example.com.")], rating=5)
+    log_interaction(store, [*ask("My mail?"), answer("Write to bob@example.org.")], rating=1)
+    version, _, _ = build_dataset(store, "r", _spec())
+    (row,) = preference_examples(store, version.id)
+    text = json.dumps([row.reply, row.rejected])
+    assert "example.com" not in text and "example.org" not in text
+
+
+def test_trl_export_reads_with_datasets_and_trl(store, signals, tmp_path, home):
+    datasets = pytest.importorskip("datasets")
+    data_utils = pytest.importorskip("trl.data_utils")
+    from ftui.train.base import load_base
+
+    tok, _ = load_base("tiny", home)
+    pairs, _, _ = build_dataset(store, "prefs", _spec())
+    got = export_dataset(store, pairs.id, "trl", tmp_path / "dpo")
+    ds = datasets.load_dataset("json", data_files=got["files"]["train"], split="train")
+    assert len(ds) == 4 and set(ds.column_names) >= {"prompt", "chosen", "rejected"}
+    for row in ds:
+        assert data_utils.is_conversational(row)
+        text = data_utils.apply_chat_template(
+            {k: row[k] for k in ("prompt", "chosen", "rejected")}, tok)
+        assert text["prompt"] and text["chosen"] and text["rejected"]
+    kto, _, _ = build_dataset(store, "kto", DatasetSpec(kind="unpaired", near_dup=None, val=0.0))
+    got = export_dataset(store, kto.id, "trl", tmp_path / "kto")
+    ds = datasets.load_dataset("json", data_files=got["files"]["train"], split="train")
+    assert set(ds.column_names) >= {"prompt", "completion", "label"}
+    assert set(ds["label"]) == {True, False}
+    row = ds[0]
+    assert data_utils.is_conversational(row)
+    assert data_utils.apply_chat_template(
+        {k: row[k] for k in ("prompt", "completion", "label")}, tok)["completion"]
+
+
+def test_llamafactory_ranking_and_kto_layouts(store, signals, tmp_path):
+    pairs, _, _ = build_dataset(store, "my prefs", _spec())
+    got = export_dataset(store, pairs.id, "sharegpt", tmp_path / "lf")
+    info = json.loads(Path(got["dataset_info"]).read_text())
+    entry = info["my_prefs_train"]
+    assert entry["ranking"] is True and entry["formatting"] == "sharegpt"
+    assert entry["columns"]["chosen"] == "chosen" and entry["columns"]["messages"] == "conversations"
+    rows = json.loads((tmp_path / "lf" / entry["file_name"]).read_text())
+    for row in rows:  # LLaMA-Factory: human and observation at odd positions, prompt ends human
+        sides = [t["from"] for t in row["conversations"]]
+        assert sides[0] == "human" and sides[-1] in ("human", "observation")
+        assert all((s in ("human", "observation")) == (i % 2 == 0) for i, s in enumerate(sides))
+        assert row["chosen"]["from"] == row["rejected"]["from"] == "gpt"
+    kto, _, _ = build_dataset(store, "kto", DatasetSpec(kind="unpaired", near_dup=None, val=0.0))
+    got = export_dataset(store, kto.id, "sharegpt", tmp_path / "lfk")
+    info = json.loads(Path(got["dataset_info"]).read_text())
+    assert info["kto_train"]["columns"]["kto_tag"] == "kto_tag"
+    rows = json.loads(Path(got["files"]["train"]).read_text())
+    assert {r["kto_tag"] for r in rows} == {True, False}
+    with pytest.raises(FtuiError, match="exports as trl or sharegpt"):
+        export_dataset(store, kto.id, "openai", tmp_path / "x")
+
+
+def test_a_reply_rejected_after_the_build_is_not_exported_as_chosen(store, signals, tmp_path):
+    pairs, _, _ = build_dataset(store, "prefs", _spec())
+    q.set_status(store, signals["best"], "rejected")
+    got = export_dataset(store, pairs.id, "trl", tmp_path / "dpo")
+    lines = Path(got["files"]["train"]).read_text().splitlines()
+    assert len(lines) == 3 and "Paris." not in "".join(lines)
+    assert "rejected reply on the chosen side" in got["note"]
+    assert get_dataset(store, pairs.id).spec["kind"] == "preference"
