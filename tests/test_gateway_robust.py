@@ -372,12 +372,21 @@ def test_listen_on_port_0_prints_the_port_it_bound(store):
 
 @pytest.mark.parametrize("listen", ["127.0.0.1:99999", "127.0.0.1:http", "127.0.0.1:",
                                     "300.1.2.3:8080", "[::1:8080", "nohostnoport", "-1"])
-def test_a_bad_listen_value_says_why_and_exits_2(store, listen):
+def test_a_bad_listen_value_names_the_cause_and_the_fix(listen):
+    from ftui.ab.gateway import parse_listen
+    from ftui.errors import FtuiError
+
+    with pytest.raises(FtuiError) as err:
+        parse_listen(listen)
+    assert "--listen" in err.value.message and err.value.hint
+
+
+def test_the_cli_refuses_a_bad_listen_value_with_exit_2():
     import subprocess
     import sys
 
-    done = subprocess.run([sys.executable, "-m", "ftui", "--db", store.url, "proxy",
-                           "--listen", listen, "--upstream", "http://127.0.0.1:9"],
+    done = subprocess.run([sys.executable, "-m", "ftui", "--db", "sqlite://", "proxy",
+                           "--listen", "127.0.0.1:99999", "--upstream", "http://127.0.0.1:9"],
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 2, done.stderr
     assert "fix:" in done.stderr and "Traceback" not in done.stderr
