@@ -414,6 +414,8 @@ def cmd_runs(args: argparse.Namespace) -> int:
                 print(f"  {key.replace('_', ' ')}: {value}")
 
     _emit(args, _run_payload(run), human)
+    if action == "resume" and not (args.detach or args.queue_only):  # it ran here: as train
+        return {"completed": EXIT_OK, "cancelled": EXIT_SKIPPED}.get(run.status, EXIT_ERROR)
     return EXIT_OK
 
 
@@ -609,6 +611,9 @@ def build_parser() -> argparse.ArgumentParser:
     from ftui.cli_ab import add_ab_commands
 
     add_ab_commands(sub)
+    from ftui.cli_judge import add_judge_commands
+
+    add_judge_commands(sub)
     return parser
 
 

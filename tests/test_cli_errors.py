@@ -153,7 +153,8 @@ def test_training_onto_a_full_disk_marks_the_run_failed(tmp_path, home, small_di
     built = tmp_path / "built.db"
     store = open_store(f"sqlite:///{built}")
     load_demo(store)
-    version, _, _ = build_dataset(store, "d", DatasetSpec(min_rating=None, include_unrated=True))
+    version, _, _ = build_dataset(store, "d", DatasetSpec(min_rating=None, include_unrated=True,
+                                                          max_examples=24))
     store.close()
     size = built.stat().st_size
     disk = small_disk(f"{(size + 300_000) // 1024}k")  # the store fits; a checkpoint does not
@@ -161,7 +162,7 @@ def test_training_onto_a_full_disk_marks_the_run_failed(tmp_path, home, small_di
     (disk / "models").symlink_to((home / "models").resolve())
     monkeypatch.setenv("FTUI_HOME", str(disk))
     code = main(["--db", str(disk / "s.db"), "train", "--dataset", str(version.id), "--base",
-                 "tiny", "--set", "max_steps=6", "--set", "save_steps=2", "--set",
+                 "tiny", "--set", "max_steps=3", "--set", "save_steps=2", "--set",
                  "eval_steps=100", "--json"])
     out = json.loads(capsys.readouterr().out)
     assert code == 2 and out["status"] == "failed", out
@@ -170,6 +171,10 @@ def test_training_onto_a_full_disk_marks_the_run_failed(tmp_path, home, small_di
     leftovers = [p for p in (disk / "runs" / f"run-{out['run_id']}").glob("checkpoint-*")
                  if not (p / "trainer_state.json").exists()]
     assert leftovers == []  # a half-written checkpoint would break the resume
+    subprocess.run(["mount", "-o", "remount,size=64m", str(disk)], check=True)  # space freed
+    assert main(["--db", str(disk / "s.db"), "runs", "resume", str(out["run_id"]),
+                 "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["status"] == "completed"
 
 
 # ------------------------------------------------------------- 3. a damaged store
