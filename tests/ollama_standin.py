@@ -30,6 +30,9 @@ class StandIn:
         self.models = models or {"llama3.2:3b": "Paris is the capital of France."}
         self.model_info = dict(model_info or {})  # name -> /api/show model_info
         self.fail_chat: dict[str, int] = {}  # name -> HTTP status its chats answer with
+        # a scripted model (e.g. a judge): name -> function(request body) -> reply text
+        self.scripted: dict[str, Any] = {}
+        self.digests: dict[str, str] = {}  # name -> digest /api/tags lists (else zeros)
         self.delay_s = delay_s
         self.slow = slow or {}  # model -> seconds before it answers
         self.requests: list[tuple[str, str, Any]] = []
@@ -58,7 +61,8 @@ class StandIn:
                     self._json(200, {"version": "0.12.0"})
                 elif self.path == "/api/tags":
                     self._json(200, {"models": [{"name": m, "model": m, "size": 1,
-                                                 "digest": "sha256:" + "0" * 64}
+                                                 "digest": standin.digests.get(
+                                                     m, "sha256:" + "0" * 64)}
                                                 for m in standin.models]})
                 else:
                     self._json(404, {"error": "not found"})
@@ -137,7 +141,8 @@ class StandIn:
                     self._json(standin.fail_chat[model], {"error": "llama runner process has "
                                                           "terminated: exit status 2"})
                     return
-                reply = standin.models[model]
+                scripted = standin.scripted.get(model)
+                reply = scripted(body) if scripted else standin.models[model]
                 words = reply.split(" ")
                 if self.path == "/v1/chat/completions":
                     self._openai(model, words, reply, body.get("stream", False))

@@ -329,3 +329,36 @@ class ArenaVote(SQLModel, table=True):
     rating_a: int | None = None
     rating_b: int | None = None
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime, nullable=False))
+
+
+class Judgement(SQLModel, table=True):
+    """A judge model's scores for one interaction under one rubric (issue 13). `cache_key`
+    covers the judge's digest, its generation options, the rubric version and the content
+    judged: the same key is never judged twice. A failed judgement keeps its error and no score.
+    `current` marks the judgement shown for the interaction (the latest run's)."""
+
+    __tablename__ = "judgement"
+    __table_args__ = (Index("ix_judgement_interaction", "interaction_id", "current"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    interaction_id: int = Field(foreign_key="interaction.id", ondelete="CASCADE")
+    cache_key: str = Field(unique=True)
+    judge: str  # the name asked for (an Ollama name or a registered model)
+    judge_digest: str
+    rubric: str
+    rubric_version: int
+    options_json: str = Field(sa_column=Column(Text, nullable=False))
+    content_hash: str
+    status: str = "ok"  # ok / failed
+    score: int | None = None  # overall, 1-5 (what a human rating is compared with)
+    scores_json: str | None = Field(default=None, sa_column=Column(Text))  # criterion -> {...}
+    rationale: str | None = Field(default=None, sa_column=Column(Text))
+    error: str | None = Field(default=None, sa_column=Column(Text))
+    raw: str | None = Field(default=None, sa_column=Column(Text))  # the reply (cut), for review
+    latency_ms: float | None = None
+    current: bool = True
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime, nullable=False))
+
+    @property
+    def scores(self) -> dict[str, Any]:
+        return json.loads(self.scores_json) if self.scores_json else {}

@@ -1,0 +1,155 @@
+"""`ftui judge ...`: pre-rate unrated interactions with a judge model, and measure how far the
+judge agrees with the human ratings."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import datetime
+
+from ftui import REASONING_MODES, STATUSES
+from ftui.cli_common import EXIT_OK, EXIT_SKIPPED, _emit, _open, action_adder
+from ftui.errors import FtuiError
+
+
+def _date(text: str | None, flag: str) -> datetime | None:
+    if not text:
+        return None
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError as err:
+        raise FtuiError(f"{flag} {text!r} is not a date", f"write it as YYYY-MM-DD, e.g. "
+                        f"{flag} 2026-11-01") from err
+
+
+def _judge_name(args: argparse.Namespace, settings) -> str:
+    name = args.judge or settings.extra.get("judge")
+    if not isinstance(name, str) or not name.strip():
+        raise FtuiError("no judge model named",
+                        "pass --judge MODEL (an Ollama model or a registered model), or set "
+                        'judge = "MODEL" in $FTUI_HOME/config.toml')
+    return name.strip()
+
+
+def _filter(args: argparse.Namespace):
+    from ftui.store.interactions import InteractionFilter
+
+    return InteractionFilter(
+        modes=tuple(args.mode or ()), statuses=tuple(args.status or ()),
+        models=tuple(args.model or ()), sources=tuple(args.source or ()), tag=args.tag,
+        since=_date(args.since, "--since"), until=_date(args.until, "--until"),
+        text=args.text or "")
+
+
+def cmd_judge_run(args: argparse.Namespace) -> int:
+    from ftui.config import load_settings
+    from ftui.judge.run import judge_interactions, select_ids
+
+    settings = load_settings(args.db)
+    store = _open(args)
+    if args.limit is not None and args.limit < 0:
+        raise FtuiError(f"--limit {args.limit} is negative", "give 0 or more")
+    if args.parallel < 1:
+        raise FtuiError(f"--parallel {args.parallel} is below 1", "give 1 or more")
+    ids = select_ids(store, _filter(args), include_rated=args.include_rated, limit=args.limit)
+
+    def show(p) -> None:
+        if not args.json and sys.stderr.isatty():
+            print(f"\r  judged {p.done}/{p.total} (cached {p.cached}, failed {p.failed})",
+                  end="", file=sys.stderr, flush=True)
+
+    report = judge_interactions(store, ids, judge=_judge_name(args, settings),
+                                home=settings.home, host=settings.ollama_host,
+                                rubric=args.rubric, parallel=args.parallel, on_progress=show)
+    if not args.json and sys.stderr.isatty():
+        print(file=sys.stderr)
+    _emit(args, report.as_dict(), lambda: print(
+        f"judged {report.judged}, cached {report.cached}, failed {report.failed} in "
+        f"{report.seconds:.1f} s (judge {report.judge}, {report.digest[:19]})"))
+    if report.failed:
+        print(f"  fix: {report.failed} replies could not be read or the requests failed; see "
+              "them with `ftui judge failures`, then run again (failures are retried, "
+              "judged ones are cached)", file=sys.stderr)
+        return EXIT_SKIPPED
+    return EXIT_OK
+
+
+def cmd_judge_failures(args: argparse.Namespace) -> int:
+    from sqlmodel import select
+
+    from ftui.store.models import Judgement
+
+    store = _open(args)
+    with store.session() as s:
+        rows = list(s.exec(select(Judgement).where(Judgement.status == "failed",
+                                                   Judgement.current.is_(True))
+                           .order_by(Judgement.id.desc()).limit(args.limit)))
+    data = {"failures": [{"interaction": r.interaction_id, "judge": r.judge, "error": r.error}
+                         for r in rows]}
+    _emit(args, data, lambda: [print(f"{r.interaction_id:>7}  {r.judge}: {r.error}")
+                               for r in rows] or print("no failed judgements"))
+    return EXIT_OK
+
+
+def cmd_judge_agreement(args: argparse.Namespace) -> int:
+    from ftui.judge.agreement import agreement
+
+    result = agreement(_open(args), judge=args.judge)
+
+    def human() -> None:
+        if result["n"] == 0:
+            print("no interaction has both a human rating and a judgement")
+            print("  fix: judge some rated ones: ftui judge run --include-rated --judge MODEL",
+                  file=sys.stderr)
+            return
+        print(f"{result['n']} interactions rated by a person and the judge"
+              + (f" ({args.judge})" if args.judge else ""))
+        print(f"  quadratic-weighted kappa {_fmt(result['kappa_quadratic'])}, "
+              f"Spearman rho {_fmt(result['spearman'])}")
+        print("  confusion (rows: human 1-5, columns: judge 1-5)")
+        for k, row in enumerate(result["confusion"], start=1):
+            print(f"    {k}  " + " ".join(f"{v:>5}" for v in row))
+        for mode, m in result["per_mode"].items():
+            print(f"  {mode:<17} n {m['n']:>5}  kappa {_fmt(m['kappa_quadratic'])}  "
+                  f"rho {_fmt(m['spearman'])}")
+        if result["warning"]:
+            print(f"  warning: {result['warning']}")
+
+    _emit(args, result, human)
+    return EXIT_OK
+
+
+def _fmt(v) -> str:
+    return "-" if v is None else f"{v:.3f}"
+
+
+def add_judge_commands(sub) -> None:
+    p = sub.add_parser("judge", help="pre-rate interactions with a judge model; its agreement "
+                       "with the human ratings",
+                       description="A judge is a model plus a rubric (one per reasoning mode).")
+    jsub = p.add_subparsers(dest="judge_command", metavar="ACTION", required=True)
+    run_add = action_adder(jsub, cmd_judge_run)
+    p = run_add("run", "judge the unrated interactions (of the filter); cached judgements are "
+                "free")
+    p.add_argument("--judge", metavar="MODEL",
+                   help="an Ollama model or a registered model (default: judge in config.toml)")
+    p.add_argument("--rubric", metavar="NAME",
+                   help="one rubric for all (default: the rubric of each interaction's mode)")
+    p.add_argument("--limit", type=int, help="judge at most N interactions (newest first)")
+    p.add_argument("--parallel", type=int, default=4,
+                   help="requests to Ollama at once (default 4); batch size for local models")
+    p.add_argument("--include-rated", action="store_true",
+                   help="judge rated interactions too (what agreement compares)")
+    p.add_argument("--mode", action="append", choices=REASONING_MODES)
+    p.add_argument("--status", action="append", choices=STATUSES)
+    p.add_argument("--model", action="append", help="interactions answered by this model")
+    p.add_argument("--source", action="append")
+    p.add_argument("--tag")
+    p.add_argument("--text", help="words the conversation, correction or notes contain")
+    p.add_argument("--since", help="created on or after this date (YYYY-MM-DD)")
+    p.add_argument("--until", help="created before this date (YYYY-MM-DD)")
+    p = action_adder(jsub, cmd_judge_agreement)(
+        "agreement", "how far the judge agrees with the human ratings (kappa, Spearman)")
+    p.add_argument("--judge", metavar="MODEL", help="only this judge's judgements")
+    p = action_adder(jsub, cmd_judge_failures)("failures", "the judgements that failed, and why")
+    p.add_argument("--limit", type=int, default=50)
