@@ -237,8 +237,8 @@ def _arguments(parser, path, tmp_path, host) -> list[str]:
                  str(tmp_path / f"out-{'-'.join(path)}") if action.dest == "out" else
                  str(tmp_path / "good.jsonl") if action.dest == "files" else
                  action.choices[0] if action.choices else VALUES.get(action.dest))
-        if action.dest == "kind":
-            value = "ollama"
+        if action.dest == "kind" and "ollama" in (action.choices or ()):
+            value = "ollama"  # models register: the path that read an undeclared --ollama-host
         if not action.option_strings:
             argv.append(value or "1")
         elif action.nargs == 0:
