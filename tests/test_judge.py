@@ -52,6 +52,18 @@ def add(store, question: str, *, mode: str = "standard", rating: int | None = No
                            mode=mode, rating=rating).id
 
 
+def judged(store, interaction_id: int, score: int | None, key: str, **values) -> None:
+    """A judgement row written directly (for figures that do not need a judge to run)."""
+    from ftui.store.models import utcnow
+
+    row = {"interaction_id": interaction_id, "cache_key": key, "judge": JUDGE,
+           "judge_digest": "d", "rubric": "standard", "rubric_version": 1, "options_json": "{}",
+           "content_hash": "c", "status": "ok", "score": score, "current": True,
+           "created_at": utcnow(), **values}
+    with store.engine.begin() as conn:
+        conn.execute(Judgement.__table__.insert().values(**row))
+
+
 def chats(standin) -> int:
     return sum(1 for m, path, _ in standin.requests if m == "POST" and path == "/api/chat")
 
@@ -252,3 +264,63 @@ def test_cli_judge_failures_say_cause_and_fix(store, standin, tmp_path, monkeypa
     monkeypatch.setenv("OLLAMA_HOST", "http://127.0.0.1:9")
     code, _, err = cli(capsys, "--db", store.url, "judge", "run", "--judge", JUDGE)
     assert code == 2 and "cannot reach Ollama" in err and "fix:" in err
+
+
+# ---------------------------------------------------------------- agreement
+
+def _kappa_by_matrices(pairs):
+    """Quadratic-weighted kappa the textbook way (numpy matrices), independent of the code:
+    kappa = 1 - sum(W * O) / sum(W * E), O the observed proportions, E = outer(row, col)."""
+    import numpy as np
+
+    o = np.zeros((5, 5))
+    for h, j in pairs:
+        o[h - 1, j - 1] += 1
+    o /= o.sum()
+    e = np.outer(o.sum(axis=1), o.sum(axis=0))
+    w = np.array([[(i - j) ** 2 for j in range(5)] for i in range(5)]) / 16
+    return 1 - (w * o).sum() / (w * e).sum()
+
+
+def test_agreement_figures_against_hand_computed_values(store):
+    from ftui.judge.agreement import agreement, kappa_quadratic, spearman
+
+    # By hand: human (1, 2, 3), judge (1, 3, 3); w_ij = (i - j)^2 / 16. Observed weighted
+    # disagreement (counts): only (2, 3), 1/16. Expected: sum_ij w_ij r_i c_j / n with rows
+    # r = (1, 1, 1), columns c = (1, 0, 2): row 1: (4/16)*2; row 2: (1/16)*1 + (1/16)*2;
+    # row 3: (4/16)*1 -> 15/16, over n = 3 -> 5/16. kappa = 1 - (1/16) / (5/16) = 0.8.
+    assert kappa_quadratic([(1, 1), (2, 3), (3, 3)]) == pytest.approx(0.8)
+    # Spearman: ranks (1, 2, 3) and (1, 2.5, 2.5); deviations (-1, 0, 1), (-1, .5, .5):
+    # rho = 1.5 / sqrt(2 * 1.5) = sqrt(3) / 2
+    assert spearman([(1, 1), (2, 3), (3, 3)]) == pytest.approx(3 ** 0.5 / 2)
+    assert kappa_quadratic([(3, 3)] * 4) is None and spearman([(3, 3)] * 4) is None
+    perfect = [(k, k) for k in range(1, 6)]
+    assert kappa_quadratic(perfect) == pytest.approx(1) and spearman(perfect) == pytest.approx(1)
+
+    import random
+
+    rng = random.Random(7)
+    pairs = [(h, max(1, min(5, h + rng.choice([-2, -1, 0, 0, 1])))) for h in
+             (rng.randint(1, 5) for _ in range(60))]
+    ids = []
+    for n, (human, judge) in enumerate(pairs):
+        mode = "agent" if n % 3 == 0 else "standard"
+        ids.append(add(store, f"q{n}", mode=mode, rating=human))
+        judged(store, ids[-1], judge, f"k{n}")
+    judged(store, ids[0], None, "failed", status="failed")  # failed: not counted
+    judged(store, ids[1], 1, "old", current=False)  # superseded: not counted
+    got = agreement(store)
+    assert got["n"] == 60 and got["kappa_quadratic"] == pytest.approx(_kappa_by_matrices(pairs))
+    from scipy.stats import spearmanr
+
+    assert got["spearman"] == pytest.approx(spearmanr(*zip(*pairs, strict=True)).statistic)
+    assert sum(map(sum, got["confusion"])) == 60
+    agent = [p for n, p in enumerate(pairs) if n % 3 == 0]
+    assert got["per_mode"]["agent"]["n"] == 20
+    assert got["per_mode"]["agent"]["kappa_quadratic"] == pytest.approx(_kappa_by_matrices(agent))
+    assert agreement(store, judge="someone-else")["n"] == 0
+
+    with store.engine.begin() as conn:  # a judge that says the opposite of people
+        conn.execute(Judgement.__table__.update().values(score=6 - Judgement.__table__.c.score))
+    weak = agreement(store)
+    assert weak["kappa_quadratic"] < 0.4 and "below 0.4" in weak["warning"]
