@@ -200,8 +200,22 @@ def cmd_deploy(args, store) -> int:
     return EXIT_OK
 
 
+def cmd_export(args, store) -> int:
+    from pathlib import Path
+
+    from ftui.registry.gguf import export_gguf
+
+    out = export_gguf(store, args.id, home=_settings().home,
+                      out_dir=Path(args.out) if args.out else None, dtype=args.dtype)
+    _emit(args, out, lambda: print(
+        f"wrote {out['path']} (GGUF LoRA, {out['architecture']}, {out['tensors']} tensors, "
+        f"{out['bytes'] / 1e6:.1f} MB)\n  llama.cpp: llama-server -m BASE.gguf --lora "
+        f"{out['path']}\n  Ollama: ftui models deploy {out['id']} --from BASE"))
+    return EXIT_OK
+
+
 EXTRA_ACTIONS = {"evaluate": cmd_evaluate, "compare": cmd_compare, "merge": cmd_merge,
-                 "deploy": cmd_deploy}
+                 "deploy": cmd_deploy, "export": cmd_export}
 
 
 QUIT_COMMANDS = ("/quit", "/exit", "/q")
@@ -318,6 +332,13 @@ def add_model_commands(sub) -> None:
     p.add_argument("--out", help="folder (default: $FTUI_HOME/merged/<name>)")
     p.add_argument("--name", help="registry name (default: <adapter>-merged)")
     p.add_argument("--dtype", default="auto", choices=["auto", "fp32", "bf16", "fp16"])
+    p = madd("export", "write an adapter as a GGUF LoRA (llama.cpp --lora, LM Studio, Ollama)")
+    p.add_argument("id")
+    p.add_argument("--gguf", action="store_true", required=True,
+                   help="GGUF LoRA, as llama.cpp's convert_lora_to_gguf.py writes it")
+    p.add_argument("--out", help="folder (default: the adapter's own folder)")
+    p.add_argument("--dtype", default="f32", choices=["f32", "f16"],
+                   help="tensor type (default f32, as llama.cpp's converter)")
     p = madd("deploy", "create the model in Ollama (adapter on its base, or merged)")
     p.add_argument("id")
     p.add_argument("--as", dest="as_name", metavar="NAME", help="Ollama name "

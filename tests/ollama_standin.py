@@ -23,6 +23,37 @@ def llama_info(hidden: int, layers: int) -> dict[str, Any]:
             "llama.block_count": layers}
 
 
+def _check_adapter(standin: StandIn, body: dict[str, Any]) -> tuple[str | None, bool]:
+    """(why Ollama refuses the create, whether the model then loads) for the adapter layer, as
+    Ollama does: safetensors adapters are converted only on llama and gemma2 bases; a GGUF
+    adapter (one file named *.gguf) must say general.type = adapter, and llama.cpp refuses to
+    load it later when its general.architecture is not the base's."""
+    adapters = body.get("adapters") or {}
+    if not adapters:
+        return None, True
+    base_arch = standin.model_info.get(body.get("from"), SMOLLM2_INFO)["general.architecture"]
+    if not any(name.endswith(".gguf") for name in adapters):
+        return (None if base_arch in ("llama", "gemma2") else "unsupported architecture"), True
+    if len(adapters) != 1:
+        return "only one GGUF adapter file can be given", True
+    import tempfile
+
+    import gguf
+
+    with tempfile.NamedTemporaryFile(suffix=".gguf") as f:
+        f.write(standin.blobs[next(iter(adapters.values()))])
+        f.flush()
+        try:
+            fields = gguf.GGUFReader(f.name).fields
+        except (ValueError, OSError) as err:
+            return f"invalid file magic or not a GGUF file: {err}", True
+        kind = fields["general.type"].contents() if "general.type" in fields else "model"
+        arch = fields["general.architecture"].contents()
+    if kind != "adapter":
+        return f"the adapter file is a GGUF {kind}, not an adapter", True
+    return None, arch == base_arch
+
+
 class StandIn:
     def __init__(self, models: dict[str, str] | None = None, delay_s: float = 0.0,
                  port: int = 0, slow: dict[str, float] | None = None,
@@ -214,6 +245,10 @@ class StandIn:
                     if digest not in standin.blobs:
                         self._json(400, {"error": f"blob {digest} not found"})
                         return
+                refused, loads = _check_adapter(standin, body)
+                if refused:
+                    self._json(400, {"error": refused})
+                    return
                 self.send_response(200)
                 self.send_header("Content-Type", "application/x-ndjson")
                 self.send_header("Transfer-Encoding", "chunked")
@@ -230,6 +265,8 @@ class StandIn:
                 if base in standin.model_info:  # an adapter keeps its base's shape
                     standin.model_info[body["model"]] = standin.model_info[base]
                 standin.models[body["model"]] = standin.created_reply
+                if not loads:  # llama.cpp: "model arch and LoRA arch mismatch"
+                    standin.fail_chat[body["model"]] = 500
 
             def _chunk(self, obj: dict) -> None:
                 line = (json.dumps(obj) + "\n").encode()

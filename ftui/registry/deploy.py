@@ -2,7 +2,10 @@
 cannot import a PEFT folder).
 
 - adapter: upload adapter_model.safetensors + adapter_config.json as blobs, then
-  create(model=, from_=<the base as Ollama knows it>, adapters={file: digest}).
+  create(model=, from_=<the base as Ollama knows it>, adapters={file: digest}). Ollama converts
+  safetensors adapters only for llama (mistral bases are llama in Ollama) and gemma2 bases; on
+  any other base ftui writes the adapter as one GGUF LoRA (ftui/registry/gguf.py, what
+  llama.cpp's converter writes) and uploads that: adapters={name.gguf: digest}.
 - merged / hf folder: upload config, tokenizer files and weights, then create(files=...,
   quantize=...); the chat template comes from tokenizer_config.json, and for ChatML models ftui
   also passes it as an Ollama template so nothing depends on Ollama recognising the Jinja.
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -54,7 +58,7 @@ def base_config(base_model: str, home: Path) -> dict[str, Any]:
 
     where, extra = resolve_base(base_model, home)
     if extra.get("gguf"):
-        return {"model_type": "llama"}  # GGUF bases here are llama-family (checked on load)
+        return _gguf_base_config(Path(where))
     cfg = Path(where) / "config.json"
     if not cfg.is_file():
         raise FtuiError(f"cannot check the base {base_model!r}: no config.json found locally",
@@ -62,12 +66,38 @@ def base_config(base_model: str, home: Path) -> dict[str, Any]:
     return _read_json(cfg)
 
 
+def _gguf_base_config(path: Path) -> dict[str, Any]:
+    """The config.json fields ftui uses, from a GGUF base's own metadata."""
+    import gguf
+
+    try:
+        fields = gguf.GGUFReader(path).fields
+    except (OSError, ValueError, KeyError, IndexError) as err:  # gguf-py's errors on bad files
+        raise FtuiError(f"cannot read the GGUF base {path}: {err}", "check the file") from err
+
+    def value(key: str) -> Any:
+        field = fields.get(key)
+        return field.contents() if field is not None else None
+
+    arch = value("general.architecture") or "llama"
+    return {"model_type": arch, "hidden_size": value(f"{arch}.embedding_length"),
+            "num_hidden_layers": value(f"{arch}.block_count"),
+            "num_attention_heads": value(f"{arch}.attention.head_count"),
+            "num_key_value_heads": value(f"{arch}.attention.head_count_kv")}
+
+
+def ollama_converts(base_cfg: dict[str, Any]) -> bool:
+    """Whether Ollama converts a safetensors adapter on this base (else ftui sends GGUF)."""
+    arch = {**base_cfg, **(base_cfg.get("text_config") or {})}.get("model_type")
+    return ARCH_ALIASES.get(arch, arch) in ADAPTER_ARCHS
+
+
 def adapter_problems(adapter_dir: Path, base_cfg: dict[str, Any]) -> list[str]:
-    """Why Ollama would refuse this adapter (empty when it can import it)."""
+    """Why Ollama would refuse this safetensors adapter (empty when it can import it)."""
     problems = []
     cfg = _read_json(adapter_dir / "adapter_config.json")
     arch = base_cfg.get("model_type")
-    if arch not in ADAPTER_ARCHS:
+    if not ollama_converts(base_cfg):
         problems.append(f"the base architecture is {arch!r}; Ollama converts safetensors adapters "
                         f"only for {' and '.join(ADAPTER_ARCHS)}: merge it and deploy the merged "
                         "model instead")
@@ -136,14 +166,22 @@ def plan_deploy(model: RegisteredModel, home: Path, ollama_base: str | None,
         from ftui.train.base import adapter_base
 
         base_cfg = base_config(model.base_model or adapter_base(folder, home) or "", home)
-        problems = adapter_problems(folder, base_cfg)
+        as_gguf = not ollama_converts(base_cfg)
+        if as_gguf:  # Ollama loads a GGUF LoRA on any base llama.cpp knows
+            from ftui.registry.gguf import gguf_problems
+
+            problems = gguf_problems(folder, base_cfg)
+        else:
+            problems = adapter_problems(folder, base_cfg)
         if problems:
             raise FtuiError(f"Ollama cannot import {model.name}: " + "; ".join(problems),
                             f"run: ftui models merge {model.id}, then deploy the merged model")
         tok_cfg = _read_json(folder / "tokenizer_config.json") \
             if (folder / "tokenizer_config.json").is_file() else {}
+        files = [] if as_gguf else [folder / "adapter_model.safetensors",
+                                    folder / "adapter_config.json"]
         return {"mode": "adapter", "from": ollama_base_of(model.base_model, ollama_base),
-                "files": [folder / "adapter_model.safetensors", folder / "adapter_config.json"],
+                "files": files, "gguf_from": folder if as_gguf else None,
                 "stop": _stop_tokens(tok_cfg), "template": None, "quantize": None,
                 "base_config": base_cfg}
     if model.kind == "gguf":
@@ -198,6 +236,19 @@ def check_base_fits(base_model: str, base_cfg: dict[str, Any], ollama_name: str,
         f"{_demo_ollama()}), or merge it and deploy the merged model")
 
 
+def _write_gguf(model: RegisteredModel, plan: dict[str, Any], scratch: Path,
+                on_line: OnLine) -> Path:
+    """The adapter as one GGUF LoRA in `scratch` (the same bytes each time, so a second deploy
+    finds the blob in Ollama already)."""
+    from ftui.registry.gguf import default_name, write_gguf_adapter
+
+    path = scratch / default_name(slug(model.name))
+    on_line(f"writing the adapter as GGUF ({path.name}): Ollama converts safetensors adapters "
+            "only for llama and gemma2 bases")
+    write_gguf_adapter(plan["gguf_from"], path, plan["base_config"], name=model.name)
+    return path
+
+
 def _demo_ollama() -> str:
     from ftui.train.base import DEMO_OLLAMA
 
@@ -237,11 +288,14 @@ def deploy(store: Store, ref: int | str, *, home: Path, host: str, name: str | N
     target = name or f"ftui-{slug(model.name)}"
     client = ollama.Client(host=host, timeout=timeout_s)
     progress: list[str] = []
+    scratch = tempfile.TemporaryDirectory(prefix="ftui-deploy-")
     try:
         if plan["from"]:  # before uploading: the base must be in Ollama, and be the right one
             shown = client.show(plan["from"])
             check_base_fits(model.base_model or "?", plan["base_config"], plan["from"],
                             shown.modelinfo)
+        if plan.get("gguf_from"):
+            plan["files"] = [_write_gguf(model, plan, Path(scratch.name), say)]
         blobs = {p.name: _upload(client, p, say) for p in plan["files"]}
         request: dict[str, Any] = {"model": target, "stream": True}
         if plan["mode"] == "adapter":
@@ -260,12 +314,18 @@ def deploy(store: Store, ref: int | str, *, home: Path, host: str, name: str | N
             raise FtuiError(f"Ollama has no base model {plan['from']!r} to put the adapter on",
                             f"pull it first: ollama pull {plan['from']}") from err
         raise _ollama_error(err, target, host) from err
+    finally:
+        scratch.cleanup()
+    adapter_format = ("gguf" if plan.get("gguf_from") else "safetensors") \
+        if plan["mode"] == "adapter" else None
     deployed: dict[str, Any] = {"ollama_name": target, "mode": plan["mode"], "from": plan["from"],
+                                "adapter_format": adapter_format,
                                 "host": host, "smoke_ok": None, "smoke_error": None,
                                 "smoke_reply": None}
     on_base = f" on {plan['from']}" if plan["from"] else ""
     _record(store, model.id, deployed, "created",
-            f"in Ollama as {target} ({plan['mode']}{on_base})")
+            f"in Ollama as {target} ({plan['mode']}"
+            f"{', GGUF' if adapter_format == 'gguf' else ''}{on_base})")
     if smoke_prompt:
         say(f"smoke test: {smoke_prompt}")
         try:
@@ -282,4 +342,5 @@ def deploy(store: Store, ref: int | str, *, home: Path, host: str, name: str | N
                 else deployed["smoke_error"])
     return {"ollama_name": target, "mode": plan["mode"], "smoke_reply": deployed["smoke_reply"],
             "smoke_ok": deployed["smoke_ok"], "smoke_error": deployed["smoke_error"],
-            "blobs": blobs, "progress": progress, "from": plan["from"]}
+            "blobs": blobs, "progress": progress, "from": plan["from"],
+            "adapter_format": adapter_format}
