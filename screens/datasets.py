@@ -177,7 +177,6 @@ class DatasetsScreen(FtuiScreen):
                                   id="versions", empty_text="loading the versions…")
                 yield Static(Text("loading: reading the interactions for a first preview…",
                                   style="italic"), id="funnel")
-                yield ProgressBar(id="build-progress", show_eta=False)
                 with Horizontal(id="ds-plots"):
                     yield TokenHistogram(id="hist")
                     yield ModeBars(id="modes-plot")
@@ -186,7 +185,6 @@ class DatasetsScreen(FtuiScreen):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one("#build-progress").display = False
         table = self.query_one("#versions", RecordTable)
         table.border_title = "versions (m marks one for d)"
         self.refresh_versions()
@@ -325,14 +323,15 @@ class DatasetsScreen(FtuiScreen):
             self.notify_error(err)
             return
         name = self.query_one("#name", Input).value
-        bar = self.query_one("#build-progress", ProgressBar)
-        bar.display = True
-        bar.update(total=100, progress=0)
-        self._build(name, spec)
+        # mounted while building only: a hidden ProgressBar (display: none) kept the whole
+        # screen from painting on its first visit (nothing showed until a key)
+        self.query("#build-progress").remove()
+        bar = ProgressBar(total=100, id="build-progress", show_eta=False)
+        self.query_one("#ds-preview").mount(bar, after="#funnel")
+        self._build(name, spec, bar)
 
     @work(thread=True, exclusive=True, group="build")
-    def _build(self, name: str, spec: DatasetSpec) -> None:
-        bar = self.query_one("#build-progress", ProgressBar)
+    def _build(self, name: str, spec: DatasetSpec, bar: ProgressBar) -> None:
 
         def progress(step: str, fraction: float) -> None:
             self.app.call_from_thread(bar.update, progress=round(fraction * 100))
@@ -349,7 +348,7 @@ class DatasetsScreen(FtuiScreen):
                 f"({len(result.examples)} examples, hash {version.content_hash[:10]})")
             self.app.call_from_thread(self.refresh_versions)
         finally:
-            self.app.call_from_thread(setattr, bar, "display", False)
+            self._from_thread(bar.remove)
 
     def action_mark(self) -> None:
         self.marked = self._selected_version()

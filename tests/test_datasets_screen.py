@@ -96,3 +96,28 @@ async def test_first_visit_says_it_is_loading_then_narrow_layout_and_versions_ke
         shown = {k.key for k in screen.query("FooterKey")
                  if k.region.width and k.region.right <= 80}
         assert {"b", "d", "x"} <= shown, shown
+
+
+async def test_the_first_visit_paints_without_a_key(demo_store, settings):
+    """It did not: a hidden progress bar kept the screen from ever laying out (blank at 80x24)."""
+    from ftui.curate import build_dataset
+
+    build_dataset(demo_store, "v", DatasetSpec(min_rating=4))
+    app = FtuiApp(demo_store, settings)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await pilot.press("f2")
+        screen = app.screen
+        assert isinstance(screen, DatasetsScreen)
+        painted = []
+        screen.screen_layout_refresh_signal.subscribe(screen, painted.append)
+        await settle(pilot)
+        assert screen.result is not None
+        for _ in range(200):
+            if painted:
+                break
+            await pilot.pause(0.05)
+        assert painted, "the Datasets screen never laid itself out"
+        # the cause seen in tmux (blank F2 until a key): a ProgressBar hidden at mount
+        from textual.widgets import ProgressBar
+
+        assert not [bar for bar in screen.query(ProgressBar) if not bar.display]
