@@ -198,6 +198,9 @@ class FilterDialog(FtuiDialog[InteractionFilter | None]):
                 yield Input(str(f.rating_min or ""), placeholder="min 1-5", id="rating-min")
                 yield Input(str(f.rating_max or ""), placeholder="max 1-5", id="rating-max")
                 yield Checkbox("unrated only", f.unrated, id="unrated")
+                yield Checkbox("judge differs by 2+", f.judge_disagrees, id="judge-disagrees",
+                               tooltip="rated interactions whose judge score is 2 or more "
+                               "away from the rating")
             with Horizontal(classes="form-row"):
                 yield Label("model", classes="form-label")
                 yield Select([(m, m) for m in self.models], value=one(f.models), id="model",
@@ -236,6 +239,7 @@ class FilterDialog(FtuiDialog[InteractionFilter | None]):
             rating_min=rmin, rating_max=rmax, unrated=self.query_one("#unrated", Checkbox).value,
             models=self._value("model"), sources=self._value("source"),
             tag=text("tag").strip() or None, since=since, until=until,
+            judge_disagrees=self.query_one("#judge-disagrees", Checkbox).value,
         )
 
     def action_apply(self) -> None:

@@ -6,6 +6,8 @@ list without moving the selection. Every edit goes through the app's undo histor
 
 from __future__ import annotations
 
+import threading
+
 from ftui.screens.base import FtuiScreen
 from ftui.screens.common import rating_bindings
 from ftui.screens.dialogs import (
@@ -26,6 +28,7 @@ from textual.timer import Timer
 from textual.widgets import Footer, Input, Static
 
 from ftui.demo import load_demo
+from ftui.judge.run import current_judgement
 from ftui.store import interactions as core
 from ftui.store.edits import EditStep
 from ftui.store.interactions import Counters, InteractionFilter, RowPager
@@ -69,6 +72,13 @@ class InteractionsScreen(FtuiScreen):
                 tooltip="Clear the search and filters (the selection stays)"),
         Binding("r", "reload", "Reload", show=False),
         Binding("D", "load_demo", "Load demo data", show=False),
+        Binding("J", "judge", "Judge", show=False,
+                tooltip="Judge the unrated interactions of the filter in the background "
+                "(J again cancels)"),
+        Binding("s", "accept_judge", "Take judge's score", show=False,
+                tooltip="Take the judge's score as the rating (ctrl+z undoes it)"),
+        Binding("d", "toggle_disagree", "Judge differs", show=False,
+                tooltip="Show only rated interactions the judge scores 2+ away (d again: off)"),
     ]
     HELP_GROUPS = {
         **{f"rate({n})": "Rate and review" for n in range(6)},
@@ -78,6 +88,7 @@ class InteractionsScreen(FtuiScreen):
         "toggle_mark": "Bulk", "bulk": "Bulk", "clear_marks": "Bulk",
         "search": "Find", "filters": "Find", "next_unrated": "Find", "clear_filters": "Find",
         "reload": "Data", "load_demo": "Data",
+        "judge": "Judge", "accept_judge": "Judge", "toggle_disagree": "Judge",
     }
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]
 
@@ -91,6 +102,9 @@ class InteractionsScreen(FtuiScreen):
         self._marker: int | None = None
         self._choices: tuple[list[str], list[str]] | None = None
         self._filters_wanted = False
+        self._judge_cancel: threading.Event | None = None  # set while a judge run goes on
+        self._judge_line = ""
+        self._judge_timer: Timer | None = None
 
     # ------------------------------------------------------------ layout
 
@@ -200,6 +214,7 @@ class InteractionsScreen(FtuiScreen):
             f" unrated [b]{c.unrated:,}[/]  accepted [b green]{c.accepted:,}[/]  "
             f"rejected [b red]{c.rejected:,}[/]  total {c.total:,}{scope}{marked}"
             f"   [dim]advance {'on' if self.settings.advance_on_rate else 'off'}[/]"
+            f"{self._judge_line}"
         )
 
     # ------------------------------------------------------------ live refresh
@@ -274,7 +289,8 @@ class InteractionsScreen(FtuiScreen):
     def _show_detail(self) -> None:
         row = self.list.current
         item = core.get(self.store, row.id) if row else None
-        self.query_one(ConversationView).show(item)
+        judgement = current_judgement(self.store, row.id) if row else None
+        self.query_one(ConversationView).show(item, judgement)
 
     # ------------------------------------------------------------ edits (undoable)
 
@@ -555,3 +571,93 @@ class InteractionsScreen(FtuiScreen):
         current = self.list.current
         self.reload(keep_id=current.id if current else None)
         self.refresh_counters()
+
+    # ------------------------------------------------------------ the judge (issue 13)
+
+    def on_unmount(self) -> None:
+        if self._judge_cancel is not None:
+            self._judge_cancel.set()
+
+    def action_judge(self) -> None:
+        """Judge the unrated interactions of the filter in a worker; J again cancels."""
+        if self._judge_cancel is not None:
+            self._judge_cancel.set()
+            self._judge_line = "   [b]judge:[/] cancelling…"
+            self.render_counters()
+            return
+        default = self.recall("interactions.judge", self.settings.extra.get("judge") or "",
+                              str)
+        self.app.push_screen(TextInputDialog(
+            f"Judge the unrated interactions of: {self.filter.describe()} — with the model",
+            default, "an Ollama model or a registered model; judged ones are cached"),
+            self._judge_with)
+
+    def _judge_with(self, name: str | None) -> None:
+        if not name or not name.strip():
+            return
+        from ftui.judge.run import judge_interactions, select_ids
+
+        name = name.strip()
+        self.remember("interactions.judge", name)
+        cancel = self._judge_cancel = threading.Event()
+        f, store, settings = self.filter, self.store, self.settings
+        self._judge_line = f"   [b]judge:[/] starting {escape(name)}…"
+        self.render_counters()
+
+        def progress(p) -> None:
+            self._from_thread(self._judge_progress, cancel, p)
+
+        def run():
+            ids = select_ids(store, f)
+            return judge_interactions(store, ids, judge=name, home=settings.home,
+                                      host=settings.ollama_host, on_progress=progress,
+                                      cancel=cancel)
+
+        def done(report) -> None:
+            self._judge_finished(cancel)
+            cut = f", cancelled {report.cancelled}" if report.cancelled else ""
+            self.say(f"judge {name}: judged {report.judged}, cached {report.cached}, failed "
+                     f"{report.failed}{cut} in {report.seconds:.1f} s",
+                     "warning" if report.failed else "information")
+            self._show_detail()
+
+        self.gather(run, done, group="judge")
+        # a failed run (Ollama down, unknown model) is reported by gather; this clears the line
+        self._judge_timer = self.set_interval(0.5, lambda: self._judge_watch(cancel))
+
+    def _judge_watch(self, cancel: threading.Event) -> None:
+        if "judge" not in self._busy_groups and self._judge_cancel is cancel:
+            self._judge_finished(cancel)
+
+    def _judge_progress(self, cancel: threading.Event, p) -> None:
+        if self._judge_cancel is not cancel:
+            return
+        failed = f", failed {p.failed}" if p.failed else ""
+        self._judge_line = (f"   [b]judge:[/] {p.done:,}/{p.total:,} (cached {p.cached:,}"
+                            f"{failed}) — J cancels")
+        self.render_counters()
+
+    def _judge_finished(self, cancel: threading.Event) -> None:
+        if self._judge_cancel is cancel:
+            self._judge_cancel = None
+            self._judge_line = ""
+            if self._judge_timer is not None:
+                self._judge_timer.stop()
+            self.render_counters()
+
+    def action_accept_judge(self) -> None:
+        """The judge's score becomes the rating, through the same edit as a key press (undo,
+        experiment outcomes)."""
+        row = self.list.current
+        if row is None:
+            return
+        j = current_judgement(self.store, row.id)
+        if j is None or j.status != "ok" or j.score is None:
+            why = "its judgement failed" if j is not None else "it is not judged yet"
+            self.say(f"no judge score for #{row.id}: {why} (J judges the unrated)", "warning")
+            return
+        self.action_rate(j.score)
+
+    def action_toggle_disagree(self) -> None:
+        self.apply_filter(self.filter.with_(judge_disagrees=not self.filter.judge_disagrees,
+                                            unrated=False))

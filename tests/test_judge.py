@@ -17,6 +17,7 @@ from ftui.judge.parse import JudgeParseError, parse_reply
 from ftui.judge.prompt import judge_messages, transcript
 from ftui.judge.rubrics import load_rubric, rubric_for, rubric_names
 from ftui.judge.run import judge_interactions, select_ids
+from ftui.store import interactions as q
 from ftui.store.models import Judgement
 
 FIVE = ["relevance", "completeness", "accuracy", "clarity", "helpfulness"]
@@ -324,3 +325,140 @@ def test_agreement_figures_against_hand_computed_values(store):
         conn.execute(Judgement.__table__.update().values(score=6 - Judgement.__table__.c.score))
     weak = agreement(store)
     assert weak["kappa_quadratic"] < 0.4 and "below 0.4" in weak["warning"]
+
+
+# ---------------------------------------------------------------- F1 (Pilot)
+
+def _detail_text(app) -> str:
+    from rich.console import Console
+
+    console = Console(width=120, record=True, file=open("/dev/null", "w"))  # noqa: SIM115
+    console.print(app.screen.query_one("#conversation").content)
+    return console.export_text()
+
+
+def _judgements(store) -> list[Judgement]:
+    with store.session() as s:
+        return list(s.exec(select(Judgement)))
+
+
+def _f1_app(store, standin, tmp_path):
+    from ftui.screens.app import FtuiApp
+
+    from ftui.config import Settings
+
+    return FtuiApp(store, Settings(home=tmp_path, database_url=store.url,
+                                   ollama_host=standin.url))
+
+
+async def _start_judging(app, pilot) -> None:
+    from ftui.screens.dialogs import TextInputDialog
+    from textual.widgets import Input
+    from ui_wait import wait_for
+
+    await pilot.press("J")
+    await wait_for(pilot, lambda: isinstance(app.screen, TextInputDialog), what="judge dialog")
+    app.screen.query_one(Input).value = JUDGE
+    await pilot.press("enter")
+
+
+async def test_f1_judges_the_unrated_shows_the_score_and_takes_it_as_the_rating(
+        store, standin, tmp_path):
+    from test_ui_interactions import lst, started
+    from ui_wait import settled, wait_for
+
+    from ftui.store.models import Experiment, Outcome
+
+    with store.session() as s:
+        s.add(Experiment(name="e", alias="assistant", model_a="a", model_b="b", salt="x"))
+        s.commit()
+    rated = add(store, "rated, score 5", rating=1)
+    broken = add(store, "malformed")
+    fours = log_interaction(store, [{"role": "user", "content": "score 4 please"},
+                                    {"role": "assistant", "content": "An answer."}],
+                            uid="u-4", experiment_id=1, arm="B").id
+    with store.session() as s:
+        s.add(Outcome(experiment_id=1, unit="someone", arm="B", interaction_uid="u-4"))
+        s.commit()
+    standin.slow[JUDGE] = 0.05
+    app = _f1_app(store, standin, tmp_path)
+    async with app.run_test(size=(140, 40)) as pilot:
+        await started(app, pilot)
+        await _start_judging(app, pilot)
+        await wait_for(pilot, lambda: "judge:" in str(app.screen.query_one("#counters").content),
+                       what="judge progress on the counters line")
+        await wait_for(pilot, lambda: len(_judgements(store)) == 2
+                       and app.screen._judge_cancel is None, what="the run to end")
+        await settled(pilot)
+        assert rated not in {j.interaction_id for j in _judgements(store)}  # unrated only
+        assert "judge:" not in str(app.screen.query_one("#counters").content)
+
+        lst(app).jump_to(broken)
+        await wait_for(pilot, lambda: "judge failed" in _detail_text(app), what="failure shown")
+        await pilot.press("s")  # nothing to take: the rating stays empty
+        await settled(pilot)
+        assert q.get(store, broken).rating is None
+
+        lst(app).jump_to(fours)
+        await wait_for(pilot, lambda: "clarity is 4" in _detail_text(app), what="judge detail")
+        text = _detail_text(app)
+        assert "judge ★★★★☆ 4" in text and "human" in text
+        await pilot.press("s")
+        await settled(pilot)
+        assert q.get(store, fours).rating == 4
+        with store.session() as s:  # through the core rating path: the experiment sees it
+            assert s.exec(select(Outcome)).one().rating == 4
+        await pilot.press("ctrl+z")
+        await settled(pilot)
+        assert q.get(store, fours).rating is None
+        with store.session() as s:
+            assert s.exec(select(Outcome)).one().rating is None
+
+
+async def test_f1_judge_run_cancels_with_j_again(store, standin, tmp_path):
+    from test_ui_interactions import started
+    from ui_wait import settled, wait_for
+
+    for i in range(12):
+        add(store, f"q{i} score 3")
+    standin.slow[JUDGE] = 0.4
+    app = _f1_app(store, standin, tmp_path)
+    async with app.run_test(size=(140, 40)) as pilot:
+        await started(app, pilot)
+        await _start_judging(app, pilot)
+        await wait_for(pilot, lambda: len(_judgements(store)) >= 1, what="a first judgement")
+        await pilot.press("J")
+        await wait_for(pilot, lambda: app.screen._judge_cancel is None, what="cancel")
+        await settled(pilot)
+        done = len(_judgements(store))
+        assert 1 <= done < 12
+        await pilot.pause(0.5)
+        assert len(_judgements(store)) == done  # nothing more was sent
+
+
+async def test_f1_filter_finds_where_judge_and_human_differ_by_two(store, tmp_path, standin):
+    from test_ui_interactions import lst, started
+    from ui_wait import wait_for
+
+    from ftui.store.interactions import InteractionFilter, ids_matching
+
+    apart = [add(store, "a", rating=5), add(store, "b", rating=1)]
+    near = add(store, "c", rating=4)
+    unrated = add(store, "d")
+    superseded = add(store, "e", rating=5)
+    for i, score in zip([*apart, near, unrated], [2, 4, 3, 1], strict=True):
+        judged(store, i, score, f"k{i}")
+    judged(store, superseded, 1, "old", current=False)
+    judged(store, superseded, 5, "new")
+    judged(store, near, 1, "failed", status="failed", current=False)
+    f = InteractionFilter(judge_disagrees=True)
+    assert set(ids_matching(store, f)) == set(apart)
+    assert InteractionFilter.from_dict(f.to_dict()) == f and "judge" in f.describe()
+    app = _f1_app(store, standin, tmp_path)
+    async with app.run_test(size=(140, 40)) as pilot:
+        await started(app, pilot)
+        await pilot.press("d")
+        await wait_for(pilot, lambda: {r.id for r in lst(app).rows} == set(apart),
+                       what="the disagreement filter")
+        await pilot.press("d")
+        await wait_for(pilot, lambda: len(lst(app).rows) == 5, what="filter off")

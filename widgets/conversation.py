@@ -79,8 +79,39 @@ def render_meta(item) -> Text:
     return meta
 
 
-def render_conversation(item) -> RenderableType:
-    parts: list[RenderableType] = [render_meta(item), Rule(style="dim")]
+def render_judgement(j, rating: int | None) -> Text:
+    """The judge's score beside the human rating, its rationale and each criterion's score."""
+    out = Text()
+    who = f"  ({j.judge} · rubric {j.rubric} v{j.rubric_version})"
+    if j.status != "ok":
+        out.append("judge failed", style="bold red")
+        out.append(who + "\n", style="dim")
+        out.append(f"  {j.error or 'no reason recorded'}", style="red")
+        return out
+    out.append("judge ", style="bold magenta")
+    out.append(stars(j.score), style="magenta")
+    out.append(f" {j.score}")
+    out.append("   human ", style="bold")
+    out.append(stars(rating), style="yellow")
+    if rating is not None and abs(j.score - rating) >= 2:
+        out.append("  differs by 2+", style="bold red")
+    elif rating is None:
+        out.append("  (s takes the judge's score as the rating)", style="dim")
+    out.append(who, style="dim")
+    if j.rationale:
+        out.append(f"\n  {j.rationale}", style="italic")
+    for key, value in j.scores.items():
+        out.append(f"\n  {key.replace('_', ' ')} {value.get('score')}", style="magenta")
+        if value.get("rationale"):
+            out.append(f"  {value['rationale']}", style="dim")
+    return out
+
+
+def render_conversation(item, judgement=None) -> RenderableType:
+    parts: list[RenderableType] = [render_meta(item)]
+    if judgement is not None:
+        parts.append(render_judgement(judgement, item.rating))
+    parts.append(Rule(style="dim"))
     if item.context_json:
         parts += [Text("context", style="bold blue"), Padding(_json_block(item.context), (0, 0, 0, 2))]
     if item.tools_json:
@@ -116,14 +147,14 @@ class ConversationView(DetailPane):
             yield Static("", id="original")
             yield Static("", id="correction")
 
-    def show(self, item) -> None:
+    def show(self, item, judgement=None) -> None:
         body = self.query_one("#conversation", Static)
         compare = self.query_one("#compare")
         if item is None:
             body.update(Text("No interaction selected.", style="dim"))
             compare.remove_class("shown")
             return
-        body.update(render_conversation(item))
+        body.update(render_conversation(item, judgement))
         if item.correction:
             original = self.query_one("#original", Static)
             original.border_title = "original reply"

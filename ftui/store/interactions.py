@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, func, literal, or_, select, tuple_, update
+from sqlalchemy import case, exists, func, literal, or_, select, tuple_, update
 from sqlalchemy.sql import Select
 
 from ftui import REASONING_MODES, STATUSES
@@ -42,6 +42,7 @@ class InteractionFilter:
     until: datetime | None = None
     text: str = ""  # full-text search over the conversation, correction and notes
     dataset_id: int | None = None  # only the interactions a dataset version was built from
+    judge_disagrees: bool = False  # the judge's current score and the rating differ by 2+
 
     def with_(self, **changes: Any) -> InteractionFilter:
         return replace(self, **changes)
@@ -53,7 +54,8 @@ class InteractionFilter:
     @property
     def may_scan(self) -> bool:
         """True when no index serves the filter, so a page may scan the whole table."""
-        return bool(self.text or self.tag or self.models or self.sources or self.dataset_id)
+        return bool(self.text or self.tag or self.models or self.sources or self.dataset_id
+                    or self.judge_disagrees)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able form (for remembering the filter); empty fields are left out."""
@@ -91,8 +93,9 @@ class InteractionFilter:
             value = data.get(name)
             if isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 5:
                 out[name] = value
-        if data.get("unrated") is True:
-            out["unrated"] = True
+        for name in ("unrated", "judge_disagrees"):
+            if data.get(name) is True:
+                out[name] = True
         for name in ("tag", "text"):
             value = data.get(name)
             if isinstance(value, str) and value.strip() and len(value) <= 500:
@@ -131,6 +134,8 @@ class InteractionFilter:
             parts.append(f'"{self.text}"')
         if self.dataset_id is not None:
             parts.append(f"in dataset {self.dataset_id}")
+        if self.judge_disagrees:
+            parts.append("judge differs by 2+")
         return ", ".join(parts) or "all"
 
 
@@ -200,6 +205,13 @@ def _where(f: InteractionFilter) -> list:
 
         conds.append(C.id.in_(select(DatasetExample.interaction_id).where(
             DatasetExample.dataset_id == f.dataset_id)))
+    if f.judge_disagrees:
+        from ftui.store.models import Judgement
+
+        J = Judgement.__table__.c
+        conds.append(C.rating.is_not(None))
+        conds.append(exists().where(J.interaction_id == C.id, J.current.is_(True),
+                                    J.status == "ok", func.abs(J.score - C.rating) >= 2))
     for word in f.text.split():
         pattern = f"%{_escape_like(word)}%"
         conds.append(or_(
