@@ -61,7 +61,8 @@ class StandIn:
         self.models = models or {"llama3.2:3b": "Paris is the capital of France."}
         self.model_info = dict(model_info or {})  # name -> /api/show model_info
         self.fail_chat: dict[str, int] = {}  # name -> HTTP status its chats answer with
-        # a scripted model (e.g. a judge): name -> function(request body) -> reply text
+        # a scripted model (e.g. a judge): name -> function(request body) -> reply text, or
+        # an int: the HTTP status that request fails with
         self.scripted: dict[str, Any] = {}
         self.digests: dict[str, str] = {}  # name -> digest /api/tags lists (else zeros)
         self.delay_s = delay_s
@@ -174,6 +175,9 @@ class StandIn:
                     return
                 scripted = standin.scripted.get(model)
                 reply = scripted(body) if scripted else standin.models[model]
+                if isinstance(reply, int):  # a scripted failure: the HTTP status to answer
+                    self._json(reply, {"error": "llama runner process has terminated"})
+                    return
                 words = reply.split(" ")
                 if self.path == "/v1/chat/completions":
                     self._openai(model, words, reply, body.get("stream", False))

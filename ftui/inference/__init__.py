@@ -24,6 +24,7 @@ class Generation:
     latency_ms: float
     prompt_tokens: int | None
     completion_tokens: int | None
+    token_ids: list[int] | None = None  # the generated ids, end token included (local only)
 
     @property
     def tokens_per_second(self) -> float | None:
@@ -148,10 +149,10 @@ def local_generate(base: str, adapter: str | None, messages: list[dict[str, Any]
     if "error" in result:
         raise FtuiError(f"local generation failed: {result['error']}",
                         "check the model loads (ftui models show) and fits in memory")
-    completion = int(result["ids"].shape[-1] - inputs["input_ids"].shape[-1])
+    new_ids = result["ids"][0, inputs["input_ids"].shape[-1]:].tolist()
     return Generation("".join(pieces), adapter or base, "local",
                       (time.perf_counter() - started) * 1000, int(inputs["input_ids"].shape[-1]),
-                      completion)
+                      len(new_ids), token_ids=new_ids)
 
 
 def _drain(stream: Iterator[str], on_token: OnToken | None) -> list[str]:

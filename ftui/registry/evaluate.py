@@ -2,10 +2,17 @@
 
 - loss / perplexity: mean cross-entropy over the reference replies' tokens (the same
   assistant-only labels as training), for models ftui can load locally.
-- generation: each prompt (the conversation up to its last reply) is answered greedily; figures
-  are answer length, latency, tokens/s, exact and contains match (only where the reference is
-  short, <= SHORT_REFERENCE words: for long answers neither means anything), and ROUGE-L F1
-  (longest common subsequence of words) against the reference.
+- generation: each prompt (the conversation up to its last reply) is answered greedily through
+  `inference.batch.generate_many` (local models `batch_size` prompts at a time, Ollama models
+  `parallel` requests at once); figures are answer length, latency, tokens/s, exact and contains
+  match (only where the reference is short, <= SHORT_REFERENCE words: for long answers neither
+  means anything), and ROUGE-L F1 (longest common subsequence of words) against the reference.
+  A prompt that fails is counted in `failed` and left out of the figures; if all fail, the
+  first error is raised.
+
+Progress: `on_progress(done, total)` (answers), or `on_update(Progress)` for the ETA, failures
+and the stage ("loss" then "answers"). `cancel` (a threading.Event) stops the evaluation early
+and raises EvaluationCancelled; nothing is stored then.
 
 Results are stored in the model's metrics under "eval" (and "eval_loss" for the table).
 """
@@ -16,7 +23,10 @@ import json
 import math
 import re
 import statistics
+import threading
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +36,35 @@ from ftui.store import RegisteredModel, Store
 
 SHORT_REFERENCE = 8
 _WORD = re.compile(r"\w+", re.UNICODE)
+
+
+class EvaluationCancelled(FtuiError):
+    def __init__(self) -> None:
+        super().__init__("evaluation cancelled; nothing was stored", "")
+
+
+@dataclass(frozen=True)
+class EvalProgress:
+    stage: str  # "loss" (scoring the references) or "answers"
+    done: int
+    total: int
+    failed: int
+    elapsed_s: float  # in this stage
+
+    @property
+    def eta_s(self) -> float | None:
+        """Seconds left in this stage at its rate so far; None before the first unit."""
+        if self.done <= 0 or self.elapsed_s <= 0:
+            return None
+        return max(0.0, (self.total - self.done) * self.elapsed_s / self.done)
+
+    def line(self) -> str:
+        from ftui import fmt
+
+        what = "references scored" if self.stage == "loss" else "answered"
+        failed = f" · {self.failed} failed" if self.failed else ""
+        return (f"{self.done}/{self.total} {what}{failed} · ETA "
+                f"{fmt.eta(self.done, self.total, self.elapsed_s)}")
 
 
 def words(text: str) -> list[str]:
@@ -65,8 +104,9 @@ def _pick_split(store: Store, dataset_id: int, split: str | None) -> tuple[str, 
                     "build the dataset with a validation split, or pass --split train")
 
 
-def _loss(store: Store, model: RegisteredModel, examples: list, home: Path,
-          max_len: int) -> dict[str, float] | None:
+def _loss(store: Store, model: RegisteredModel, examples: list, home: Path, max_len: int,
+          cancel: threading.Event,
+          on_update: Callable[[EvalProgress], None] | None) -> dict[str, float] | None:
     from ftui.inference.router import target_of
 
     target, _ = target_of(store, str(model.id))
@@ -79,8 +119,14 @@ def _loss(store: Store, model: RegisteredModel, examples: list, home: Path,
 
     tok, net = _local_model(target["base"], target.get("adapter"), home)
     total, count = 0.0, 0
+    started = time.perf_counter()
     with torch.no_grad():
-        for ex in examples:
+        for i, ex in enumerate(examples):
+            if cancel.is_set():
+                raise EvaluationCancelled
+            if on_update:
+                on_update(EvalProgress("loss", i, len(examples), 0,
+                                       time.perf_counter() - started))
             enc = encode(tok, ex.messages, max_len=max_len, train_on="last", source=str(ex.id))
             n = sum(1 for x in enc.labels[1:] if x != IGNORE)
             if n == 0:
@@ -126,33 +172,59 @@ def evaluation_plan(store: Store, ref: int | str, *, dataset_id: int | None = No
 def evaluate(store: Store, ref: int | str, *, home: Path, host: str,
              dataset_id: int | None = None, split: str | None = None, limit: int = 20,
              max_new_tokens: int = 128, max_len: int = 1024, timeout_s: float = 120.0,
-             on_progress=None) -> dict[str, Any]:
-    from ftui.inference.router import run_target, target_of
+             batch_size: int = 8, parallel: int = 4,
+             on_progress: Callable[[int, int], None] | None = None,
+             on_update: Callable[[EvalProgress], None] | None = None,
+             cancel: threading.Event | None = None) -> dict[str, Any]:
+    """Evaluate and store the result (see the module docstring). An exception raised by a
+    progress callback stops the evaluation too, and propagates."""
+    from ftui.inference.batch import Progress, generate_many
+    from ftui.inference.router import target_of
     from ftui.registry import get_model
 
+    cancel = cancel or threading.Event()
     model = get_model(store, ref)
     dataset_id, split_name, examples = _examples_for(store, model, dataset_id, split, limit)
-    loss = _loss(store, model, examples, home, max_len)
+    loss = _loss(store, model, examples, home, max_len, cancel, on_update)
     target, _ = target_of(store, str(model.id))
+    asked, references, ids = [], [], []
+    for ex in examples:
+        last = reply_index(ex.messages)  # the reply a correction replaced: the reference
+        if last is not None:
+            asked.append(ex.messages[:last])
+            references.append(ex.messages[last].get("content") or "")
+            ids.append(ex.id)
+
+    def heard(p: Progress) -> None:
+        if on_update:
+            on_update(EvalProgress("answers", p.done, p.total, p.failed, p.elapsed_s))
+        if on_progress:
+            on_progress(p.done, p.total)
+
+    if on_update:
+        on_update(EvalProgress("answers", 0, len(asked), 0, 0.0))
+    started = time.perf_counter()
+    outcomes = generate_many(target, asked, home=home, host=host, max_new_tokens=max_new_tokens,
+                             temperature=0.0, batch_size=batch_size, parallel=parallel,
+                             timeout_s=timeout_s, on_progress=heard, cancel=cancel)
+    wall_s = time.perf_counter() - started
+    if cancel.is_set() or any(o.cancelled for o in outcomes):
+        raise EvaluationCancelled
+    errors = [o.error for o in outcomes if o.error is not None]
+    if errors and len(errors) == len(outcomes):
+        raise errors[0]  # nothing answered: the cause is the message (Ollama down, ...)
     rows, answered = [], []
-    for i, ex in enumerate(examples):
-        msgs = ex.messages
-        last = reply_index(msgs)  # the reply a correction replaced: the reference
-        if last is None:
+    for o, reference, ex_id in zip(outcomes, references, ids, strict=True):
+        if o.generation is None:
             continue
-        reference = msgs[last].get("content") or ""
-        started = time.perf_counter()
-        gen = run_target(target, msgs[:last], home, host, timeout_s=timeout_s,
-                         options={"num_predict": max_new_tokens, "temperature": 0.0})
-        latency = (time.perf_counter() - started) * 1000
+        gen = o.generation
         short = len(words(reference)) <= SHORT_REFERENCE
         rows.append({"rouge_l": rouge_l(gen.text, reference), "words": len(words(gen.text)),
-                     "latency_ms": latency, "tokens_per_s": gen.tokens_per_second,
+                     "latency_ms": gen.latency_ms, "tokens_per_s": gen.tokens_per_second,
+                     "tokens": gen.completion_tokens or 0,
                      "exact": (_normal(gen.text) == _normal(reference)) if short else None,
                      "contains": (_normal(reference) in _normal(gen.text)) if short else None})
-        answered.append(ex.id)
-        if on_progress:
-            on_progress(i + 1, len(examples))
+        answered.append(ex_id)
     short_rows = [r for r in rows if r["exact"] is not None]
     rates = [r["tokens_per_s"] for r in rows if r["tokens_per_s"]]
     latencies = sorted(r["latency_ms"] for r in rows)
@@ -172,11 +244,20 @@ def evaluate(store: Store, ref: int | str, *, home: Path, host: str,
         "contains_match": (sum(r["contains"] for r in short_rows) / len(short_rows))
         if short_rows else None,
         "backend": target["backend"],
+        # all answers' tokens over the wall time (batches and concurrent requests overlap)
+        "throughput_tokens_per_s": sum(r["tokens"] for r in rows) / wall_s
+        if rows and wall_s > 0 else None,
+        "failed": len(errors),
+        "errors": list(dict.fromkeys(e.message for e in errors))[:3],
         # what must match for two evaluations to compare (see compare())
         "settings": {"dataset_id": int(dataset_id), "split": split_name,
                      "examples": len(rows), "example_ids": answered,
                      "max_new_tokens": max_new_tokens, "temperature": 0.0,
-                     "max_len": max_len},
+                     "max_len": max_len,
+                     # latency and tokens/s per answer depend on these (an answer waits for
+                     # its batch); the answers themselves do not (greedy)
+                     "batch_size": batch_size if target["backend"] == "local" else None,
+                     "parallel": parallel if target["backend"] == "ollama" else None},
     }
     _store_result(store, model.id, result)
     return result
