@@ -44,12 +44,26 @@ class Example:
     turn_tokens: list[int] = field(default_factory=list)
     dup_key: bytes = b""
     split: str = "train"
+    # (messages it was made from, their canonical JSON, key): the hash, the split order and the
+    # frozen version all need them, and a list of messages given a new value is made again
+    _frozen: tuple | None = field(default=None, repr=False, compare=False)
+
+    def _freeze(self) -> tuple:
+        if self._frozen is None or self._frozen[0] is not self.messages:
+            text = canonical_json(self.messages)
+            raw = text + "\x1f" + (self.tools_json or "")
+            self._frozen = (self.messages, text, hashlib.sha256(raw.encode()).hexdigest()[:32])
+        return self._frozen
+
+    @property
+    def messages_json(self) -> str:
+        """The messages as stored: canonical JSON."""
+        return self._freeze()[1]
 
     @property
     def key(self) -> str:
         """Identity of the final example (conversation and tools), to compare versions."""
-        raw = canonical_json(self.messages) + "\x1f" + (self.tools_json or "")
-        return hashlib.sha256(raw.encode()).hexdigest()[:32]
+        return self._freeze()[2]
 
 
 @dataclass

@@ -71,6 +71,12 @@ class _Vocabulary(dict):
         return value
 
 
+# Shared by every index: a word's id never changes, so the live preview, asked again after each
+# rule change, finds the words of the last one already there. Bounded: emptied when it grows big.
+_VOCABULARY = _Vocabulary()
+_VOCABULARY_LIMIT = 2_000_000
+
+
 def _mix(a, b, c):
     """A 64-bit hash of three word ids, order-sensitive (numpy arrays or ints)."""
     import numpy as np
@@ -92,7 +98,9 @@ class NearDuplicates:
         self.threshold = threshold
         self._words = array("Q")
         self._ends: list[int] = []
-        self._vocab = _Vocabulary()
+        if len(_VOCABULARY) > _VOCABULARY_LIMIT:
+            _VOCABULARY.clear()
+        self._vocab = _VOCABULARY
 
     def __len__(self) -> int:
         return len(self._ends)

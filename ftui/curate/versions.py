@@ -63,7 +63,7 @@ def build_dataset(store: Store, name: str, spec: DatasetSpec, *, home: Path | No
                 "dataset_id": version.id, "split": ex.split, "position": position[ex.split],
                 "interaction_id": ex.interaction_id, "reasoning_mode": ex.mode,
                 "rating": ex.rating, "tokens": ex.tokens, "example_key": ex.key,
-                "messages_json": canonical_json(ex.messages), "tools_json": ex.tools_json,
+                "messages_json": _messages_json(ex), "tools_json": ex.tools_json,
                 "redactions": ex.redactions,
             })
         for i in range(0, len(rows), 5000):
@@ -79,6 +79,12 @@ def build_dataset(store: Store, name: str, spec: DatasetSpec, *, home: Path | No
         session.commit()
         session.refresh(version)
         return version, result, True
+
+
+def _messages_json(ex) -> str:
+    """An SFT example has its canonical JSON already (made once for its key); others make it."""
+    made = getattr(ex, "messages_json", None)
+    return made if made is not None else canonical_json(ex.messages)
 
 
 def _removed_text(removed: dict[str, int]) -> str:
