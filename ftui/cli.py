@@ -289,6 +289,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     settings = load_settings(args.db)
     config = load_config(args.config, args.set)
     store = _open(args)
+    config, args.base = _apply_method(args, store, config)
     from ftui.train.distributed import is_distributed
 
     if is_distributed() and not args.detach:
@@ -322,6 +323,31 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     _emit(args, payload, human)
     return {"completed": EXIT_OK, "cancelled": EXIT_SKIPPED}.get(run.status, EXIT_ERROR)
+
+
+def _apply_method(args: argparse.Namespace, store, config):
+    """--method and --from-model (issue 12) over the config file and --set values; the base of
+    a continued adapter is that adapter's base."""
+    from ftui.errors import FtuiError
+
+    changes, base = {}, (args.base or "").strip()
+    if args.method:
+        changes["method"] = args.method
+    if args.from_model:
+        from ftui.registry import get_model
+
+        start = get_model(store, args.from_model)
+        if start.kind != "adapter" or not start.base_model:
+            raise FtuiError(f"model {start.id} ({start.name}) is a {start.kind}, not an adapter",
+                            "pass --from-model an adapter trained by ftui (see ftui models list)")
+        if base and base != start.base_model:
+            raise FtuiError(f"model {start.id} is an adapter of {start.base_model}, not {base}",
+                            "leave --base out: a continued adapter keeps its base")
+        base, changes["from_model"] = start.base_model, str(start.id)
+    if not base:
+        raise FtuiError("no base model given",
+                        "give --base tiny, demo, a folder, a .gguf or an id (or --from-model ID)")
+    return (config.with_(**changes).validate() if changes else config), base
 
 
 def _train_distributed(args, store, settings, config) -> int:
@@ -450,8 +476,14 @@ def _add_training_commands(sub) -> None:
                        "--detach).")
     p.set_defaults(func=cmd_train)
     p.add_argument("--dataset", required=True, help="dataset id (or name: its newest version)")
-    p.add_argument("--base", required=True,
+    p.add_argument("--base",
                    help="tiny, demo, a model folder, a .gguf file, or a cached Hugging Face id")
+    p.add_argument("--method", choices=["sft", "dpo", "kto", "orpo"],
+                   help="sft on an sft version (default); dpo or orpo on a preference version; "
+                        "kto on an unpaired (or preference) version")
+    p.add_argument("--from-model", metavar="ID",
+                   help="continue this registered SFT adapter (its base; the reference of "
+                        "dpo/kto is that SFT model)")
     p.add_argument("--config", help="run config file (JSON or TOML)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="override one config value, e.g. --set lora_r=8 (repeat)")

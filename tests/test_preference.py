@@ -209,3 +209,111 @@ def test_a_reply_rejected_after_the_build_is_not_exported_as_chosen(store, signa
     assert len(lines) == 3 and "Paris." not in "".join(lines)
     assert "rejected reply on the chosen side" in got["note"]
     assert get_dataset(store, pairs.id).spec["kind"] == "preference"
+
+
+# ---------------------------------------------------------------- training on tiny
+
+PREF_FAST = dict(max_steps=4, batch_size=2, eval_steps=2, save_steps=2, max_seq_len=128,
+                 learning_rate=5e-3, logging_steps=1, lora_r=4, lora_alpha=8)
+
+
+def _train(store, home, dataset_id, **cfg):
+    from ftui.train import runs
+    from ftui.train.config import RunConfig
+    from ftui.train.worker import run_worker
+
+    run = runs.create_run(store, dataset_id, "tiny", RunConfig(**{**PREF_FAST, **cfg}).validate())
+    run_worker(store, home, once=True, only=run.id)
+    final = runs.get_run(store, run.id)
+    assert final.status == "completed", final.error
+    return final
+
+
+@pytest.fixture
+def pair_set(store, signals):
+    for i in range(6):  # a few more pairs, so the train split has 2 batches' worth
+        log_interaction(store, [*ask(f"Spell the number {i}."), answer(f"It is spelled {i}!")],
+                        rating=5)
+        log_interaction(store, [*ask(f"Spell the number {i}."), answer("No idea.")], rating=1)
+    version, _, _ = build_dataset(store, "pairs", _spec(val=0.2))
+    return version.id
+
+
+@pytest.mark.parametrize("method", ["dpo", "orpo"])
+def test_dpo_and_orpo_runs_write_their_curves(store, home, pair_set, method):
+    from ftui.registry import get_model
+    from ftui.registry.lineage import lineage, lineage_lines
+    from ftui.train import runs
+
+    final = _train(store, home, pair_set, method=method)
+    assert (final.step, final.total_steps) == (4, 4)
+    for name in ("train_loss", "rewards_chosen", "rewards_rejected", "rewards_margins",
+                 "rewards_accuracies", "eval_rewards_accuracies", "tokens_per_second"):
+        assert len(runs.metric_series(store, final.id, name)) >= 2, name
+    adapter = Path(final.adapter_dir)
+    assert (adapter / "adapter_model.safetensors").is_file()
+    assert not (adapter / "ref").exists()
+    model = get_model(store, f"pairs-run{final.id}")
+    got = lineage(store, model.id)
+    assert got["run"]["method"] == method and got["dataset"]["kind"] == "preference"
+    assert got["run"]["reference_model"] == "tiny"
+    assert f"{method} vs tiny" in "\n".join(lineage_lines(got))
+
+
+def test_kto_run_weights_the_balance_and_logs_kl(store, home, signals):
+    from ftui.train import runs
+
+    version, result, _ = build_dataset(store, "kto", DatasetSpec(kind="unpaired", near_dup=None,
+                                                                 val=0.0))
+    final = _train(store, home, version.id, method="kto")
+    assert runs.metric_series(store, final.id, "kl") and runs.metric_series(
+        store, final.id, "rewards_chosen")
+    said = " ".join(e.message for e in runs.events(store, final.id))
+    assert "kto weights: desirable" in said
+
+
+def test_method_and_dataset_kind_must_fit(store, home, pair_set, signals):
+    from ftui.train import runs
+    from ftui.train.config import RunConfig
+
+    with pytest.raises(FtuiError, match="dpo trains on a preference version"):
+        sft, _, _ = build_dataset(store, "sft", DatasetSpec(near_dup=None, val=0.0))
+        runs.create_run(store, sft.id, "tiny", RunConfig(method="dpo"))
+    with pytest.raises(FtuiError, match="sft trains on a sft version"):
+        runs.create_run(store, pair_set, "tiny", RunConfig())
+    with pytest.raises(FtuiError, match="kto needs batch_size 2"):
+        RunConfig(method="kto", batch_size=1).validate()
+
+
+def test_cli_dpo_from_an_sft_adapter_keeps_its_base_and_refers_to_it(store, home, pair_set,
+                                                                     monkeypatch, capsys):
+    """`ftui train --method dpo --from-model ID`: the SFT adapter goes on training, TRL's
+    frozen copy of it is the reference, and only the trained adapter is saved."""
+    from ftui.cli import main
+    from ftui.registry import get_model
+    from ftui.registry.lineage import lineage
+    from ftui.train import runs
+    from ftui.train.base import adapter_base
+
+    monkeypatch.setenv("FTUI_HOME", str(home))
+    sft_set, _, _ = build_dataset(store, "sft", DatasetSpec(near_dup=None, val=0.0, min_rating=4))
+    sft = _train(store, home, sft_set.id, max_steps=2, save_steps=2, eval_steps=2)
+    start = get_model(store, f"sft-run{sft.id}")
+    db = store.url
+    set_ = ["--set", "max_steps=2", "--set", "batch_size=2", "--set", "save_steps=2",
+            "--set", "max_seq_len=128", "--json"]
+    assert main(["--db", db, "train", "--method", "dpo", "--dataset", str(pair_set),
+                 "--from-model", str(start.id), *set_]) == 0
+    run = runs.get_run(store, json.loads(capsys.readouterr().out)["run_id"])
+    assert (run.status, run.base_model, run.config["from_model"]) == ("completed", "tiny",
+                                                                       str(start.id))
+    said = " ".join(e.message for e in runs.events(store, run.id))
+    assert "reference is that model" in said
+    assert not (Path(run.adapter_dir) / "ref").exists()
+    assert adapter_base(run.adapter_dir, home) == adapter_base(start.path, home) == "tiny"
+    got = lineage(store, get_model(store, f"pairs-run{run.id}").id)
+    assert got["run"]["reference_model"] == str(start.id)
+    # a base that is not the adapter's base is refused, naming both
+    assert main(["--db", db, "train", "--method", "dpo", "--dataset", str(pair_set),
+                 "--from-model", str(start.id), "--base", "demo"]) == 2
+    assert "not demo" in capsys.readouterr().err

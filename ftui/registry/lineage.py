@@ -25,6 +25,11 @@ def lineage(store: Store, ref: int | str) -> dict[str, Any]:
         try:
             run = get_run(store, model.run_id)
             out["run"] = {"id": run.id, "status": run.status, "base_model": run.base_model,
+                          "method": run.config.get("method", "sft"),
+                          # the reference of a preference run: the SFT model it continued,
+                          # else its base (the adapter disabled)
+                          "reference_model": (run.config.get("from_model") or run.base_model)
+                          if run.config.get("method", "sft") != "sft" else None,
                           "steps": run.step, "train_tokens": run.train_tokens,
                           "finished_at": run.finished_at.isoformat() if run.finished_at
                           else None}
@@ -43,7 +48,8 @@ def lineage(store: Store, ref: int | str) -> dict[str, Any]:
                 sources = conn.execute(select(func.count(func.distinct(
                     DatasetExample.interaction_id))).where(
                         DatasetExample.dataset_id == ds.id)).scalar_one()
-            out["dataset"] = {"id": ds.id, "name": ds.name, "hash": ds.content_hash,
+            out["dataset"] = {"id": ds.id, "name": ds.name, "kind": ds.spec.get("kind", "sft"),
+                              "hash": ds.content_hash,
                               "examples": ds.examples, "splits": per_split, "rules": ds.spec}
             out["interactions"] = {"count": sources, "dataset_id": ds.id}
     return out
@@ -54,12 +60,16 @@ def lineage_lines(info: dict[str, Any]) -> list[str]:
     m = info["model"]
     lines = [f"model   {m['name']} ({m['kind']}, base {m['base_model'] or '-'})"]
     run = info["run"]
-    lines.append(f"  <- run {run['id']} ({run['status']}, {run.get('steps', '?')} steps)" if run
-                 else "  <- no run (registered by hand)")
+    method = (f", {run['method']}" + (f" vs {run['reference_model']}"
+                                      if run.get("reference_model") else "")
+              if run and run.get("method", "sft") != "sft" else "")
+    lines.append(f"  <- run {run['id']} ({run['status']}, {run.get('steps', '?')} steps{method})"
+                 if run else "  <- no run (registered by hand)")
     ds = info["dataset"]
     if ds:
         splits = ", ".join(f"{k} {v}" for k, v in sorted(ds["splits"].items()))
-        lines.append(f"  <- dataset {ds['id']} {ds['name']} #{ds['hash'][:12]} ({splits})")
+        kind = f" {ds['kind']}" if ds.get("kind", "sft") != "sft" else ""
+        lines.append(f"  <- dataset {ds['id']} {ds['name']}{kind} #{ds['hash'][:12]} ({splits})")
         rules = {k: v for k, v in ds["rules"].items() if v not in (None, [], (), "", False)}
         shown = ", ".join(f"{k}={v}" for k, v in list(rules.items())[:8])
         lines.append(f"  <- rules {shown}")

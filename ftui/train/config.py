@@ -15,6 +15,11 @@ ALL_LINEAR = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "d
 SCHEDULES = ("linear", "cosine", "constant", "constant_with_warmup", "cosine_with_restarts")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 TRAIN_ON = ("assistant", "last", "all")
+METHODS = ("sft", "dpo", "kto", "orpo")
+# DPO losses TRL 1.16 accepts with a pair dataset and a frozen reference (DPOConfig.loss_type)
+DPO_LOSSES = ("sigmoid", "hinge", "ipo", "exo_pair", "nca_pair", "robust", "bco_pair",
+              "sppo_hard", "aot", "aot_unpaired", "apo_zero", "apo_down", "discopop",
+              "sigmoid_norm")
 
 
 @dataclass(frozen=True)
@@ -43,6 +48,12 @@ class RunConfig:
     packing: bool = False
     qlora: bool = False
     train_on: str = "assistant"  # assistant turns, only the last one, or every token
+    method: str = "sft"  # sft on a sft version; dpo / orpo on preference; kto on unpaired
+    beta: float = 0.1  # dpo/kto: how far from the reference; orpo: weight of the odds ratio
+    loss_type: str = "sigmoid"  # dpo only
+    desirable_weight: float = 0.0  # kto; 0: from the balance of the dataset
+    undesirable_weight: float = 0.0  # kto; 0: from the balance of the dataset
+    from_model: str = ""  # continue this registered adapter (its run's SFT model = reference)
 
     def validate(self) -> RunConfig:
         p = []
@@ -74,12 +85,31 @@ class RunConfig:
             p.append(f"precision must be one of {', '.join(PRECISIONS)}")
         if self.train_on not in TRAIN_ON:
             p.append(f"train_on must be one of {', '.join(TRAIN_ON)}")
+        p.extend(self._method_problems())
         if self.packing:
             p.append("packing is not supported yet: keep group_by_length = true, which removes "
                      "most padding")
         if p:
             raise FtuiError("invalid run config: " + "; ".join(p), "fix the values named above")
         return self
+
+    def _method_problems(self) -> list[str]:
+        p = []
+        if self.method not in METHODS:
+            return [f"method must be one of {', '.join(METHODS)}"]
+        if not 0 < self.beta <= 100:
+            p.append(f"beta {self.beta} must be above 0 (0.1 is usual)")
+        if self.loss_type not in DPO_LOSSES:
+            p.append(f"loss_type must be one of {', '.join(DPO_LOSSES)}")
+        for name in ("desirable_weight", "undesirable_weight"):
+            if getattr(self, name) < 0:
+                p.append(f"{name} must be 0 (from the balance) or more")
+        if self.method == "kto" and self.batch_size < 2:
+            p.append("kto needs batch_size 2 or more (its KL estimate pairs each example with "
+                     "another one of the same batch)")
+        if self.from_model and self.method == "sft":
+            p.append("from_model continues an adapter with a preference method (dpo, kto, orpo)")
+        return p
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -67,6 +67,9 @@ def _in_hf_cache(repo_id: str) -> bool:
 def create_run(store: Store, dataset_id: int | str, base: str, config: RunConfig) -> TrainingRun:
     config.validate()
     dataset = get_dataset(store, dataset_id)
+    from ftui.train.methods import check_method_fits
+
+    check_method_fits(config.method, dataset.spec.get("kind", "sft"), dataset.id)
     check_base(base)
     run = TrainingRun(base_model=base.strip(), dataset_id=dataset.id,
                       config_json=json.dumps(config.as_dict()))

@@ -35,6 +35,10 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 # ftui never downloads during a run; peft's save would otherwise ask the Hub about a base id
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 HEARTBEAT_S = 5
+# A preference method's own curves, kept under TRL's names with "_" for "/" (rewards_margins,
+# eval_rewards_accuracies: how often the implicit reward ranks chosen above rejected, kl, ...)
+METHOD_CURVES = ("rewards", "eval_rewards", "kl", "eval_kl", "nll_loss", "eval_nll_loss",
+                 "log_odds_ratio", "eval_log_odds_ratio")
 
 
 def run_dir(home: Path, run_id: int) -> Path:
@@ -185,6 +189,9 @@ def _make_callback(store: Store, run_id: int, is_main: bool, counter: dict[str, 
                               ("epoch", "epoch")):
                 if key in logs and logs[key] is not None:
                     values[name] = float(logs[key])
+            for key, value in logs.items():
+                if key.split("/")[0] in METHOD_CURVES and isinstance(value, int | float):
+                    values[key.replace("/", "_")] = float(value)
             if "eval_loss" in values:
                 values["perplexity"] = math.exp(min(values["eval_loss"], 50))
                 best = get_run(store, run_id).best_eval_loss
@@ -282,6 +289,10 @@ def _train(store: Store, run, home: Path, is_main: bool) -> str:
     for module in ("transformers", "peft", "torch", "accelerate"):  # they would print over the TUI
         warnings.filterwarnings("ignore", module=module)
     config = RunConfig.from_dict(run.config).validate()
+    if config.method != "sft":  # dpo / kto / orpo: TRL builds the trainer, the rest is shared
+        from ftui.train.methods.preference import train_preference
+
+        return train_preference(store, run, home, is_main)
     if config.qlora:
         _check_qlora()
     precision = pick_precision(config.precision)
