@@ -53,7 +53,8 @@ POSITIVES = [
     ("send Bearer 0b8e4a1f-2c3d-4e5f-9a8b-7c6d5e4f3a2b with each call", ["TOKEN"]),
     ("authorization: bearer abcDEF123456ghiJKL", ["TOKEN"]),
     ("-----BEGIN RSA PRIVATE KEY-----\nMIIEpAIBAAKCAQEA75r1hx9mQ3vOqPz\nKx7Y2bG", ["PRIVATE_KEY"]),
-    ("my key: -----BEGIN OPENSSH PRIVATE KEY----- b3BlbnNzaC1rZXktdjEAAAAABG5vbmU", ["PRIVATE_KEY"]),
+    ("my key: -----BEGIN OPENSSH PRIVATE KEY----- b3BlbnNzaC1rZXktdjEAAAAABG5vbmU",
+     ["PRIVATE_KEY"]),
     ("-----BEGIN PRIVATE KEY-----\r\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\r\n", ["PRIVATE_KEY"]),
     ("schreib an jürgen@exämple.de bitte", ["EMAIL"]),
     ("联系 用户@例子.公司 谢谢", ["EMAIL"]),
@@ -94,7 +95,8 @@ NEGATIVES = [
     "ssh://git@github.com/org/repo.git and https://user@example.com/x",
     "The bearer of this letter, and Bearer tokens expire after 3600 seconds.",
     'headers = {"Authorization": f"Bearer {token}"} or "Bearer $TOKEN" or Bearer <token>',
-    "-----BEGIN PUBLIC KEY-----\nMIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA\n-----END PUBLIC KEY-----",
+    "-----BEGIN PUBLIC KEY-----\nMIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA\n"
+    "-----END PUBLIC KEY-----",
     "what does the line -----BEGIN RSA PRIVATE KEY----- mean?",
     "npm i @scope/pkg@1.2.3 and docker pull python@sha256:abc123",
     "mail goes to jürgen@localhost here",
@@ -184,7 +186,8 @@ def _mixed_corpus() -> list[str]:
     """The table, the hostile shapes, and every pair of them glued together (with and without a
     separator, in both orders, around non-ASCII text and non-ASCII digits)."""
     pieces = [t for t, _ in POSITIVES] + NEGATIVES + [
-        "٤١٥٥٥٥٠١٣٢ and ٤١١١ ١١١١ ١١١١ ١١١١", "phone ٤١٥٥٥٥٠١٣٢", "— dash — and “quotes”",
+        "٤١٥٥٥٥٠١٣٢ and ٤١١١ ١١١١ ١١١١ ١١١١", "phone ٤١٥٥٥٥٠١٣٢",
+        "— dash — and “quotes”",
         "dead:beef::cafe and fe80::", "password = wJalrXUtnFEMI/K/MDENG/bPxRfiCYEXAMPLEKEYx",
         "Bearer abc", "x" * 50, "",
     ]

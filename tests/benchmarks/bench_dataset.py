@@ -64,7 +64,8 @@ def compare(old, new, matched_ids: set[int]) -> dict:
     others_new = {k: v for k, v in new.removed.items() if k != "near_duplicate"}
     return {
         "redaction_diffs": redaction_diffs, "examples_compared": len(both),
-        "changed_equal": old.changed == new.changed, "other_removals_equal": others_old == others_new,
+        "changed_equal": old.changed == new.changed,
+        "other_removals_equal": others_old == others_new,
         "removed_old": len(old_removed), "removed_new": len(new_removed),
         "removed_only_old": len(old_removed - new_removed),
         "removed_only_new": len(new_removed - old_removed),
