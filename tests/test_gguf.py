@@ -7,6 +7,9 @@ k_proj's permutation differs from q_proj's); `tiny` itself is ftui's llama."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import gguf
@@ -96,6 +99,10 @@ def gguf_deltas(tensors, alpha: float, arch: str, heads: tuple[int, int], permut
         out[(layer, kind)] = b @ a * (alpha / a.shape[0])
     return out
 
+
+# A llama.cpp source tree (a checkout, or vendor/llama.cpp in llama-cpp-python's sdist): where
+# set, ftui's file is compared with the one llama.cpp's own convert_lora_to_gguf.py writes.
+LLAMA_CPP = os.environ.get("FTUI_LLAMA_CPP")
 
 ARCH_CASES = [("llama", "llama", ALL), ("mistral", "llama", ALL), ("qwen2", "qwen2", ALL),
               ("qwen3", "qwen3", ALL), ("gemma2", "gemma2", ALL),
@@ -345,3 +352,25 @@ def test_a_gguf_base_gives_its_shape_from_its_own_metadata(tmp_path, home):
     cfg = base_config(str(tmp_path / "base.gguf"), home)
     assert cfg == {"model_type": "qwen2", "hidden_size": 64, "num_hidden_layers": 2,
                    "num_attention_heads": 4, "num_key_value_heads": 2}
+
+
+@pytest.mark.skipif(not LLAMA_CPP, reason="set FTUI_LLAMA_CPP to a llama.cpp source tree to "
+                    "compare with its own converter")
+@pytest.mark.parametrize(("model_type", "arch", "targets"), ARCH_CASES,
+                         ids=[c[0] for c in ARCH_CASES])
+def test_the_same_file_as_llama_cpps_own_converter(tmp_path, model_type, arch, targets):
+    model = tiny_base(model_type, tmp_path / "base")
+    lora_on(model, tmp_path / "adapter", targets)
+    write_gguf_adapter(tmp_path / "adapter", tmp_path / "ours.gguf", model.config.to_dict())
+    subprocess.run([sys.executable, str(Path(LLAMA_CPP) / "convert_lora_to_gguf.py"), "--base",
+                    str(tmp_path / "base"), "--outfile", str(tmp_path / "theirs.gguf"),
+                    str(tmp_path / "adapter")], check=True, capture_output=True, timeout=300)
+    ours, theirs = read_back(tmp_path / "ours.gguf"), read_back(tmp_path / "theirs.gguf")
+    for key in ("general.architecture", "general.type", "adapter.type", "adapter.lora.alpha",
+                "general.quantization_version"):
+        assert ours[0][key] == theirs[0][key] and ours[1][key] == theirs[1][key], key
+    assert list(ours[2]) == list(theirs[2])  # the same tensors in the same order
+    for name, t in theirs[2].items():
+        mine = ours[2][name]
+        assert (mine.tensor_type, list(mine.shape)) == (t.tensor_type, list(t.shape)), name
+        assert np.asarray(mine.data).tobytes() == np.asarray(t.data).tobytes(), name
