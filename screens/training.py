@@ -287,7 +287,19 @@ class TrainingScreen(FtuiScreen):
         return out
 
     def action_cancel_run(self) -> None:
-        self._act(core.request_cancel)
+        """"cancelling" shows at once; the request is written in a thread (the store may be
+        busy with the trainer's own writes for a moment)."""
+        run = self._run()
+        if run is None:
+            return
+        if run.status in core.ACTIVE:
+            shown = run.model_copy(update={"cancel_requested": True})
+            self._runs[run.id] = shown
+            self._fill_table([self._runs[i] for i in self._row_ids if i in self._runs])
+            if run.id == self.selected:
+                self._draw_header(shown, None)
+        self.gather(lambda: core.request_cancel(self.store, run.id), lambda _run: self.poll(),
+                    group=f"cancel-{run.id}")
 
     def action_pause_run(self) -> None:
         run = self._run()

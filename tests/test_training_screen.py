@@ -71,7 +71,8 @@ async def test_narrow_layout_keeps_the_plot_readable_and_the_panels_whole(demo_s
         screen = app.screen
         assert screen.has_class("-narrow")
         loss = screen.query_one(LossPlot)
-        assert loss.size.width >= 70  # was one or two characters wide
+        await wait_until(pilot, lambda: loss.size.width >= 70,  # was one or two characters wide
+                         what="the narrow layout")
         view = screen.query_one("#tr-view")
         for wid in ("#tr-gpu", "#tr-log"):
             panel = screen.query_one(wid)
@@ -136,7 +137,8 @@ async def test_archive_hides_a_run_and_cancel_says_cancelling_at_once(demo_store
         await pilot.press("c")
         # no tick in between: the key itself shows it
         assert "cancelling" in header(app)
-        assert runs.get_run(demo_store, live.id).cancel_requested
+        await wait_until(pilot, lambda: runs.get_run(demo_store, live.id).cancel_requested,
+                         what="the request in the store")
         await pilot.press("j")
         await wait_until(pilot, lambda: screen.selected == ids[1], what="j")
         await pilot.press("a")
@@ -188,7 +190,7 @@ async def test_new_run_from_the_form_trains_and_the_view_follows(demo_store, tmp
         await pilot.press("ctrl+s")
         await wait_until(pilot, lambda: (runs.list_runs(demo_store) or [None])[0] is not None
                          and runs.list_runs(demo_store)[0].status in ("completed", "failed"),
-                         timeout=120, what="the run to end")
+                         timeout=300, what="the run to end")
         run = runs.list_runs(demo_store)[0]
         assert run.status == "completed", run.error
         screen = app.screen
