@@ -10,6 +10,7 @@ end, every request must be in the store (nothing lost when the proxy stops).
 
     python tests/benchmarks/bench_gateway.py [--requests 600] [--seconds 5]
     python tests/benchmarks/bench_gateway.py --kill9 5 --seconds 3   # loss on kill -9
+    python tests/benchmarks/bench_gateway.py --memory 1024   # memory: 1 GiB blob, 1 GiB chat
 """
 
 from __future__ import annotations
@@ -50,8 +51,14 @@ UPSTREAM = textwrap.dedent('''
                                                            "content": ""}}) + "\\n").encode())
         await resp.write_eof()
         return resp
+    async def blob(request):  # read and drop, as it arrives
+        size = 0
+        async for chunk in request.content.iter_any():
+            size += len(chunk)
+        return web.json_response({"size": size}, status=201)
     app = web.Application()
     app.router.add_post("/api/chat", chat)
+    app.router.add_post("/api/blobs/{digest}", blob)
     web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), print=None, access_log=None)
 ''')
 
@@ -204,13 +211,63 @@ def kill9(rounds: int, seconds: float) -> None:
                       "ratings_lost": sum(o["ratings_lost"] for o in out)}))
 
 
+def memory(mib: int) -> None:
+    """The proxy's peak memory while a blob of `mib` MiB streams through it and a chat body of
+    the same size is refused (413, over --max-body)."""
+    import threading
+
+    import psutil
+
+    tmp = Path(tempfile.mkdtemp(prefix="ftui-bench-mem-"))
+    up_port, port = free_port(), free_port()
+    up = subprocess.Popen([sys.executable, "-c", UPSTREAM, str(up_port)])
+    gw = subprocess.Popen([sys.executable, "-m", "ftui", "--db", str(tmp / "ftui.db"), "proxy",
+                           "--listen", f"127.0.0.1:{port}", "--upstream",
+                           f"http://127.0.0.1:{up_port}"], stdout=subprocess.DEVNULL)
+    via = f"http://127.0.0.1:{port}"
+    try:
+        wait_up(f"http://127.0.0.1:{up_port}")
+        wait_up(via)
+        proc = psutil.Process(gw.pid)
+        before, peak, done = proc.memory_info().rss, [0], threading.Event()
+
+        def watch() -> None:
+            while not done.is_set():
+                peak[0] = max(peak[0], proc.memory_info().rss)
+                time.sleep(0.01)
+
+        threading.Thread(target=watch, daemon=True).start()
+
+        def body():
+            for _ in range(mib):
+                yield b"x" * (1 << 20)
+
+        blob = httpx.post(via + "/api/blobs/sha256:" + "0" * 64, content=body(), timeout=600)
+        chat = httpx.post(via + "/api/chat", content=body(), timeout=600)
+        done.set()
+    finally:
+        gw.send_signal(signal.SIGINT)
+        gw.wait(60)
+        up.terminate()
+        up.wait(10)
+    print(json.dumps({"mib": mib, "blob_status": blob.status_code, "streamed_mib":
+                      blob.json()["size"] / 2 ** 20, "chat_status": chat.status_code,
+                      "rss_before_mib": round(before / 2 ** 20),
+                      "rss_peak_mib": round(peak[0] / 2 ** 20)}))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--requests", type=int, default=600)
     ap.add_argument("--seconds", type=float, default=5.0)
     ap.add_argument("--kill9", type=int, metavar="ROUNDS", help="instead: kill -9 the proxy "
                     "under load ROUNDS times and count what was lost")
+    ap.add_argument("--memory", type=int, metavar="MIB", help="instead: peak proxy memory "
+                    "while MIB MiB of blob stream through and a chat that large is refused")
     args = ap.parse_args()
+    if args.memory:
+        memory(args.memory)
+        return
     if args.kill9:
         kill9(args.kill9, args.seconds)
         return
