@@ -141,8 +141,19 @@ def cmd_evaluate(args, store) -> int:
                       lambda i, n: print(f"\r  {i}/{n} answered", end="", file=sys.stderr))
     if not args.json:
         print(file=sys.stderr)
-    _emit(args, result, lambda: _print_eval(result))
+    _emit(args, result, lambda: _print_preference_eval(result) if "preference_accuracy" in result
+          else _print_eval(result))
     return EXIT_OK
+
+
+def _print_preference_eval(result: dict) -> None:
+    low, high = result["ci95"] or (None, None)
+    print(f"  {result['pairs']} {result['split']} pairs of dataset {result['dataset_id']}"
+          + (f" ({result['skipped_too_long']} too long, left out)"
+             if result["skipped_too_long"] else ""))
+    print(f"    preference accuracy {result['preference_accuracy']:.3f}"
+          + (f"  (95% CI {low:.3f}-{high:.3f})" if low is not None else ""))
+    print(f"    mean margin         {result['mean_margin']:+.4f} nats/token (chosen - rejected)")
 
 
 def cmd_compare(args, store) -> int:
@@ -315,7 +326,8 @@ def add_model_commands(sub) -> None:
         p = madd(name, text)
         p.add_argument("id")
         p.add_argument("--note")
-    p = madd("evaluate", "loss, perplexity and generation figures on a held-out split")
+    p = madd("evaluate", "loss, perplexity and generation figures on a held-out split; on a "
+             "preference version: preference accuracy (chosen above rejected) and mean margin")
     p.add_argument("id")
     p.add_argument("--dataset", type=int, help="dataset version (default: the one it was "
                    "trained on)")

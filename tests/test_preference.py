@@ -239,14 +239,12 @@ def pair_set(store, signals):
     return version.id
 
 
-@pytest.mark.parametrize("method", ["dpo", "orpo"])
-def test_dpo_and_orpo_runs_write_their_curves(store, home, pair_set, method):
+def _check_pair_run(store, final, method: str, steps: int) -> None:
     from ftui.registry import get_model
     from ftui.registry.lineage import lineage, lineage_lines
     from ftui.train import runs
 
-    final = _train(store, home, pair_set, method=method)
-    assert (final.step, final.total_steps) == (4, 4)
+    assert (final.step, final.total_steps) == (steps, steps)
     for name in ("train_loss", "rewards_chosen", "rewards_rejected", "rewards_margins",
                  "rewards_accuracies", "eval_rewards_accuracies", "tokens_per_second"):
         assert len(runs.metric_series(store, final.id, name)) >= 2, name
@@ -258,6 +256,10 @@ def test_dpo_and_orpo_runs_write_their_curves(store, home, pair_set, method):
     assert got["run"]["method"] == method and got["dataset"]["kind"] == "preference"
     assert got["run"]["reference_model"] == "tiny"
     assert f"{method} vs tiny" in "\n".join(lineage_lines(got))
+
+
+def test_orpo_run_writes_its_curves(store, home, pair_set):
+    _check_pair_run(store, _train(store, home, pair_set, method="orpo"), "orpo", 4)
 
 
 def test_kto_run_weights_the_balance_and_logs_kl(store, home, signals):
@@ -317,3 +319,45 @@ def test_cli_dpo_from_an_sft_adapter_keeps_its_base_and_refers_to_it(store, home
     assert main(["--db", db, "train", "--method", "dpo", "--dataset", str(pair_set),
                  "--from-model", str(start.id), "--base", "demo"]) == 2
     assert "not demo" in capsys.readouterr().err
+
+
+def test_dpo_run_curves_and_preference_accuracy_before_and_after(store, home, pair_set, monkeypatch,
+                                                              capsys):
+    """No reference model needed: the base has a figure too. DPO on the train pairs raises the
+    margin of chosen over rejected on those pairs."""
+    from ftui.cli import main
+    from ftui.registry import get_model
+    from ftui.registry.preference_eval import mean_logprob
+
+    monkeypatch.setenv("FTUI_HOME", str(home))
+    db = store.url
+    args = ["--dataset", str(pair_set), "--split", "train", "--json"]
+    assert main(["--db", db, "models", "evaluate", "tiny", *args]) == 0
+    base = json.loads(capsys.readouterr().out)
+    pairs = preference_examples(store, pair_set, "train")
+    assert base["pairs"] == len(pairs) and base["split"] == "train"
+    low, high = base["ci95"]
+    assert 0 <= low <= base["preference_accuracy"] <= high <= 1
+    # the figure is the share of pairs whose chosen reply has the higher mean log-prob
+    from ftui.inference import _local_model
+
+    tok, net = _local_model("tiny", None, home)
+    import torch
+
+    with torch.no_grad():
+        margins = [mean_logprob(tok, net, [*p.prompt, p.reply], 1024)
+                   - mean_logprob(tok, net, [*p.prompt, p.rejected], 1024) for p in pairs]
+    assert base["preference_accuracy"] == sum(m > 0 for m in margins) / len(margins)
+    assert base["mean_margin"] == pytest.approx(sum(margins) / len(margins), abs=1e-6)
+
+    final = _train(store, home, pair_set, method="dpo", max_steps=6, learning_rate=2e-2,
+                   beta=0.5, eval_steps=3, save_steps=100)
+    _check_pair_run(store, final, "dpo", 6)
+    model = get_model(store, f"pairs-run{final.id}")
+    assert main(["--db", db, "models", "evaluate", str(model.id), *args]) == 0
+    tuned = json.loads(capsys.readouterr().out)
+    assert tuned["mean_margin"] > base["mean_margin"]
+    assert get_model(store, model.id).metrics["eval_preference"]["pairs"] == len(pairs)
+    assert main(["--db", db, "models", "evaluate", str(model.id), "--dataset", str(pair_set),
+                 "--split", "train"]) == 0
+    assert "preference accuracy" in capsys.readouterr().out

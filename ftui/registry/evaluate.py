@@ -181,8 +181,13 @@ def evaluate(store: Store, ref: int | str, *, home: Path, host: str,
     from ftui.inference.batch import Progress, generate_many
     from ftui.inference.router import target_of
     from ftui.registry import get_model
+    from ftui.registry.preference_eval import preference_accuracy, wants_preference_eval
 
     cancel = cancel or threading.Event()
+    if wants_preference_eval(store, ref, dataset_id):  # pairs: preference accuracy (issue 12)
+        return preference_accuracy(store, ref, home=home, dataset_id=dataset_id, split=split,
+                                   limit=limit, max_len=max_len, on_progress=on_progress,
+                                   cancel=cancel)
     model = get_model(store, ref)
     dataset_id, split_name, examples = _examples_for(store, model, dataset_id, split, limit)
     loss = _loss(store, model, examples, home, max_len, cancel, on_update)
