@@ -153,3 +153,51 @@ def add_judge_commands(sub) -> None:
     p.add_argument("--judge", metavar="MODEL", help="only this judge's judgements")
     p = action_adder(jsub, cmd_judge_failures)("failures", "the judgements that failed, and why")
     p.add_argument("--limit", type=int, default=50)
+    add_compare_command(jsub)
+
+
+def cmd_judge_compare(args: argparse.Namespace) -> int:
+    from ftui.config import load_settings
+    from ftui.judge.pairwise import compare_models
+    from ftui.judge.run import resolve_judge, select_ids
+
+    settings = load_settings(args.db)
+    store = _open(args)
+    if args.parallel < 1:
+        raise FtuiError(f"--parallel {args.parallel} is below 1", "give 1 or more")
+    judge = resolve_judge(store, _judge_name(args, settings), host=settings.ollama_host,
+                          home=settings.home)
+    ids = select_ids(store, _filter(args), include_rated=True, limit=args.limit)
+    if not ids:
+        raise FtuiError("no interaction matches the filter", "widen the filter")
+    r = compare_models(store, args.a, args.b, judge, ids, host=settings.ollama_host,
+                       home=settings.home, rubric=args.rubric, parallel=args.parallel)
+
+    def human() -> None:
+        print(f"{r['n']} prompts: A ({r['a']}) wins {r['a_wins']}, B ({r['b']}) wins "
+              f"{r['b_wins']}, ties {r['ties']} (orders disagreed on "
+              f"{r['order_disagreements']}), failed {r['failed']}, unanswered {r['unanswered']}")
+        if r["b_win_rate"] is not None:
+            lo, hi = r["b_win_rate_ci95"]
+            print(f"B's win rate over decisive pairs {r['b_win_rate']:.0%} "
+                  f"(95% Wilson [{lo:.0%}, {hi:.0%}]); judge {r['judge']}")
+
+    _emit(args, r, human)
+    return EXIT_OK
+
+
+def add_compare_command(jsub) -> None:
+    p = action_adder(jsub, cmd_judge_compare)(
+        "compare", "A against B on the prompts of stored interactions, judged pairwise in both "
+        "orders (a tie when the orders disagree)")
+    p.add_argument("a", help="model A (an Ollama model or a registered model)")
+    p.add_argument("b", help="model B")
+    p.add_argument("--judge", metavar="MODEL")
+    p.add_argument("--rubric", metavar="NAME", help="whose criteria the judge weighs "
+                   "(default: each prompt's mode)")
+    p.add_argument("--limit", type=int, default=50, help="prompts to compare (default 50)")
+    p.add_argument("--parallel", type=int, default=4)
+    for flag in ("--mode", "--status", "--model", "--source"):
+        p.add_argument(flag, action="append")
+    for flag in ("--tag", "--text", "--since", "--until"):
+        p.add_argument(flag)

@@ -547,3 +547,24 @@ def test_pairwise_asks_both_orders_ties_on_disagreement_and_reports_wilson(stand
     assert parse_pair('{"winner": "answer_2"}') == "2" and parse_pair("Winner: tie") == "tie"
     with pytest.raises(JudgeParseError):
         parse_pair("I cannot decide")
+
+
+def test_cli_judge_compare_two_models_on_stored_prompts(store, standin, tmp_path, monkeypatch,
+                                                        capsys):
+    monkeypatch.setenv("OLLAMA_HOST", standin.url)
+    monkeypatch.setenv("FTUI_HOME", str(tmp_path))
+    standin.scripted[JUDGE] = scripted_pair_judge
+    standin.models.update({"a:1": "GOOD: use sorted()", "b:1": "meh, loop it"})
+    for i in range(3):
+        add(store, f"How do I sort {i}?", mode=("standard", "agent", "chain_of_thought")[i])
+    code, out, _ = cli(capsys, "--db", store.url, "judge", "compare", "a:1", "b:1", "--judge",
+                       JUDGE, "--json")
+    data = json.loads(out)
+    assert code == 0 and (data["n"], data["a_wins"], data["b_wins"]) == (3, 3, 0)
+    assert data["b_win_rate"] == 0 and data["b_win_rate_ci95"][0] == pytest.approx(0, abs=1e-9)
+    asked = [b["model"] for m, p, b in standin.requests if p == "/api/chat"]
+    assert asked.count("a:1") == 3 and asked.count("b:1") == 3 and asked.count(JUDGE) == 6
+    code, out, _ = cli(capsys, "--db", store.url, "judge", "compare", "a:1", "nope:1",
+                       "--judge", JUDGE, "--json")
+    data = json.loads(out)  # a model that cannot answer: its prompts count as unanswered
+    assert code == 0 and (data["n"], data["unanswered"], data["b_win_rate"]) == (0, 3, None)

@@ -153,3 +153,63 @@ def summarize(verdicts: Sequence[PairVerdict]) -> dict[str, Any]:
                 1 for v in verdicts if v.winner == "tie" and v.a_first != v.b_first),
             "b_win_rate": interval.estimate if interval else None,
             "b_win_rate_ci95": [interval.low, interval.high] if interval else None}
+
+
+def _answers(store, ref: str, prompts: Sequence[tuple[list[dict[str, Any]], str]], *,
+             host: str, home: Path, parallel: int) -> list[str | None]:
+    """`ref`'s answer to each prompt (with its mode's system prompt, as served), None where it
+    failed. Ollama models answer `parallel` at a time; local ones one at a time."""
+    from ftui.inference.router import run_target, target_of, with_mode
+    from ftui.prompts import system_prompts
+
+    target, _ = target_of(store, ref)
+    modes = system_prompts(home)
+    options = {"temperature": 0.0, "seed": 0, "num_predict": 512}
+
+    def one(item) -> str | None:
+        messages, mode = item
+        try:
+            return run_target(target, with_mode(messages, mode, modes), home, host,
+                              options=options).text
+        except FtuiError:
+            return None
+
+    workers = parallel if target["backend"] == "ollama" else 1
+    with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="ftui-cmp") as pool:
+        return list(pool.map(one, prompts))
+
+
+def compare_models(store, model_a: str, model_b: str, judge: Judge, ids: Sequence[int], *,
+                   host: str, home: Path, rubric: str | None = None,
+                   parallel: int = 4) -> dict[str, Any]:
+    """A and B answer the prompts of the interactions `ids`; the judge compares each pair in
+    both orders. A prompt either model failed to answer counts as failed."""
+    from ftui.conversation import prompt_and_reply
+    from ftui.judge.rubrics import rubric_for
+    from ftui.store.interactions import get
+
+    prompts = []
+    for i in ids:
+        item = get(store, i)
+        split = prompt_and_reply(item.messages) if item else None
+        if split and split[0]:
+            prompts.append((split[0], item.reasoning_mode))
+    a = _answers(store, model_a, prompts, host=host, home=home, parallel=parallel)
+    b = _answers(store, model_b, prompts, host=host, home=home, parallel=parallel)
+    pairs, lost = [], 0
+    for (messages, mode), ans_a, ans_b in zip(prompts, a, b, strict=True):
+        if ans_a is None or ans_b is None:
+            lost += 1
+        else:
+            pairs.append(Pair(messages, ans_a, ans_b, mode))
+    by_mode: dict[str, list[Pair]] = {}
+    for p in pairs:
+        by_mode.setdefault(p.mode, []).append(p)
+    verdicts = []
+    for mode, group in by_mode.items():  # each mode's criteria
+        verdicts += judge_pairs(judge, group, rubric_for(mode, home, rubric), host=host,
+                                home=home, parallel=parallel)
+    out = summarize(verdicts)
+    out.update(a=model_a, b=model_b, judge=judge.ref, judge_digest=judge.digest,
+               unanswered=lost)
+    return out
