@@ -361,3 +361,44 @@ def test_dpo_run_curves_and_preference_accuracy_before_and_after(store, home, pa
     assert main(["--db", db, "models", "evaluate", str(model.id), "--dataset", str(pair_set),
                  "--split", "train"]) == 0
     assert "preference accuracy" in capsys.readouterr().out
+
+
+def test_kto_run_cancelled_in_the_app_worker_resumes_to_its_last_step(store, home, signals):
+    """The shared run machinery holds for a preference method: cancel keeps a checkpoint,
+    resume continues from it and redoes no step's curves twice."""
+    import time
+
+    from ftui.train import runs
+    from ftui.train.config import RunConfig
+    from ftui.train.worker import WorkerThread, run_worker
+
+    version, _, _ = build_dataset(store, "kto", DatasetSpec(kind="unpaired", near_dup=None,
+                                                            val=0.0))
+    cfg = RunConfig(**{**PREF_FAST, "method": "kto", "max_steps": 8, "save_steps": 100,
+                       "eval_steps": 100}).validate()
+    run = runs.create_run(store, version.id, "tiny", cfg)
+    worker = WorkerThread(store, home)
+    worker.start()
+    worker.submit(run.id)
+    try:
+        end = time.monotonic() + 240
+        while runs.get_run(store, run.id).step < 2 and time.monotonic() < end:
+            time.sleep(0.005)
+        runs.request_cancel(store, run.id)
+        while runs.get_run(store, run.id).status != "cancelled" and time.monotonic() < end:
+            time.sleep(0.05)
+    finally:
+        worker.stop_event.set()
+        worker.join(timeout=30)
+    stopped = runs.get_run(store, run.id)
+    assert stopped.status == "cancelled" and 2 <= stopped.step < 8
+    assert (Path(stopped.output_dir) / f"checkpoint-{stopped.step}").is_dir()
+    runs.resume_run(store, run.id)
+    run_worker(store, home, once=True, only=run.id)
+    final = runs.get_run(store, run.id)
+    assert final.status == "completed", final.error
+    assert (final.step, final.total_steps) == (8, 8)
+    assert f"resuming from checkpoint-{stopped.step}" in [e.message for e in
+                                                           runs.events(store, run.id)]
+    steps = [s for s, _ in runs.metric_series(store, run.id, "rewards_chosen")]
+    assert steps == sorted(set(steps)) and steps[-1] == 8

@@ -30,6 +30,9 @@ def _trl(method: str):
         from trl import KTOConfig, KTOTrainer
 
         return KTOConfig, KTOTrainer
+    import os
+
+    os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")  # its notice would print over the TUI
     from trl.experimental.orpo import ORPOConfig, ORPOTrainer
 
     return ORPOConfig, ORPOTrainer
