@@ -154,6 +154,7 @@ def add_judge_commands(sub) -> None:
     p = action_adder(jsub, cmd_judge_failures)("failures", "the judgements that failed, and why")
     p.add_argument("--limit", type=int, default=50)
     add_compare_command(jsub)
+    add_experiment_command(jsub)
 
 
 def cmd_judge_compare(args: argparse.Namespace) -> int:
@@ -201,3 +202,37 @@ def add_compare_command(jsub) -> None:
         p.add_argument(flag, action="append")
     for flag in ("--tag", "--text", "--since", "--until"):
         p.add_argument(flag)
+
+
+def cmd_judge_experiment(args: argparse.Namespace) -> int:
+    from ftui.judge.experiment import judged_report
+
+    r = judged_report(_open(args), args.experiment, judge=args.judge)
+
+    def human() -> None:
+        e = r["experiment"]
+        print(f"experiment {e['id']} {e['name']}: {r['metric']}")
+        for arm in ("A", "B"):
+            m = r["arms"][arm]
+            mean = "-" if m["mean_judge_unrated"] is None else f"{m['mean_judge_unrated']:.2f}"
+            print(f"  {arm} {e['model_' + arm.lower()][:24]:<24} interactions "
+                  f"{m['interactions']:>6}  rated by people {m['human_rated']:>6}  judged "
+                  f"unrated {m['judged_unrated']:>6}  mean judge score {mean}")
+        if r["diff_mean_judge_unrated"] is not None:
+            lo, hi = r["diff_ci95"]
+            print(f"  B - A judge score {r['diff_mean_judge_unrated']:+.3f} [{lo:+.3f}, "
+                  f"{hi:+.3f}], Welch p = {r['p_value']:.3g}")
+        t = r["agreement"]
+        print(f"  judge vs people: n {t['n']}, kappa {_fmt(t['kappa_quadratic'])}"
+              + (f"  warning: {t['warning']}" if t["warning"] else ""))
+
+    _emit(args, r, human)
+    return EXIT_OK
+
+
+def add_experiment_command(jsub) -> None:
+    p = action_adder(jsub, cmd_judge_experiment)(
+        "experiment", "an experiment's arms by the judge's score on unrated traffic (kept apart "
+        "from the human ratings)")
+    p.add_argument("experiment", help="experiment id or name")
+    p.add_argument("--judge", metavar="MODEL", help="only this judge's judgements")

@@ -568,3 +568,41 @@ def test_cli_judge_compare_two_models_on_stored_prompts(store, standin, tmp_path
                        "--judge", JUDGE, "--json")
     data = json.loads(out)  # a model that cannot answer: its prompts count as unanswered
     assert code == 0 and (data["n"], data["unanswered"], data["b_win_rate"]) == (0, 3, None)
+
+
+# ---------------------------------------------------------------- experiments
+
+def test_experiment_judge_metric_on_unrated_traffic_kept_apart(store, tmp_path, monkeypatch,
+                                                                capsys):
+    from ftui.store.models import Experiment
+
+    with store.session() as s:
+        s.add(Experiment(name="exp", alias="assistant", model_a="base", model_b="tuned",
+                         salt="x"))
+        s.commit()
+    a_scores, b_scores = [2, 3, 3, 2], [4, 5, 4, 3, 5]
+
+    def logged(arm, rating=None):
+        return log_interaction(store, [{"role": "user", "content": "hi"},
+                                       {"role": "assistant", "content": "hello"}],
+                               rating=rating, experiment_id=1, arm=arm).id
+
+    for n, score in enumerate(a_scores):
+        judged(store, logged("A"), score, f"a{n}")
+    for n, score in enumerate(b_scores):
+        judged(store, logged("B"), score, f"b{n}")
+    judged(store, logged("B", rating=1), 5, "rated-b")  # rated by a person: not in the metric
+    logged("A")  # not judged
+    monkeypatch.setenv("FTUI_HOME", str(tmp_path))
+    code, out, _ = cli(capsys, "--db", store.url, "judge", "experiment", "exp", "--json")
+    r = json.loads(out)
+    assert code == 0 and "not a human rating" in r["metric"]
+    a, b = r["arms"]["A"], r["arms"]["B"]
+    assert (a["interactions"], a["judged_unrated"], a["human_rated"]) == (5, 4, 0)
+    assert (b["interactions"], b["judged"], b["judged_unrated"], b["human_rated"]) == (6, 6, 5, 1)
+    assert b["mean_judge_unrated"] == pytest.approx(sum(b_scores) / 5)
+    from scipy.stats import ttest_ind
+
+    assert r["diff_mean_judge_unrated"] == pytest.approx(sum(b_scores) / 5 - sum(a_scores) / 4)
+    assert r["p_value"] == pytest.approx(ttest_ind(b_scores, a_scores, equal_var=False).pvalue)
+    assert r["agreement"]["n"] == 1  # the one interaction with both
