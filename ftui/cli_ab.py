@@ -43,8 +43,13 @@ def print_report(r: dict) -> None:
                   + " ".join(str(arm['ratings'][str(k)]) for k in range(1, 6)))
     if r["diff_mean_rating"] is not None:
         lo, hi = r["diff_ci95"]
-        print(f"B - A mean rating {r['diff_mean_rating']:+.3f} [{lo:+.3f}, {hi:+.3f}], "
-              f"Welch p = {_fmt(r['p_value'])}")
+        how = ("95% confidence sequence, always-valid p" if r["statistics"] == "sequential"
+               else "Welch 95% CI, fixed-horizon p")
+        print(f"B - A mean rating per unit {r['diff_mean_rating']:+.3f} [{lo:+.3f}, {hi:+.3f}]"
+              f" ({how} = {_fmt(r['p_value'])}; {a['rated_units']} + {b['rated_units']} "
+              "rated units)")
+    if r.get("warning"):
+        print(f"warning: {r['warning']}")
     print(f"sample ratio check p = {_fmt(r['srm_p_value'])}"
           + ("  (MISMATCH)" if r["srm_flag"] else ""))
     ar = r["arena"]
@@ -88,7 +93,7 @@ def cmd_ab(args: argparse.Namespace) -> int:
         got = ab.assign(store, args.id, args.unit)
         _emit(args, got.as_dict(), lambda: print(f"{got.unit} -> arm {got.arm} ({got.model})"))
     elif action == "report":
-        r = report(store, args.id)
+        r = report(store, args.id, "fixed" if args.fixed else "sequential")
         _emit(args, r, lambda: print_report(r))
     elif action == "pairs":
         from pathlib import Path
@@ -160,7 +165,10 @@ def add_ab_commands(sub) -> None:
     aadd("list", "every experiment")
     for name, text in (("start", "start routing (one running experiment per alias)"),
                        ("stop", "stop routing"), ("report", "figures per arm and the verdict")):
-        aadd(name, text).add_argument("id")
+        q = aadd(name, text)
+        q.add_argument("id")
+    q.add_argument("--fixed", action="store_true", help="fixed-horizon Welch test instead of "
+                   "the sequential default (valid only when read once, at a size set in advance)")
     q = aadd("split", "change B's share for new units (assigned units keep their arm)")
     q.add_argument("id")
     q.add_argument("split", type=float)

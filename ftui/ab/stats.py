@@ -199,3 +199,94 @@ def bradley_terry_ci(matches: Sequence[Match], rounds: int = 200,
             samples[p].append(got.get(p, 0.0))
     return {p: Interval(point[p], percentile(samples[p], 2.5), percentile(samples[p], 97.5))
             for p in point}
+
+
+# ---------------------------------------------------------------- sequential (safe to watch)
+#
+# Asymptotic confidence sequences (Waudby-Smith, Arnold, Wu, McAuliffe, Ramdas: "Time-uniform
+# central limit theory and asymptotic confidence sequences", Annals of Statistics, 2024;
+# arXiv:2103.06476), as GrowthBook's sequential testing uses them (docs.growthbook.io/statistics/
+# sequential; their gbstats code cites eq. 9 for the half-width and eq. 161 for rho):
+#
+#   half-width = sqrt(s2) * sqrt(2 (n rho^2 + 1) / (n rho)^2 * ln(sqrt(n rho^2 + 1) / alpha))
+#   rho        = sqrt((-2 ln alpha + ln(-2 ln alpha + 1)) / N*)
+#
+# n is the number of units in both arms, s2 the per-unit variance of the difference
+# (SE^2 * n, SE^2 = var_a / n_a + var_b / n_b) and N* the tuning parameter: the total units at
+# which the sequence is tightest (GrowthBook's default is 5,000; ours is in SEQUENTIAL_TUNING).
+# The interval holds at every n at once, so it may be read after every outcome; the price is a
+# wider interval than a fixed-horizon one at any single n. The always-valid p-value is the
+# smallest alpha whose sequence excludes 0 (with rho fixed at the level's rho).
+
+SEQUENTIAL_TUNING = 1000
+
+
+def sequential_rho(alpha: float = 0.05, tuning: float = SEQUENTIAL_TUNING) -> float:
+    log_alpha = math.log(alpha)
+    return math.sqrt((-2 * log_alpha + math.log(-2 * log_alpha + 1)) / tuning)
+
+
+def sequential_halfwidth(s2, n, alpha: float = 0.05, tuning: float = SEQUENTIAL_TUNING):
+    """Half-width of the two-sided confidence sequence (numpy arrays or plain floats)."""
+    import numpy as np
+
+    rho2 = sequential_rho(alpha, tuning) ** 2
+    n = np.asarray(n, dtype=float)
+    return np.sqrt(s2) * np.sqrt(2 * (n * rho2 + 1) / (n * n * rho2)
+                                 * np.log(np.sqrt(n * rho2 + 1) / alpha))
+
+
+def sequential_moments(n_a, sum_a, sq_a, n_b, sum_b, sq_b, alpha: float = 0.05,
+                       tuning: float = SEQUENTIAL_TUNING):
+    """(diff, low, high, always-valid p) of mean(b) - mean(a) from counts, sums and sums of
+    squares: vectorised, so the simulation in the tests runs this very code. The variance is
+    the larger of the unpooled one and the one under the null (both arms pooled, as a score
+    test has it): two arms of identical ratings at small n get no zero width."""
+    import numpy as np
+
+    n_a, n_b = np.asarray(n_a, dtype=float), np.asarray(n_b, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mean_a, mean_b = sum_a / n_a, sum_b / n_b
+        var_a = (sq_a - n_a * mean_a ** 2) / (n_a - 1)
+        var_b = (sq_b - n_b * mean_b ** 2) / (n_b - 1)
+        n = n_a + n_b
+        pooled = ((sq_a + sq_b) - (sum_a + sum_b) ** 2 / n) / (n - 1)
+        se2 = np.maximum(var_a / n_a + var_b / n_b, pooled * (1 / n_a + 1 / n_b))
+        s2 = np.maximum(se2, 0) * n
+        diff = mean_b - mean_a
+        half = sequential_halfwidth(s2, n, alpha, tuning)
+        rho2 = sequential_rho(alpha, tuning) ** 2
+        # alpha at which the half-width equals |diff| (rho held at the level's value)
+        p = np.sqrt(n * rho2 + 1) * np.exp(-(diff ** 2) * (n * rho2) * n
+                                           / (2 * s2 * (n * rho2 + 1)))
+        p = np.where(s2 > 0, np.minimum(p, 1.0), np.where(diff == 0, 1.0, 0.0))
+    return diff, diff - half, diff + half, p
+
+
+@dataclass(frozen=True)
+class Sequential:
+    diff: float  # mean(b) - mean(a)
+    low: float
+    high: float
+    p_value: float  # always valid: may be read at any time
+
+
+def sequential(a: Sequence[float], b: Sequence[float], alpha: float = 0.05,
+               tuning: float = SEQUENTIAL_TUNING) -> Sequential | None:
+    """Confidence sequence for mean(b) - mean(a); None below two values per side."""
+    if len(a) < 2 or len(b) < 2:
+        return None
+    d, lo, hi, p = sequential_moments(len(a), sum(a), sum(x * x for x in a),
+                                      len(b), sum(b), sum(x * x for x in b), alpha, tuning)
+    return Sequential(float(d), float(lo), float(hi), float(p))
+
+
+def unit_means(pairs: Sequence[tuple[str, float]]) -> list[float]:
+    """Each unit's mean of its values, in the order units first appear: the observations of
+    the test, so that a few heavy users count once each and cannot decide a verdict."""
+    sums: dict[str, list[float]] = {}
+    for unit, value in pairs:
+        acc = sums.setdefault(unit, [0.0, 0])
+        acc[0] += value
+        acc[1] += 1
+    return [total / count for total, count in sums.values()]
