@@ -11,11 +11,17 @@ from textual.widgets import Input, Label, Select, Static
 
 from ftui.errors import FtuiError
 from ftui.telemetry import no_gpu_reason
-from ftui.train.config import PRESETS, RunConfig
+from ftui.train.config import METHODS, PRESETS, RunConfig
 from ftui.train.estimate import base_config, estimate, memory_need
+from ftui.train.methods import check_method_fits
 
 FORM_FIELDS = ("epochs", "max_steps", "batch_size", "grad_accum", "learning_rate", "lora_r",
-               "lora_alpha", "max_seq_len", "eval_steps", "save_steps")
+               "lora_alpha", "max_seq_len", "eval_steps", "save_steps", "beta")
+METHOD_FOR_KIND = {"sft": "sft", "preference": "dpo", "unpaired": "kto"}  # issue 12
+
+
+def _kind(dataset) -> str:
+    return dataset.spec.get("kind", "sft")
 
 
 class NewRunDialog(ModalScreen[tuple[int, str, RunConfig, bool] | None]):
@@ -46,6 +52,11 @@ class NewRunDialog(ModalScreen[tuple[int, str, RunConfig, bool] | None]):
                 yield Label("where", classes="form-label")
                 yield Select([("in this app", "app"), ("background process", "detach")],
                              value="app", allow_blank=False, id="where", compact=True)
+            with Horizontal(classes="form-row"):
+                yield Label("method", classes="form-label")
+                yield Select([(m, m) for m in METHODS], id="method", allow_blank=False,
+                             value=METHOD_FOR_KIND.get(_kind(self.datasets[0]), "sft"),
+                             compact=True)
             defaults = RunConfig()
             for i in range(0, len(FORM_FIELDS), 2):
                 with Horizontal(classes="form-row"):
@@ -71,6 +82,11 @@ class NewRunDialog(ModalScreen[tuple[int, str, RunConfig, bool] | None]):
     def on_select_changed(self, event: Select.Changed) -> None:
         if event.select.id == "preset":
             self._apply_preset(str(event.value))
+        elif event.select.id == "dataset":  # the method that fits the version's kind
+            ds = next((d for d in self.datasets if d.id == event.value), None)
+            if ds is not None:
+                self.query_one("#method", Select).value = METHOD_FOR_KIND.get(_kind(ds), "sft")
+            self._update_estimate()
         else:
             self._update_estimate()
 
@@ -79,8 +95,14 @@ class NewRunDialog(ModalScreen[tuple[int, str, RunConfig, bool] | None]):
 
     def config(self) -> RunConfig:
         values = {f: self.query_one(f"#f_{f}", Input).value for f in FORM_FIELDS}
+        values["method"] = str(self.query_one("#method", Select).value)
         preset = PRESETS[str(self.query_one("#preset", Select).value)]["config"]
-        return RunConfig.from_dict({**preset, **values}).validate()
+        config = RunConfig.from_dict({**preset, **values}).validate()
+        ds = next((d for d in self.datasets
+                   if d.id == self.query_one("#dataset", Select).value), None)
+        if ds is not None:  # said in the form, not after the run is made
+            check_method_fits(config.method, _kind(ds), ds.id)
+        return config
 
     def _update_estimate(self) -> None:
         box = self.query_one("#estimate", Static)

@@ -402,3 +402,48 @@ def test_kto_run_cancelled_in_the_app_worker_resumes_to_its_last_step(store, hom
                                                            runs.events(store, run.id)]
     steps = [s for s, _ in runs.metric_series(store, run.id, "rewards_chosen")]
     assert steps == sorted(set(steps)) and steps[-1] == 8
+
+
+async def test_new_run_form_picks_the_method_of_the_version_and_trains_it(store, home, pair_set):
+    """F3 → n: a preference version brings `dpo`; `sft` on it is refused in the form; the run
+    it starts trains DPO and writes its curves."""
+    import time
+
+    from ftui.screens.app import FtuiApp
+    from ftui.screens.training import NewRunDialog, TrainingScreen
+    from textual.widgets import Input, Select
+
+    from ftui.config import Settings
+    from ftui.train import runs
+
+    async def until(pilot, check, what, timeout=60.0):
+        end = time.monotonic() + timeout
+        while not check():
+            assert time.monotonic() < end, f"timed out waiting for {what}"
+            await pilot.pause(0.05)
+
+    app = FtuiApp(store, Settings(home=home, database_url=store.url))
+    async with app.run_test(size=(160, 48)) as pilot:
+        await pilot.press("f3")
+        await until(pilot, lambda: isinstance(app.screen, TrainingScreen), "F3")
+        await pilot.press("n")
+        await until(pilot, lambda: isinstance(app.screen, NewRunDialog), "the form")
+        form = app.screen
+        assert form.query_one("#method", Select).value == "dpo"
+        form.query_one("#method", Select).value = "sft"
+        await until(pilot, lambda: "sft trains on a sft version" in str(
+            form.query_one("#estimate").render()), "the refusal")
+        form.query_one("#method", Select).value = "dpo"
+        for name, value in (("max_steps", "2"), ("batch_size", "2"), ("eval_steps", "2"),
+                            ("save_steps", "2"), ("max_seq_len", "128")):
+            form.query_one(f"#f_{name}", Input).value = value
+        await until(pilot, lambda: "steps" in str(form.query_one("#estimate").render()),
+                    "the estimate")
+        await pilot.press("ctrl+s")
+        await until(pilot, lambda: (runs.list_runs(store) or [None])[0] is not None
+                    and runs.list_runs(store)[0].status in ("completed", "failed"),
+                    "the run to end", timeout=300)
+        run = runs.list_runs(store)[0]
+        assert run.status == "completed", run.error
+        assert run.config["method"] == "dpo" and runs.metric_series(store, run.id,
+                                                                    "rewards_margins")
