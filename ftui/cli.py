@@ -103,6 +103,7 @@ def _spec_from_args(args: argparse.Namespace):
         exclude_tags=tuple(args.exclude_tag or ()), since=args.since, until=args.until,
         min_tokens=args.min_tokens, max_tokens=args.max_tokens, over_length=args.over_length,
         max_examples=args.max_examples, system_prompt=args.system_prompt, redact=args.redact,
+        judged_min=getattr(args, "judged_min", None),
         near_dup=near, val=args.val, test=args.test, seed=args.seed, tokenizer=args.tokenizer,
         **_preference_rules(args),
     ).validate()
@@ -540,6 +541,9 @@ def _add_dataset_commands(sub, add) -> None:
     p.add_argument("--min-rating", type=int, default=4,
                    help="lowest rating kept; lower ratings always go (default 4; 0: any rating)")
     p.add_argument("--include-unrated", action="store_true", help="keep unrated interactions")
+    p.add_argument("--judged-min", type=int, metavar="N",
+                   help="also keep unrated interactions the judge scored N or more "
+                   "(ftui judge run; its current judgement)")
     p.add_argument("--status", action="append", choices=["new", "accepted", "rejected"],
                    help="statuses kept (repeat; default new and accepted: rejected stays out)")
     p.add_argument("--mode", action="append", choices=REASONING_MODES, help="modes kept (repeat)")

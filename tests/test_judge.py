@@ -606,3 +606,42 @@ def test_experiment_judge_metric_on_unrated_traffic_kept_apart(store, tmp_path, 
     assert r["diff_mean_judge_unrated"] == pytest.approx(sum(b_scores) / 5 - sum(a_scores) / 4)
     assert r["p_value"] == pytest.approx(ttest_ind(b_scores, a_scores, equal_var=False).pvalue)
     assert r["agreement"]["n"] == 1  # the one interaction with both
+
+
+# ---------------------------------------------------------------- dataset rules
+
+def test_dataset_rule_keeps_unrated_interactions_the_judge_scored_high(store):
+    from ftui.curate import DatasetSpec, build_dataset, examples_of
+
+    def answered(q, rating=None):
+        return add(store, q, rating=rating, answer=f"A full answer to {q}, long enough.")
+
+    good, better, meh, failed, old = (answered(f"question {k}") for k in "abcde")
+    rated_low, rated_high = answered("question f", 2), answered("question g", 5)
+    for i, score in ((good, 4), (better, 5), (meh, 3), (rated_low, 5)):
+        judged(store, i, score, f"k{i}")
+    judged(store, failed, None, "failed", status="failed")
+    judged(store, old, 5, "old", current=False)
+    plain = DatasetSpec(near_dup=None, val=0.0)
+    assert "judged_min" not in plain.as_dict()  # versions built before the rule keep their hash
+    spec = DatasetSpec(near_dup=None, val=0.0, judged_min=4)
+    version, _, _ = build_dataset(store, "judged", spec)
+    kept = {e.interaction_id for e in examples_of(store, version.id)}
+    assert kept == {good, better, rated_high}  # a person's low rating still excludes
+    assert version.spec["judged_min"] == 4  # shown as such in the version's rules
+    with pytest.raises(FtuiError):
+        DatasetSpec(judged_min=6).validate()
+
+
+def test_cli_dataset_build_judged_min(store, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("FTUI_HOME", str(tmp_path))
+    ids = [add(store, f"question {k}", answer=f"A full answer to {k}, long enough.")
+           for k in "ab"]
+    judged(store, ids[0], 4, "k0")
+    judged(store, ids[1], 2, "k1")
+    code, out, err = cli(capsys, "--db", store.url, "dataset", "build", "j", "--judged-min", "4",
+                         "--near-dup", "off", "--val", "0", "--json")
+    assert code == 0, err
+    assert sum(json.loads(out)["splits"].values()) == 1
+    code, _, err = cli(capsys, "--db", store.url, "dataset", "build", "j", "--judged-min", "9")
+    assert code == 2 and "judged min 9" in err and "fix:" in err

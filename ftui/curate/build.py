@@ -98,9 +98,10 @@ def _conditions(spec: DatasetSpec) -> list:
     conds = []
     if spec.min_rating is not None:
         rated = C.rating >= spec.min_rating
-        conds.append(or_(rated, C.rating.is_(None)) if spec.include_unrated else rated)
+        conds.append(or_(rated, C.rating.is_(None)) if spec.include_unrated
+                     else _or_judged(rated, spec))
     elif not spec.include_unrated:
-        conds.append(C.rating.is_not(None))
+        conds.append(_or_judged(C.rating.is_not(None), spec))
     if spec.statuses:
         conds.append(C.status.in_(spec.statuses))
     if spec.modes:
@@ -119,6 +120,20 @@ def _conditions(spec: DatasetSpec) -> list:
     if spec.until:
         conds.append(C.created_at < datetime.fromisoformat(spec.until))
     return conds
+
+
+def _or_judged(cond, spec: DatasetSpec):
+    """`cond`, or unrated with a current judge score of at least `judged_min` (issue 13)."""
+    if spec.judged_min is None:
+        return cond
+    from sqlalchemy import exists
+
+    from ftui.store.models import Judgement
+
+    J = Judgement.__table__.c
+    return or_(cond, and_(C.rating.is_(None), exists().where(
+        J.interaction_id == C.id, J.current.is_(True), J.status == "ok",
+        J.score >= spec.judged_min)))
 
 
 def count_matching(store: Store, spec: DatasetSpec) -> int:

@@ -49,6 +49,7 @@ class DatasetSpec:
     min_rating_gap: int = 2  # two rated answers to one prompt make a pair from this gap up
     desirable_min_rating: int = 4  # unpaired: this rating or more (or accepted) is desirable
     undesirable_max_rating: int = 2  # unpaired: this or less (or rejected) is undesirable
+    judged_min: int | None = None  # unrated ones the judge (current judgement) scored >= this
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def validate(self) -> DatasetSpec:
@@ -84,6 +85,8 @@ class DatasetSpec:
             problems.append(f"near-dup threshold {self.near_dup} must be in [0.5, 1) or off")
         if not (0 <= self.val < 1 and 0 <= self.test < 1 and self.val + self.test < 1):
             problems.append("validation and test fractions must be in [0, 1) and sum below 1")
+        if self.judged_min is not None and not 1 <= self.judged_min <= 5:
+            problems.append(f"judged min {self.judged_min} is not 1-5")
         problems.extend(self._preference_problems())
         if problems:
             raise FtuiError("invalid dataset rules: " + "; ".join(problems),
@@ -109,6 +112,8 @@ class DatasetSpec:
         if self.kind == "sft":
             for name in PREFERENCE_RULES:
                 out.pop(name)
+        if self.judged_min is None:  # older versions keep their hash
+            out.pop("judged_min")
         return out
 
     def canonical(self) -> str:
