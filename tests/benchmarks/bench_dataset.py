@@ -97,7 +97,8 @@ def agreement(a: list[bool], b: list[bool]) -> dict:
 
 async def preview_latency(store, db_url: str, home: Path, rounds: int = 8) -> dict:
     """F2, through the Pilot: from a key to the first frame that shows the new preview. ctrl+r
-    asks at once; typing into a rule waits the screen's debounce first (PREVIEW_DELAY_S)."""
+    asks at once (same rules: the frame only if something changed); typing into a rule waits
+    the screen's debounce first (PREVIEW_DELAY_S)."""
     from ftui.screens.app import FtuiApp
     from ftui.screens.datasets import PREVIEW_DELAY_S
 
@@ -120,26 +121,58 @@ async def preview_latency(store, db_url: str, home: Path, rounds: int = 8) -> di
         screen.show_result = timed
 
         async def wait_shown(count: int, t: float) -> float:
-            deadline = time.perf_counter() + 30
-            while len(shown) < count or clock.frames[-1] <= shown[count - 1]:
+            """Until the frame that carries the new preview (none comes when it shows exactly
+            what was there: then until the preview was handed to the screen)."""
+            deadline = time.perf_counter() + 120
+            while len(shown) < count:
                 if time.perf_counter() > deadline:
                     raise TimeoutError("the preview never came back")
                 await pilot.pause(0.002)
-            return clock.first_after(shown[count - 1]) + shown[count - 1] - t
+            done = shown[count - 1]
+            settle = time.perf_counter() + 0.5
+            while clock.frames[-1] <= done and time.perf_counter() < settle:
+                await pilot.pause(0.002)
+            frame = next((f for f in clock.frames if f > done), done)
+            return frame - t
 
         for _ in range(rounds):
-            t = time.perf_counter()
+            count, t = len(shown) + 1, time.perf_counter()
             await pilot.press("ctrl+r")
-            out["refresh"].append(await wait_shown(len(shown) + 1, t))
-        field = screen.query_one("#min_tokens")
+            out["refresh"].append(await wait_shown(count, t))
+        field = screen.query_one("#max_examples")  # "5", then back to all: both change it
         field.focus()
         for i in range(rounds):
-            t = time.perf_counter()
-            await pilot.press(str(1 + i % 9) if i % 2 == 0 else "backspace")
-            out["typed"].append(await wait_shown(len(shown) + 1, t))
+            count, t = len(shown) + 1, time.perf_counter()
+            await pilot.press("5" if i % 2 == 0 else "backspace")
+            out["typed"].append(await wait_shown(count, t))
         await app.workers.wait_for_complete()
     return {k: round(statistics.median(v) * 1000, 1) for k, v in out.items()} | {
         "debounce_ms": PREVIEW_DELAY_S * 1000}
+
+
+def measure_preview(store, db: Path, rows: int) -> dict:
+    from ftui.demo import load_demo
+
+    preview: dict = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        demo_db = Path(tmp) / "demo.db"
+        demo = open_store(f"sqlite:///{demo_db}")
+        load_demo(demo)
+        for where, target, url in (("demo", demo, f"sqlite:///{demo_db}"),
+                                   (f"{rows // 1000}k", store, f"sqlite:///{db}")):
+            preview[where] = asyncio.run(asyncio.wait_for(
+                preview_latency(target, url, Path(tmp)), 600))
+            core = []
+            for _ in range(5):
+                t = time.perf_counter()
+                preview_core(target, DatasetSpec(), home=Path(tmp))
+                core.append(time.perf_counter() - t)
+            preview[where]["core_ms"] = round(statistics.median(core) * 1000, 1)
+    for where, res in preview.items():
+        print(f"F2 preview, {where} store: ctrl+r -> repaint {res['refresh']:.0f} ms (core "
+              f"preview() {res['core_ms']:.0f} ms); a typed rule -> repaint {res['typed']:.0f} "
+              f"ms (of which {res['debounce_ms']:.0f} ms debounce)")
+    return preview
 
 
 def main() -> None:
@@ -148,11 +181,16 @@ def main() -> None:
     ap.add_argument("--dense-rows", type=int, default=30_000)
     ap.add_argument("--workdir", default="/tmp/ftui-bench")
     ap.add_argument("--skip-preview", action="store_true")
+    ap.add_argument("--preview-only", action="store_true", help="only F2's preview timings")
     args = ap.parse_args()
     work = Path(args.workdir)
     work.mkdir(parents=True, exist_ok=True)
     db = work / f"dataset-varied-{args.rows}.db"
     store = build_store(db, args.rows, varied_records)
+    if args.preview_only:
+        print(json.dumps({"bench": "dataset_preview", "rows": args.rows,
+                          "preview_ms": measure_preview(store, db, args.rows)}))
+        return
     with store.engine.connect() as conn:
         matched_ids = set(conn.execute(select(Interaction.__table__.c.id)).scalars())
 
@@ -203,30 +241,7 @@ def main() -> None:
           f"us/example), {new.matched // 1000}k {new_total:.2f} s "
           f"({new_total / new.matched * 1e6:.0f} us/example): {per_example_ratio:.2f}x per example")
 
-    preview = {}
-    if not args.skip_preview:
-        from ftui.demo import load_demo
-
-        with tempfile.TemporaryDirectory() as tmp:
-            demo_db = Path(tmp) / "demo.db"
-            demo = open_store(f"sqlite:///{demo_db}")
-            load_demo(demo)
-            preview["demo"] = asyncio.run(asyncio.wait_for(
-                preview_latency(demo, f"sqlite:///{demo_db}", Path(tmp)), 300))
-            preview[f"{args.rows // 1000}k"] = asyncio.run(asyncio.wait_for(
-                preview_latency(store, f"sqlite:///{db}", Path(tmp)), 300))
-            for where, spec in (("demo", DatasetSpec()), (f"{args.rows // 1000}k", DatasetSpec())):
-                target = demo if where == "demo" else store
-                core = []
-                for _ in range(5):
-                    t = time.perf_counter()
-                    preview_core(target, spec, home=Path(tmp))
-                    core.append(time.perf_counter() - t)
-                preview[where]["core_ms"] = round(statistics.median(core) * 1000, 1)
-        for where, res in preview.items():
-            print(f"F2 preview, {where} store: ctrl+r -> repaint {res['refresh']:.0f} ms (core "
-                  f"preview() {res['core_ms']:.0f} ms); a typed rule -> repaint {res['typed']:.0f} "
-                  f"ms (of which {res['debounce_ms']:.0f} ms debounce)")
+    preview = {} if args.skip_preview else measure_preview(store, db, args.rows)
 
     goals_met = {
         "total": new_total <= GOALS["total"],
