@@ -478,6 +478,9 @@ def _register_local(store, home, base: str) -> str:
 def test_a_local_judge_gets_the_same_prompt_and_parser_and_is_cached_by_weights(store, home):
     pytest.importorskip("ftui.inference.batch")
     name = _register_local(store, home, "tiny")
+    (home / "rubrics").mkdir()  # a one-line rubric: a short prompt for the random tiny model
+    (home / "rubrics" / "standard.toml").write_text(
+        'version = 1\n[[criteria]]\nkey = "clarity"\nquestion = "Clear?"\n')
     i = add(store, "score 4")
     first = judge_interactions(store, [i], judge=name, home=home, host="",
                                options={"num_predict": 16})
@@ -497,7 +500,7 @@ def test_the_demo_model_as_judge_end_to_end(store, home):
     name = _register_local(store, home, "demo")
     i = add(store, "What is the capital of France?", answer="Paris is the capital of France.")
     report = judge_interactions(store, [i], judge=name, home=home, host="",
-                                options={"num_predict": 200})
+                                options={"num_predict": 120})
     assert report.judged + report.failed == 1
     row = _judgements(store)[0]  # weak judge: parsed and stored, or a recorded failure
     assert row.raw and row.judge == name and row.judge_digest == report.digest
