@@ -648,3 +648,21 @@ def test_cli_dataset_build_judged_min(store, tmp_path, monkeypatch, capsys):
     assert sum(json.loads(out)["splits"].values()) == 1
     code, _, err = cli(capsys, "--db", store.url, "dataset", "build", "j", "--judged-min", "9")
     assert code == 2 and "judged min 9" in err and "fix:" in err
+
+
+def test_judge_answers_for_evaluation_same_prompt_and_parser(standin, tmp_path):
+    from ftui.judge.answers import judge_answers
+    from ftui.judge.parse import Verdict
+    from ftui.judge.run import Judge
+
+    judge = Judge(JUDGE, {"backend": "ollama", "name": JUDGE}, "sha256:x")
+    q = [{"role": "user", "content": "How?"}]
+    items = [(q, "fine, score 4", "standard"), (q, "score 2", "chain_of_thought"),
+             (q, "malformed", "standard")]
+    # the scripted judge reads the score from the interaction block, answer included
+    got = judge_answers(judge, items, host=standin.url, home=tmp_path, parallel=2)
+    assert (got["n"], got["judged"], got["failed"]) == (3, 2, 1)
+    assert isinstance(got["results"][0], Verdict) and got["results"][0].overall == 4
+    assert got["results"][2].startswith("unreadable reply")
+    assert got["mean_overall"] == 3 and got["per_criterion"]["clarity"] == 3
+    assert got["per_criterion"]["reasoning_quality"] == 2  # only the chain-of-thought answer
