@@ -37,10 +37,10 @@ STATUS_STYLE = {"running": "green", "failed": "red", "paused": "yellow", "interr
 COLUMNS = ("", "id", "status", "base", "data", "progress", "best eval", "started", "took")
 
 
-def shown_status(run: TrainingRun) -> str:
+def shown_status(run: TrainingRun, cancel_asked: bool = False) -> str:
     """What the operator should read: a cancel or pause asked for shows at once, before the
     worker reaches the end of its step."""
-    if run.status in core.ACTIVE and run.cancel_requested:
+    if run.status in core.ACTIVE and (run.cancel_requested or cancel_asked):
         return "cancelling"
     if run.status == "running" and run.pause_requested:
         return "pausing"
@@ -108,6 +108,7 @@ class TrainingScreen(FtuiScreen):
         self._plotted: tuple | None = None  # (run id, step, marked) last drawn
         self._runs: dict[int, TrainingRun] = {}
         self._row_ids: list[int] = []
+        self._cancel_asked: set[int] = set()  # cancel keys whose store write may be pending
 
     @property
     def store(self):
@@ -207,7 +208,7 @@ class TrainingScreen(FtuiScreen):
         progress = f"{r.step}/{r.total_steps}" if r.total_steps else str(r.step)
         best = fmt.figure(r.best_eval_loss)
         started = f"{r.started_at:%m-%d %H:%M}" if r.started_at else "-"
-        status = shown_status(r)
+        status = shown_status(r, r.id in self._cancel_asked)
         return ("•" if r.id in self.marked else "", str(r.id),
                 Text(status, style=STATUS_STYLE.get(status, "")), r.base_model[:16],
                 str(r.dataset_id), progress, best, started,
@@ -223,7 +224,7 @@ class TrainingScreen(FtuiScreen):
                      starting: str | None = None) -> None:
         """`starting`: what a run that has not made its first step is doing (loading the base,
         de-quantizing the demo model the first time, with its percentage)."""
-        status = shown_status(run)
+        status = shown_status(run, run.id in self._cancel_asked)
         eta = "-"
         if run.status == "running" and run.started_at and run.total_steps:
             eta = fmt.eta(run.step, run.total_steps, (utcnow() - run.started_at).total_seconds())
@@ -293,13 +294,20 @@ class TrainingScreen(FtuiScreen):
         if run is None:
             return
         if run.status in core.ACTIVE:
+            self._cancel_asked.add(run.id)  # until the store says so too
             shown = run.model_copy(update={"cancel_requested": True})
             self._runs[run.id] = shown
             self._fill_table([self._runs[i] for i in self._row_ids if i in self._runs])
             if run.id == self.selected:
                 self._draw_header(shown, None)
-        self.gather(lambda: core.request_cancel(self.store, run.id), lambda _run: self.poll(),
-                    group=f"cancel-{run.id}")
+        def write():
+            try:
+                return core.request_cancel(self.store, run.id)
+            except Exception:
+                self._cancel_asked.discard(run.id)  # refused: show the real status again
+                raise
+
+        self.gather(write, lambda _run: self.poll(), group=f"cancel-{run.id}")
 
     def action_pause_run(self) -> None:
         run = self._run()

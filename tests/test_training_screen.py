@@ -254,3 +254,26 @@ async def test_a_starting_run_says_what_it_is_doing(demo_store, tmp_path):
         await wait_until(pilot, lambda: isinstance(app.screen, TrainingScreen)
                          and "40%" in header(app), what="the loading line")
         assert "first time only" in header(app)
+
+
+def test_the_in_app_worker_trains_below_the_ui_priority(store, tmp_path):
+    import os
+
+    import pytest
+
+    from ftui.train.worker import WorkerThread
+
+    if not hasattr(os, "getpriority"):
+        pytest.skip("no per-thread priorities on this platform")
+    worker = WorkerThread(store, tmp_path)
+    worker.start()
+    try:
+        deadline = time.monotonic() + 10
+        while (worker.native_id is None or os.getpriority(os.PRIO_PROCESS, worker.native_id)
+               < 10) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert os.getpriority(os.PRIO_PROCESS, worker.native_id) >= 10
+        assert os.getpriority(os.PRIO_PROCESS, 0) < 10  # the UI thread keeps its priority
+    finally:
+        worker.stop_event.set()
+        worker.join(timeout=10)

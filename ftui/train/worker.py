@@ -51,6 +51,7 @@ class WorkerThread(threading.Thread):
     def run(self) -> None:
         from ftui.train.trainer import execute_run
 
+        lower_priority()
         while not self.stop_event.is_set():
             try:
                 run_id = self._ids.get(timeout=0.5)
@@ -59,6 +60,19 @@ class WorkerThread(threading.Thread):
             if claim_next(self.store, only=run_id) is not None:
                 execute_run(self.store, run_id, self.home)
                 release_memory()
+
+
+def lower_priority(niceness: int = 10) -> None:
+    """Train at a lower CPU priority than the UI thread of the same app: on a busy CPU the
+    scheduler then runs the UI first and keys repaint at once (training loses little: the UI is
+    idle most of the time). Linux threads have their own nice value; the torch threads this
+    thread starts inherit it."""
+    import contextlib
+    import os
+
+    if hasattr(os, "setpriority"):
+        with contextlib.suppress(OSError):
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), niceness)
 
 
 def release_memory() -> None:
