@@ -92,30 +92,10 @@ def cmd_judge_failures(args: argparse.Namespace) -> int:
 
 
 def cmd_judge_agreement(args: argparse.Namespace) -> int:
-    from ftui.judge.agreement import agreement
+    from ftui.judge.agreement import agreement, describe
 
     result = agreement(_open(args), judge=args.judge)
-
-    def human() -> None:
-        if result["n"] == 0:
-            print("no interaction has both a human rating and a judgement")
-            print("  fix: judge some rated ones: ftui judge run --include-rated --judge MODEL",
-                  file=sys.stderr)
-            return
-        print(f"{result['n']} interactions rated by a person and the judge"
-              + (f" ({args.judge})" if args.judge else ""))
-        print(f"  quadratic-weighted kappa {_fmt(result['kappa_quadratic'])}, "
-              f"Spearman rho {_fmt(result['spearman'])}")
-        print("  confusion (rows: human 1-5, columns: judge 1-5)")
-        for k, row in enumerate(result["confusion"], start=1):
-            print(f"    {k}  " + " ".join(f"{v:>5}" for v in row))
-        for mode, m in result["per_mode"].items():
-            print(f"  {mode:<17} n {m['n']:>5}  kappa {_fmt(m['kappa_quadratic'])}  "
-                  f"rho {_fmt(m['spearman'])}")
-        if result["warning"]:
-            print(f"  warning: {result['warning']}")
-
-    _emit(args, result, human)
+    _emit(args, result, lambda: print(describe(result, args.judge)))
     return EXIT_OK
 
 

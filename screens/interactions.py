@@ -15,6 +15,7 @@ from ftui.screens.dialogs import (
     CorrectionDialog,
     FilterDialog,
     PickDialog,
+    TextDialog,
     TextInputDialog,
 )
 from ftui.widgets.conversation import ConversationView, last_assistant_reply
@@ -79,6 +80,8 @@ class InteractionsScreen(FtuiScreen):
                 tooltip="Take the judge's score as the rating (ctrl+z undoes it)"),
         Binding("d", "toggle_disagree", "Judge differs", show=False,
                 tooltip="Show only rated interactions the judge scores 2+ away (d again: off)"),
+        Binding("K", "agreement", "Judge agreement", show=False,
+                tooltip="How far the judge agrees with the ratings: kappa, Spearman, confusion"),
     ]
     HELP_GROUPS = {
         **{f"rate({n})": "Rate and review" for n in range(6)},
@@ -89,6 +92,7 @@ class InteractionsScreen(FtuiScreen):
         "search": "Find", "filters": "Find", "next_unrated": "Find", "clear_filters": "Find",
         "reload": "Data", "load_demo": "Data",
         "judge": "Judge", "accept_judge": "Judge", "toggle_disagree": "Judge",
+        "agreement": "Judge",
     }
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]
 
@@ -661,3 +665,10 @@ class InteractionsScreen(FtuiScreen):
     def action_toggle_disagree(self) -> None:
         self.apply_filter(self.filter.with_(judge_disagrees=not self.filter.judge_disagrees,
                                             unrated=False))
+
+    def action_agreement(self) -> None:
+        from ftui.judge.agreement import agreement, describe
+
+        self.gather(lambda: describe(agreement(self.store)),
+                    lambda text: self.app.push_screen(TextDialog("Judge vs people", text)),
+                    group="agreement")

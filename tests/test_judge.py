@@ -666,3 +666,23 @@ def test_judge_answers_for_evaluation_same_prompt_and_parser(standin, tmp_path):
     assert got["results"][2].startswith("unreadable reply")
     assert got["mean_overall"] == 3 and got["per_criterion"]["clarity"] == 3
     assert got["per_criterion"]["reasoning_quality"] == 2  # only the chain-of-thought answer
+
+
+async def test_f1_agreement_panel(store, standin, tmp_path):
+    from ftui.screens.dialogs import TextDialog
+    from test_ui_interactions import started
+    from ui_wait import wait_for
+
+    for n, (human, score) in enumerate([(5, 5), (4, 4), (2, 1), (1, 5)]):
+        judged(store, add(store, f"q{n}", rating=human), score, f"k{n}")
+    app = _f1_app(store, standin, tmp_path)
+    async with app.run_test(size=(140, 40)) as pilot:
+        await started(app, pilot)
+        await pilot.press("K")
+        await wait_for(pilot, lambda: isinstance(app.screen, TextDialog), what="the panel")
+        body = app.screen.body
+        assert "4 interactions rated by a person and the judge" in body
+        from ftui.judge.agreement import kappa_quadratic
+
+        assert f"{kappa_quadratic([(5, 5), (4, 4), (2, 1), (1, 5)]):.3f}" in body
+        assert "below 0.4" in body  # the (1, 5) pair sinks kappa to 0.26

@@ -90,3 +90,23 @@ def agreement(store: Store, judge: str | None = None) -> dict[str, Any]:
     elif everything and len(everything) < 30:
         out["warning"] = f"only {len(everything)} pairs: the figures are rough"
     return out
+
+
+def describe(result: dict[str, Any], judge: str | None = None) -> str:
+    """The figures as text (the CLI and F1's agreement panel)."""
+    fmt = lambda v: "-" if v is None else f"{v:.3f}"  # noqa: E731
+    if result["n"] == 0:
+        return ("No interaction has both a human rating and a judgement yet.\n"
+                "Judge some rated ones: ftui judge run --include-rated --judge MODEL")
+    lines = [f"{result['n']} interactions rated by a person and the judge"
+             + (f" ({judge})" if judge else ""),
+             f"quadratic-weighted kappa {fmt(result['kappa_quadratic'])}, "
+             f"Spearman rho {fmt(result['spearman'])}",
+             "confusion (rows: human 1-5, columns: judge 1-5)"]
+    lines += [f"  {k}  " + " ".join(f"{v:>5}" for v in row)
+              for k, row in enumerate(result["confusion"], start=1)]
+    lines += [f"{mode:<17} n {m['n']:>5}  kappa {fmt(m['kappa_quadratic'])}  "
+              f"rho {fmt(m['spearman'])}" for mode, m in result["per_mode"].items()]
+    if result["warning"]:
+        lines.append(f"warning: {result['warning']}")
+    return "\n".join(lines)
