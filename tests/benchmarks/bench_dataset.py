@@ -243,12 +243,13 @@ def main() -> None:
 
     preview = {} if args.skip_preview else measure_preview(store, db, args.rows)
 
+    at_scale = new.matched >= 100_000  # the time goals are set for 100k interactions
     goals_met = {
-        "total": new_total <= GOALS["total"],
-        "near_dedup": new_steps.get("near_dedup", 0) <= GOALS["near_dedup"],
-        "redact": new_steps.get("redact", 0) <= GOALS["redact"],
-        "other": other_new <= GOALS["other"],
-        "linear": per_example_ratio <= 1.3,
+        "total": new_total <= GOALS["total"] if at_scale else None,
+        "near_dedup": new_steps.get("near_dedup", 0) <= GOALS["near_dedup"] if at_scale else None,
+        "redact": new_steps.get("redact", 0) <= GOALS["redact"] if at_scale else None,
+        "other": other_new <= GOALS["other"] if at_scale else None,
+        "linear": per_example_ratio <= 1.3 if at_scale else None,
         "same_redactions": same["redaction_diffs"] == 0 and same["changed_equal"]
         and same["other_removals_equal"],
         "near_dup_agreement": same["removed_agreement"] >= 0.995 and dense["agreement"] >= 0.995,
@@ -265,7 +266,7 @@ def main() -> None:
         "near_dedup_per_example_ratio_100k_vs_10k": round((scaling[100_000] / 100_000) / base, 2),
         "build_per_example_ratio": round(per_example_ratio, 2),
         "preview_ms": preview, "goals_s": GOALS, "goals_met": goals_met,
-        "pass": all(goals_met.values()),
+        "pass": all(v is not False for v in goals_met.values()) if at_scale else None,
     }))
 
 
