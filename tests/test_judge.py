@@ -380,7 +380,7 @@ async def test_f1_judges_the_unrated_shows_the_score_and_takes_it_as_the_rating(
     with store.session() as s:
         s.add(Outcome(experiment_id=1, unit="someone", arm="B", interaction_uid="u-4"))
         s.commit()
-    standin.slow[JUDGE] = 0.05
+    standin.slow[JUDGE] = 0.6  # long enough to see the progress line
     app = _f1_app(store, standin, tmp_path)
     async with app.run_test(size=(140, 40)) as pilot:
         await started(app, pilot)

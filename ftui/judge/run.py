@@ -304,23 +304,12 @@ def judge_interactions(store: Store, ids: Sequence[int], *, judge: str | Judge, 
     options = {**DEFAULT_OPTIONS, **(options or {})}
     j = judge if isinstance(judge, Judge) else resolve_judge(store, judge, host=host, home=home)
     report = JudgeReport(judge=j.ref, digest=j.digest)
-    tasks = _tasks(store, ids, j, options, home, rubric)
-    known = _existing(store, [t.cache_key for t in tasks])
-    todo = []
-    hits = []
-    for t in tasks:
-        found = known.get(t.cache_key)
-        if found and found[1] == "ok":
-            hits.append((t.interaction_id, found[0]))
-        else:
-            todo.append(t)
-    with store.engine.begin() as conn:
-        _make_current(conn, hits)
-    report.cached = len(hits)
+    total = len(ids)
+    ask = _ollama_asker(j, host, options, timeout_s) if j.backend == "ollama" else None
 
     def progress() -> None:
         if on_progress:
-            on_progress(JudgeProgress(report.judged + report.cached + report.failed, len(tasks),
+            on_progress(JudgeProgress(report.judged + report.cached + report.failed, total,
                                       report.cached, report.failed,
                                       time.perf_counter() - started))
 
@@ -332,11 +321,26 @@ def judge_interactions(store: Store, ids: Sequence[int], *, judge: str | Judge, 
         progress()
 
     progress()
-    if j.backend == "ollama":
-        _run_ollama(_ollama_asker(j, host, options, timeout_s), todo, parallel, cancel, record)
-    else:
-        _run_local(j, todo, home, options, parallel, cancel, record)
-    report.cancelled = len(tasks) - report.judged - report.cached - report.failed
+    # a chunk at a time: prompts of a whole day of traffic are never all in memory at once
+    for start in range(0, len(ids), CHUNK):
+        if cancel.is_set():
+            break
+        tasks = _tasks(store, ids[start:start + CHUNK], j, options, home, rubric)
+        total -= min(CHUNK, len(ids) - start) - len(tasks)  # deleted since they were listed
+        known = _existing(store, [t.cache_key for t in tasks])
+        hits = [(t.interaction_id, known[t.cache_key][0]) for t in tasks
+                if known.get(t.cache_key, (0, ""))[1] == "ok"]
+        todo = [t for t in tasks if known.get(t.cache_key, (0, ""))[1] != "ok"]
+        with store.engine.begin() as conn:
+            _make_current(conn, hits)
+        report.cached += len(hits)
+        if hits:
+            progress()
+        if ask is not None:
+            _run_ollama(ask, todo, parallel, cancel, record)
+        else:
+            _run_local(j, todo, home, options, parallel, cancel, record)
+    report.cancelled = total - report.judged - report.cached - report.failed
     report.seconds = time.perf_counter() - started
     return report
 
