@@ -112,6 +112,9 @@ class DatasetSpec:
         if self.kind == "sft":
             for name in PREFERENCE_RULES:
                 out.pop(name)
+        else:  # ratings and status are the signal of these kinds, not a selection rule
+            for name in ("min_rating", "include_unrated", "statuses"):
+                out.pop(name)
         if self.judged_min is None:  # older versions keep their hash
             out.pop("judged_min")
         return out
