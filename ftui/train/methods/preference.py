@@ -16,7 +16,7 @@ from typing import Any
 from ftui.errors import FtuiError
 from ftui.store import Store, utcnow
 from ftui.train.config import RunConfig
-from ftui.train.distributed import world
+from ftui.train.distributed import is_distributed, world
 from ftui.train.runs import get_run, log, rewind_metrics, update_run, write_metrics
 
 
@@ -176,6 +176,8 @@ def train_preference(store: Store, run, home: Path, is_main: bool) -> str:
     if is_main:
         update_run(store, run.id, output_dir=str(out))
     note(store, run.id, f"loading base model {run.base_model} ({precision}) for {config.method}")
+    if is_distributed():  # only rank 0 builds tiny / demo; the others wait for it
+        sft._prepare_base_on_rank0(run.base_model, home, is_main)
     tokenizer, model = load_base(run.base_model, home, precision,
                                  progress=lambda line: note(store, run.id, line))
     sets, shortened = {}, 0
