@@ -7,8 +7,10 @@ gate and the arena.
 - `target` is what `router.target_of` gives: {"backend": "local", "base": ..., "adapter": ...}
   or {"backend": "ollama", "name": ...}.
 - Local models answer `batch_size` prompts per `generate` call: prompts sorted by length (less
-  padding), padded on the left by hand (the shared tokenizer is never changed), each row stops at
-  its own end token. Greedy answers are token for token those of one prompt at a time.
+  padding), padded on the left by hand (the shared tokenizer is never changed), each prompt's
+  cache filled alone (the model never runs over padding), the answers decoded together, each row
+  stopping at its own end token. Greedy answers are token for token those of one prompt at a
+  time (tests/test_generation.py; bench_eval.py on the demo model).
 - Ollama models get `parallel` requests in flight at once (a thread pool over the `ollama`
   client; Ollama queues what its OLLAMA_NUM_PARALLEL does not take).
 - One `Outcome` per prompt, in the prompts' order: its `Generation`, or the `FtuiError` of that
