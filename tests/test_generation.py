@@ -49,8 +49,8 @@ def _local(base: str) -> dict:
 
 
 def test_batched_answers_equal_one_at_a_time(lively, tmp_path):
-    one = generate_many(_local(lively), PROMPTS, home=tmp_path, max_new_tokens=12, batch_size=1)
-    many = generate_many(_local(lively), PROMPTS, home=tmp_path, max_new_tokens=12, batch_size=4)
+    one = generate_many(_local(lively), PROMPTS, home=tmp_path, max_new_tokens=8, batch_size=1)
+    many = generate_many(_local(lively), PROMPTS, home=tmp_path, max_new_tokens=8, batch_size=4)
     assert all(o.ok for o in one + many)
     ids = [o.generation.token_ids for o in one]
     assert len({tuple(x) for x in ids}) >= 4, ids  # the answers really differ
@@ -63,7 +63,7 @@ def test_batched_answers_equal_one_at_a_time(lively, tmp_path):
     assert lengths[QUESTIONS.index("hi")] == min(lengths) < max(lengths) == lengths[2]
     # and the same as the streaming path the playground uses, for the shortest and longest
     for i in (0, 2):
-        alone = local_generate(lively, None, PROMPTS[i], tmp_path, max_new_tokens=12)
+        alone = local_generate(lively, None, PROMPTS[i], tmp_path, max_new_tokens=8)
         assert alone.token_ids == many[i].generation.token_ids and alone.text == many[i].generation.text
 
 
