@@ -13,6 +13,12 @@
    6N (the usual full-training estimate) and 4N (LoRA: no weight gradients for the frozen base).
 
     python tests/benchmarks/bench_train.py [--steps 4] [--rounds 2] [--batch 8]
+
+4. --method dpo: ftui's DPO run against a plain TRL `DPOTrainer` script on the same pairs (a
+   preference version of the demo set), LoRA and DPOConfig, alternated over --rounds: ftui's
+   trained pairs/s (median of per-step rates from step 2 on) must be >= 0.97x.
+
+    python tests/benchmarks/bench_train.py --method dpo [--steps 6] [--rounds 2] [--batch 4]
 """
 
 from __future__ import annotations
@@ -120,13 +126,100 @@ def ftui_run(home: Path, store, dataset_id: int, cfg: RunConfig) -> list[float]:
     return [v for step, v in runs.metric_series(store, run.id, "tokens_per_second") if step >= 2]
 
 
+def plain_dpo(home: Path, store, dataset_id: int, cfg: RunConfig) -> list[float]:
+    """Per-step pairs/s of a plain TRL DPOTrainer script: same pairs, LoRA and settings as
+    ftui's run; no store, no callbacks."""
+    from datasets import Dataset
+    from peft import LoraConfig
+    from transformers import TrainerCallback
+    from transformers.trainer_callback import PrinterCallback
+    from trl import DPOConfig, DPOTrainer
+
+    from ftui.curate.preference import preference_examples
+
+    tok, model = load_base("demo", home)
+    rows = [{"prompt": ex.prompt, "chosen": [ex.reply], "rejected": [ex.rejected]}
+            for ex in preference_examples(store, dataset_id, "train")]
+    marks: list[float] = []
+
+    class StepTimer(TrainerCallback):
+        def on_step_begin(self, *a, **k):
+            if not marks:
+                marks.append(time.perf_counter())
+
+        def on_step_end(self, *a, **k):
+            marks.append(time.perf_counter())
+
+    with tempfile.TemporaryDirectory() as out_dir:
+        args = DPOConfig(
+            output_dir=out_dir, per_device_train_batch_size=cfg.batch_size,
+            max_steps=cfg.max_steps, learning_rate=cfg.learning_rate,
+            lr_scheduler_type=cfg.schedule, warmup_steps=cfg.warmup_ratio, logging_steps=1,
+            save_strategy="no", report_to="none", disable_tqdm=True, use_cpu=not torch.cuda
+            .is_available(), seed=cfg.seed, beta=cfg.beta, loss_type=[cfg.loss_type],
+            max_length=cfg.max_seq_len, dataloader_num_workers=0)
+        peft = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
+                          target_modules=list(cfg.target_modules), task_type="CAUSAL_LM")
+        trainer = DPOTrainer(model=model, args=args, train_dataset=Dataset.from_list(rows),
+                             processing_class=tok, peft_config=peft, callbacks=[StepTimer()])
+        trainer.remove_callback(PrinterCallback)
+        trainer.train()
+    return [cfg.batch_size / (marks[i] - marks[i - 1]) for i in range(2, len(marks))]
+
+
+def ftui_dpo(home: Path, store, dataset_id: int, cfg: RunConfig) -> list[float]:
+    run = runs.create_run(store, dataset_id, "demo", cfg)
+    run_worker(store, home, once=True, only=run.id)
+    done = runs.get_run(store, run.id)
+    assert done.status == "completed", done.error
+    return [v for step, v in runs.metric_series(store, run.id, "samples_per_second")
+            if step >= 2]
+
+
+def bench_dpo(args) -> None:
+    import statistics
+
+    with tempfile.TemporaryDirectory() as tmp:
+        home = Path(tmp)
+        store = open_store(f"sqlite:///{home / 'bench.db'}")
+        load_demo(store)
+        version, result, _ = build_dataset(store, "bench-pairs", DatasetSpec(
+            kind="preference", min_rating_gap=1, val=0.0, near_dup=None))
+        cfg = RunConfig(method="dpo", max_steps=args.steps, batch_size=args.batch,
+                        max_seq_len=512, save_steps=10_000, eval_steps=10_000,
+                        warmup_ratio=0.0).validate()
+        load_base("demo", home)  # build the de-quantized copy once, outside the timings
+        ftui_pps, plain_pps = [], []
+        for r in range(args.rounds):
+            for who in (("plain", "ftui") if r % 2 == 0 else ("ftui", "plain")):
+                if who == "ftui":
+                    ftui_pps += ftui_dpo(home, store, version.id, cfg)
+                else:
+                    plain_pps += plain_dpo(home, store, version.id, cfg)
+    ftui_rate, plain_rate = statistics.median(ftui_pps), statistics.median(plain_pps)
+    ratio = ftui_rate / plain_rate
+    device = "GPU" if torch.cuda.is_available() else "CPU"
+    print(f"demo (SmolLM2-135M), {device}, DPO, {result.splits['train']} train pairs, batch "
+          f"{args.batch}, {args.steps} steps, {args.rounds} rounds")
+    print(f"{'plain TRL DPOTrainer script':<34}{plain_rate:>10.2f} pairs/s")
+    print(f"{'ftui worker (store, callbacks)':<34}{ftui_rate:>10.2f} pairs/s   "
+          f"ratio {ratio:.3f} (>= 0.97)")
+    print(json.dumps({"bench": "train-dpo", "ftui_pairs_per_s": round(ftui_rate, 3),
+                      "plain_pairs_per_s": round(plain_rate, 3), "ratio": round(ratio, 3),
+                      "pass": ratio >= 0.97}))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--steps", type=int, default=4)
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--skip-batching", action="store_true", help="only the overhead comparison")
+    ap.add_argument("--method", choices=["sft", "dpo"], default="sft")
     args = ap.parse_args()
+    if args.method == "dpo":
+        bench_dpo(args)
+        return
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp)
         store = open_store(f"sqlite:///{home / 'bench.db'}")
