@@ -116,9 +116,30 @@ def cmd_ab(args: argparse.Namespace) -> int:
         if not args.yes:
             raise FtuiError("promoting the winner needs confirmation",
                             "add --yes (it also stops the experiment)")
-        out = promote_winner(store, args.id, args.arm)
-        _emit(args, out, lambda: print(f"{out['model']} is production in {out['slot']}; "
-                                       f"experiment {out['experiment']} stopped"))
+        import sys
+
+        from ftui.cli_models import _print_gate
+        from ftui.registry.gate import GateRefused
+
+        if args.force is not None and not args.force.strip():
+            raise FtuiError("--force needs a reason", 'say why: --force "REASON" (kept in the '
+                            "model's history)")
+        try:
+            out = promote_winner(store, args.id, args.arm, force=args.force,
+                                 general_items=args.general_items, on_line=None if args.json
+                                 else lambda line: print(line, file=sys.stderr, flush=True))
+        except GateRefused as refused:
+            if not args.json:
+                _print_gate(refused.result)
+            raise
+
+        def human() -> None:
+            if out["gate"]:
+                _print_gate(out["gate"])
+            print(f"{out['model']} is production in {out['slot']}; experiment "
+                  f"{out['experiment']} stopped")
+
+        _emit(args, out, human)
     return EXIT_OK
 
 
@@ -185,6 +206,9 @@ def add_ab_commands(sub) -> None:
     q.add_argument("id")
     q.add_argument("--arm", choices=["A", "B"], help="override the verdict")
     q.add_argument("--yes", action="store_true", help="confirm")
+    q.add_argument("--force", metavar="REASON", help="promote even when the regression gate "
+                   "fails (the reason is kept in the model's history)")
+    q.add_argument("--general-items", type=int, help="general check items for the gate")
 
     p = sub.add_parser("proxy", help="the Ollama-compatible gateway for the chat app",
                        description="Forward every Ollama API request upstream; log chat "

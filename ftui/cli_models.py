@@ -70,7 +70,10 @@ def cmd_models(args: argparse.Namespace) -> int:
                                   ollama_name=args.ollama, base_model=args.base,
                                   slot=args.slot, notes=args.note)
     elif action == "promote":
-        model = registry.set_stage(store, args.id, args.stage, args.slot, args.note)
+        if args.stage != "production":  # the gate guards production only
+            model = registry.set_stage(store, args.id, args.stage, args.slot, args.note)
+        else:
+            return cmd_promote(args, store)
     elif action == "demote":
         current = registry.get_model(store, args.id)
         lower = {"production": "staging", "staging": "candidate"}.get(current.stage, current.stage)
@@ -225,7 +228,70 @@ def cmd_export(args, store) -> int:
     return EXIT_OK
 
 
-EXTRA_ACTIONS = {"evaluate": cmd_evaluate, "compare": cmd_compare, "merge": cmd_merge,
+def _print_gate(result: dict) -> None:
+    inc = result["incumbent"]
+    print(f"gate: {result['candidate']['name']} against {inc['name'] or 'nothing'}"
+          + (f" ({inc['why']})" if inc["why"] else "") + f", slot {result['slot']}")
+    for f in result["figures"]:
+        mark = {True: "pass", False: "FAIL", None: "----"}[f["passed"]]
+        print(f"  {mark}  {f['line']}")
+    cats = result.get("general_by_category") or {}
+    if cats:
+        print("  general set by category (candidate / incumbent): " + ", ".join(
+            f"{c} {_fmt(v['candidate'])}/{_fmt(v['incumbent'])}" for c, v in cats.items()))
+    for n in result["notes"]:
+        print(f"  note: {n}")
+    print("gate passed" if result["passed"] else
+          "gate FAILED: " + ", ".join(result["failed"]))
+
+
+def cmd_gate(args, store) -> int:
+    from ftui.registry.gate import run_gate
+
+    settings = _settings()
+    result = run_gate(store, args.id, home=settings.home, host=_host(args),
+                      against=args.against, slot=args.slot, settings_extra=settings.extra,
+                      general_items=args.general_items,
+                      on_line=None if args.json else _progress)
+    _emit(args, result, lambda: _print_gate(result))
+    if not result["passed"]:
+        print(f"ftui: the regression gate failed: {', '.join(result['failed'])}\n  fix: train "
+              "again, or promote anyway with: ftui models promote "
+              f"{result['candidate']['id']} --force REASON", file=sys.stderr)
+        return EXIT_ERROR
+    return EXIT_OK
+
+
+def cmd_promote(args, store) -> int:
+    """`models promote` to production: through the regression gate."""
+    from ftui import registry
+    from ftui.registry.gate import GateRefused
+
+    settings = _settings()
+    if args.force is not None and not args.force.strip():
+        raise FtuiError("--force needs a reason", 'say why: --force "REASON" (kept in the '
+                        "model's history)")
+    try:
+        model, gate = registry.promote(
+            store, args.id, args.slot, args.note, home=settings.home, host=_host(args),
+            force=args.force, settings_extra=settings.extra, general_items=args.general_items,
+            on_line=None if args.json else _progress)
+    except GateRefused as refused:
+        if not args.json:
+            _print_gate(refused.result)
+        raise
+    payload = {**registry.as_dict(model), "gate": gate}
+
+    def human() -> None:
+        if gate:
+            _print_gate(gate)
+        print(_model_line(model))
+
+    _emit(args, payload, human)
+    return EXIT_OK
+
+
+EXTRA_ACTIONS = {"gate": cmd_gate, "evaluate": cmd_evaluate, "compare": cmd_compare, "merge": cmd_merge,
                  "deploy": cmd_deploy, "export": cmd_export}
 
 
@@ -322,6 +388,21 @@ def add_model_commands(sub) -> None:
     p.add_argument("--stage", default="production", choices=["candidate", "staging", "production"])
     p.add_argument("--slot", help="the slot it serves (default: its current slot)")
     p.add_argument("--note", help="why (kept in the history)")
+    p.add_argument("--force", metavar="REASON", help="promote to production even when the "
+                   "regression gate fails (the reason is kept in the history)")
+    p.add_argument("--general-items", type=int, help="general check items (default: [gate] "
+                   "general_items in config.toml, else 100)")
+    p.add_argument("--ollama-host")
+    p = madd("gate", "regression gate: the candidate against the incumbent on the validation "
+             "split, the general check set, general-text perplexity and the judge")
+    p.add_argument("id")
+    p.add_argument("--against", default="production", help="production (the slot's, else the "
+                   "candidate's base; default) or a model id/name or Ollama name")
+    p.add_argument("--slot", help="the slot whose production model is the incumbent "
+                   "(default: the candidate's)")
+    p.add_argument("--general-items", type=int, help="general check items (default: [gate] "
+                   "general_items in config.toml, else 100)")
+    p.add_argument("--ollama-host")
     for name, text in (("demote", "one stage down"), ("archive", "archive it (files are kept)")):
         p = madd(name, text)
         p.add_argument("id")

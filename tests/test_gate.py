@@ -258,3 +258,14 @@ def test_a_gate_that_cannot_run_refuses_unless_forced(demo_store, home):
     assert promoted.stage == "production" and gate is None
     note = registry.history(demo_store, model.id)[-1].note
     assert "gate could not run" in note and "FORCED: Ollama is down" in note
+
+
+def test_nothing_to_compare_against_passes_saying_so(demo_store, home):
+    """A first model in a slot with no base on record: no figure can be worse than anything;
+    the gate passes, says why, and runs nothing (this Ollama host does not exist)."""
+    model = registry.register(demo_store, kind="ollama", name="first", ollama_name="first:1")
+    promoted, gate = registry.promote(demo_store, model.id, home=home,
+                                      host="http://127.0.0.1:9", settings_extra=FAST)
+    assert gate["passed"] and gate["figures"] == [] and promoted.stage == "production"
+    assert "nothing to compare against" in gate["notes"][0]
+    assert "gate passed against nothing" in registry.history(demo_store, model.id)[-1].note

@@ -58,8 +58,12 @@ def test_one_production_model_per_slot_with_history(demo_store, trained, tmp_pat
         registry.register(demo_store, kind="ollama", name="base", ollama_name="x")
 
 
-def test_models_cli_json_and_delete(demo_store, trained, capsys):
+def test_models_cli_json_and_delete(demo_store, trained, capsys, tmp_path, monkeypatch):
     db = demo_store.url
+    home = tmp_path / "home"  # promotion runs the regression gate: a small one, on this home
+    (home / "config.toml").write_text("[gate]\ngeneral_items = 4\nvalidation_limit = 2\n"
+                                      "max_new_tokens = 4\n")
+    monkeypatch.setenv("FTUI_HOME", str(home))
     assert main(["--db", db, "models", "list", "--json"]) == 0
     listed = json.loads(capsys.readouterr().out)["models"]
     assert set(listed[0]) >= {"id", "name", "kind", "stage", "slot", "base_model", "run_id",

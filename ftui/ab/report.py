@@ -233,11 +233,17 @@ def cumulative(store: Store, ref: int | str) -> dict[str, list[tuple[int, float]
     return out
 
 
-def promote_winner(store: Store, ref: int | str, arm: str | None = None) -> dict[str, Any]:
+def promote_winner(store: Store, ref: int | str, arm: str | None = None, *,
+                   force: str | None = None, gate: dict[str, Any] | None = None,
+                   home=None, host: str | None = None, general_items: int | None = None,
+                   on_line=None) -> dict[str, Any]:
     """Promote the winning arm's model to production in the experiment's slot (an Ollama name
-    not yet in the registry is registered first) and stop the experiment."""
+    not yet in the registry is registered first) and stop the experiment. The promotion goes
+    through the regression gate (registry.promote): a failed gate refuses it unless `force`
+    gives a reason; `gate` passes a result already computed for that model and slot."""
     from ftui import registry
     from ftui.ab.experiments import set_status
+    from ftui.config import load_settings
     from ftui.errors import FtuiError
 
     exp = get_experiment(store, ref)
@@ -253,8 +259,11 @@ def promote_winner(store: Store, ref: int | str, arm: str | None = None) -> dict
         model = registry.register(store, kind="ollama", name=ref_model, ollama_name=ref_model,
                                   notes=f"winner of experiment {exp.name}")
     slot = exp.slot or "general"
-    registry.set_stage(store, model.id, "production", slot,
-                       f"won experiment {exp.name}: {result['verdict']}")
+    settings = load_settings()
+    model, gate = registry.promote(
+        store, model.id, slot, f"won experiment {exp.name}: {result['verdict']}",
+        home=home or settings.home, host=host or settings.ollama_host, force=force, gate=gate,
+        settings_extra=settings.extra, general_items=general_items, on_line=on_line)
     set_status(store, exp.id, "stopped")
     return {"experiment": exp.name, "arm": arm, "model": model.name, "model_id": model.id,
-            "slot": slot, "verdict": result["verdict"]}
+            "slot": slot, "verdict": result["verdict"], "gate": gate}

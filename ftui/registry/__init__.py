@@ -168,6 +168,45 @@ def production_model(store: Store, slot: str) -> RegisteredModel | None:
                                                     RegisteredModel.stage == "production")).first()
 
 
+def promote(store: Store, ref: int | str, slot: str | None = None, note: str | None = None, *,
+            home: Path, host: str, force: str | None = None, gate: dict[str, Any] | None = None,
+            settings_extra: dict | None = None, general_items: int | None = None,
+            on_line=None) -> tuple[RegisteredModel, dict[str, Any] | None]:
+    """Production behind the regression gate (ftui.registry.gate): the gate runs (or `gate`,
+    a result already computed for this model and slot, is used) and a failure refuses the
+    promotion (GateRefused, with the figures) unless `force` gives a reason. The gate's
+    verdict, and the reason when forced, go into the stage history. A gate that cannot run at
+    all (a model that does not answer) refuses too, unless forced."""
+    from ftui.registry.gate import GateRefused, run_gate, summary
+
+    model = get_model(store, ref)
+    slot = slot or model.slot
+    _check_slot(slot)
+    reason = (force or "").strip()
+    if gate is not None and (gate.get("candidate", {}).get("id") != model.id
+                             or gate.get("slot") != slot):
+        gate = None  # a result for another model or slot proves nothing here
+    error = None
+    if gate is None:
+        try:
+            gate = run_gate(store, model.id, home=home, host=host, slot=slot,
+                            settings_extra=settings_extra, general_items=general_items,
+                            on_line=on_line)
+        except FtuiError as err:
+            if not reason:
+                raise FtuiError(f"the regression gate could not run for {model.name}: "
+                                f"{err.message}", err.hint or "fix the cause and promote again, "
+                                "or promote anyway with --force REASON") from err
+            error = err.message
+    if gate is not None and not gate["passed"] and not reason:
+        raise GateRefused(gate)
+    parts = [note] if note else []
+    parts.append(summary(gate) if gate is not None else f"gate could not run: {error}")
+    if reason and (gate is None or not gate["passed"]):
+        parts.append(f"FORCED: {reason}")
+    return set_stage(store, model.id, "production", slot, "; ".join(parts)), gate
+
+
 OWNED_ROOTS = ("runs", "merged")  # what ftui writes under $FTUI_HOME and may remove again
 
 

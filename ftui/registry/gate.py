@@ -439,18 +439,23 @@ def run_gate(store: Store, ref: int | str, *, home: Path, host: str, against: st
     cand = Side(model.name, target_of(store, str(model.id))[0], "the candidate")
     inc = resolve_incumbent(store, model, against, slot)
     notes: list[str] = []
-    if inc is None:
+    figures: list[dict[str, Any]] = []
+    by_category: dict[str, Any] = {}
+    if inc is None:  # a first model in a slot, with no base on record: nothing to be worse than
         notes.append(f"nothing to compare against: {slot} has no production model and "
-                     f"{model.name} has no recorded base; the figures are the candidate's own")
-    items = load_checks()[:int(cfg["general_items"])]
-    val_figures, pairs = _validation(store, model, cand, inc, home=home, host=host, cfg=cfg,
-                                     cancel=cancel, on_line=on_line, notes=notes)
-    gen_figures, by_category = _general(cand, inc, items, home=home, host=host, cfg=cfg,
-                                        cancel=cancel, on_line=on_line)
-    figures = [*val_figures, *gen_figures,
-               *_perplexity(model, cand, inc, home=home, notes=notes, on_line=on_line, cfg=cfg),
-               *_judge(store, pairs, settings_extra=settings_extra, home=home, host=host,
-                       cfg=cfg, notes=notes, on_line=on_line)]
+                     f"{model.name} has no recorded base (register it with --base to compare "
+                     "against the base); nothing was run")
+    else:
+        items = load_checks()[:int(cfg["general_items"])]
+        val_figures, pairs = _validation(store, model, cand, inc, home=home, host=host,
+                                         cfg=cfg, cancel=cancel, on_line=on_line, notes=notes)
+        gen_figures, by_category = _general(cand, inc, items, home=home, host=host, cfg=cfg,
+                                            cancel=cancel, on_line=on_line)
+        figures = [*val_figures, *gen_figures,
+                   *_perplexity(model, cand, inc, home=home, notes=notes, on_line=on_line,
+                                cfg=cfg),
+                   *_judge(store, pairs, settings_extra=settings_extra, home=home, host=host,
+                           cfg=cfg, notes=notes, on_line=on_line)]
     compared = [f for f in figures if f["passed"] is not None]
     result = {
         "candidate": {"id": model.id, "name": model.name},
