@@ -56,6 +56,7 @@ class Snapshot:
     train: list | None = None  # None: unchanged since the last poll
     evals: list | None = None
     lr: list | None = None
+    method_curves: dict[str, list] | None = None  # a preference run's own curves (issue 12)
     tokens_per_s: float | None = None
     overlay: dict[str, list] = field(default_factory=dict)
     events: list = field(default_factory=list)
@@ -170,6 +171,13 @@ class TrainingScreen(FtuiScreen):
             snap.train = core.metric_series(self.store, run.id, "train_loss")
             snap.evals = core.metric_series(self.store, run.id, "eval_loss")
             snap.lr = core.metric_series(self.store, run.id, "learning_rate")
+            method = run.config.get("method", "sft")
+            if method != "sft":
+                names = {"rewards_chosen": "chosen", "rewards_rejected": "rejected",
+                         "rewards_margins": "margin", "eval_rewards_accuracies": "val acc",
+                         **({"kl": "KL"} if method == "kto" else {})}
+                snap.method_curves = {label: core.metric_series(self.store, run.id, name)
+                                      for name, label in names.items()}
             snap.overlay = {f"run {m}": core.metric_series(self.store, m, "train_loss")
                             for m in marked}
         self.polls += 1
@@ -197,7 +205,11 @@ class TrainingScreen(FtuiScreen):
             self._plotted = (snap.run.id, snap.run.step, tuple(self.marked))
             overlay = snap.overlay if len(snap.overlay) > 1 else None  # two or more marked
             self.query_one(LossPlot).show(snap.train, snap.evals or [], overlay)
-            self.query_one(LrPlot).show(snap.lr or [])
+            if snap.method_curves is not None:
+                method = snap.run.config.get("method", "sft")
+                self.query_one(LrPlot).show_curves(f"{method}: rewards", snap.method_curves)
+            else:
+                self.query_one(LrPlot).show(snap.lr or [])
         lines = Text()
         for e in snap.events[-8:]:
             lines.append(f"{e.created_at:%H:%M:%S} ", style="dim")

@@ -447,3 +447,9 @@ async def test_new_run_form_picks_the_method_of_the_version_and_trains_it(store,
         assert run.status == "completed", run.error
         assert run.config["method"] == "dpo" and runs.metric_series(store, run.id,
                                                                     "rewards_margins")
+        # F3 draws the method's own curves where an SFT run shows its learning rate
+        from ftui.widgets.run_plots import LrPlot
+
+        await until(pilot, lambda: app.screen._plotted[:2] == (run.id, 2), "the plots")
+        drawn = app.screen.query_one(LrPlot).plt.build()
+        assert "dpo: rewards" in drawn and "margin" in drawn

@@ -76,6 +76,25 @@ class LossPlot(PlotextPlot):
 
 
 class LrPlot(PlotextPlot):
+    def show_curves(self, title: str, curves: dict[str, list[tuple[int, float]]]) -> None:
+        """A preference run's own curves in this panel instead of the learning rate (rewards
+        of chosen and rejected, margins, validation preference accuracy; KL for KTO)."""
+        plt = self.plt
+        plt.clear_data()
+        plt.clear_figure()
+        plt.title(title)
+        width = self.size.width or 40
+        steps: list[int] = []
+        for label, series in curves.items():
+            if series:
+                pts = downsample(series, width)
+                plt.plot([s for s, _ in pts], [v for _, v in pts], label=label,
+                         marker="braille")
+                steps += [s for s, _ in pts]
+        if steps:
+            plt.xticks(integer_ticks(steps, width))
+        self.refresh()
+
     def show(self, lr: list[tuple[int, float]]) -> None:
         plt = self.plt
         plt.clear_data()
