@@ -143,6 +143,13 @@ def test_bad_rules_are_refused():
         DatasetSpec(kind="preference", pair_sources=("likes",)).validate()
 
 
+def test_no_signal_says_how_to_get_pairs(store):
+    log_interaction(store, [*ask("Alone?"), answer("Yes.")], rating=5)
+    with pytest.raises(FtuiError, match="no pair is left") as err:
+        build_dataset(store, "none", _spec())
+    assert "correct a reply" in err.value.hint
+
+
 def test_redaction_applies_to_both_sides(store):
     log_interaction(store, [*ask("My mail?"), answer("It is ann@example.com.")], rating=5)
     log_interaction(store, [*ask("My mail?"), answer("Write to bob@example.org.")], rating=1)

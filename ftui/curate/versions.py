@@ -40,6 +40,13 @@ def build_dataset(store: Store, name: str, spec: DatasetSpec, *, home: Path | No
     else:
         result = run_pipeline(select_candidates(store, spec), spec, system_prompts(home),
                               progress=progress, total=total)
+    if not result.examples and spec.kind != "sft":
+        raise FtuiError(
+            f"no {'pair' if spec.kind == 'preference' else 'labelled reply'} is left: "
+            f"{result.matched} came from the signals and the cleaning removed "
+            f"{sum(result.removed.values())} ({_removed_text(result.removed)})",
+            "rate two answers to one prompt, correct a reply, or vote in the arena; or lower "
+            "--min-rating-gap, or add --pair-source")
     if not result.examples:
         raise FtuiError(
             f"no example is left: {result.matched} interactions matched the rules and the "
