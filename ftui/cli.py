@@ -625,7 +625,7 @@ def build_parser() -> argparse.ArgumentParser:
         return p
 
     add("ui", cmd_ui, "open the terminal UI (the default)", json_flag=False)
-    p = add("import", cmd_import, "import interaction files (JSONL or JSON arrays)")
+    p = add("import", cmd_import, "import interaction files (JSONL, JSON arrays or parquet)")
     p.add_argument("files", nargs="+", metavar="FILE")
     p.add_argument("--format", default="auto",
                    choices=["auto", "openai", "sharegpt", "alpaca", "ftui"],
