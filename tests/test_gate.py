@@ -24,7 +24,8 @@ from ftui.registry.gate import (
 )
 from ftui.store import RegisteredModel
 
-FAST = {"gate": {"general_items": 6, "validation_limit": 3, "max_new_tokens": 6}}
+FAST = {"gate": {"general_items": 6, "validation_limit": 3, "max_new_tokens": 6,
+                 "general_max_new_tokens": 6}}
 
 
 # ---------------------------------------------------------------- the check set and checks
@@ -187,7 +188,8 @@ def _fast_gate(home, monkeypatch):
     import torch
 
     (home / "config.toml").write_text(
-        "[gate]\ngeneral_items = 6\nvalidation_limit = 3\nmax_new_tokens = 6\n")
+        "[gate]\ngeneral_items = 6\nvalidation_limit = 3\nmax_new_tokens = 6\n"
+        "general_max_new_tokens = 6\n")
     monkeypatch.setenv("FTUI_HOME", str(home))
     threads = torch.get_num_threads()
     torch.set_num_threads(1)

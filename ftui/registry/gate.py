@@ -40,7 +40,8 @@ from ftui.store import RegisteredModel, Store
 DEFAULTS: dict[str, tuple[float, str]] = {
     "general_items": (100, "general check items asked (the first N of the set)"),
     "validation_limit": (20, "validation examples scored and answered"),
-    "max_new_tokens": (128, "tokens per answer"),
+    "max_new_tokens": (128, "tokens per validation answer"),
+    "general_max_new_tokens": (64, "tokens per general-set answer (short answers are asked)"),
     "max_loss_increase": (0.05, "validation loss may rise by this fraction of the incumbent's"),
     "max_rouge_drop": (0.05, "validation ROUGE-L may fall by this much (0-1)"),
     "max_general_drop": (0.05, "general-set accuracy may fall by this much (0-1)"),
@@ -50,7 +51,7 @@ DEFAULTS: dict[str, tuple[float, str]] = {
                        "(the limit of the perplexity figure when the incumbent is the base)"),
     "min_judge_win_rate": (0.40, "the judge's win rate for the candidate (ties half) at least"),
 }
-INTEGER_KEYS = {"general_items", "validation_limit", "max_new_tokens"}
+INTEGER_KEYS = {"general_items", "validation_limit", "max_new_tokens", "general_max_new_tokens"}
 CHECKS_FILE, TEXT_FILE = "general_checks.jsonl", "general_text.txt"
 
 
@@ -248,12 +249,12 @@ def text_perplexity(target: dict[str, Any], home: Path, text: str | None = None,
     return math.exp(min(_token_loss(target, home, pieces=pieces), 50.0))
 
 
-def _answers(target, prompts, *, home, host, cfg, cancel) -> list[str | None]:
+def _answers(target, prompts, *, home, host, cfg, cancel,
+             key: str = "max_new_tokens") -> list[str | None]:
     from ftui.inference.batch import generate_many
 
     outcomes = generate_many(target, prompts, home=home, host=host,
-                             max_new_tokens=int(cfg["max_new_tokens"]), temperature=0.0,
-                             cancel=cancel)
+                             max_new_tokens=int(cfg[key]), temperature=0.0, cancel=cancel)
     errors = [o.error for o in outcomes if o.error is not None]
     if errors and len(errors) == len(outcomes):
         raise errors[0]  # nothing answered: the cause is the message (Ollama down, ...)
@@ -297,7 +298,8 @@ def _general(cand: Side, inc: Side | None, items: list[dict], *, home, host, cfg
     scores: dict[str, list[bool]] = {}
     for side in [s for s in (cand, inc) if s is not None]:
         on_line(f"general set: {side.name} answers {len(items)} items")
-        texts = _answers(side.target, prompts, home=home, host=host, cfg=cfg, cancel=cancel)
+        texts = _answers(side.target, prompts, home=home, host=host, cfg=cfg, cancel=cancel,
+                         key="general_max_new_tokens")
         scores["c" if side is cand else "i"] = [
             t is not None and check_answer(it["check"], t) for it, t in zip(items, texts,
                                                                              strict=True)]
