@@ -108,15 +108,18 @@ async def test_the_first_visit_paints_without_a_key(demo_store, settings):
         await pilot.press("f2")
         screen = app.screen
         assert isinstance(screen, DatasetsScreen)
-        painted = []
-        screen.screen_layout_refresh_signal.subscribe(screen, painted.append)
         await settle(pilot)
         assert screen.result is not None
+
+        def laid_out() -> bool:  # every shown widget got a place on the screen
+            shown = [w for w in screen.query("*") if w.display and w.visible]
+            return bool(shown) and all(w.region.width > 0 for w in shown[:5])
+
         for _ in range(200):
-            if painted:
+            if laid_out():
                 break
             await pilot.pause(0.05)
-        assert painted, "the Datasets screen never laid itself out"
+        assert laid_out(), "the Datasets screen never laid itself out"
         # the cause seen in tmux (blank F2 until a key): a ProgressBar hidden at mount
         from textual.widgets import ProgressBar
 
