@@ -44,6 +44,7 @@ class ArenaScreen(FtuiScreen):
         self.ratings: dict[str, int | None] = {"A": None, "B": None}
         self.rating_side = "left"
         self.ready = False
+        self.failed: set[str] = set()  # arms whose answer is an error or empty: no vote counts
         self.votes = 0
 
     def compose(self) -> ComposeResult:
@@ -103,6 +104,7 @@ class ArenaScreen(FtuiScreen):
         self.answers = {"A": "", "B": ""}
         self.ratings = {"A": None, "B": None}
         self.ready = False
+        self.failed = set()
         prompt = next((m.get("content") for m in reversed(messages) if m["role"] == "user"), "")
         total = "typed" if self.typed else f"{self.index + 1}/{len(self.prompts)}"
         head = Text(f"arena · {self.exp.name} · prompt {total} · votes {self.votes}\n",
@@ -123,8 +125,9 @@ class ArenaScreen(FtuiScreen):
                 " · (1-5 rates this side)" if side == self.rating_side and self.ready else "")
             pane = self.query_one(f"#side-{side}")
             pane.border_title = title
+            empty = "(no answer)" if self.ready else "…"
             self.query_one(f"#answer-{side}", Static).update(
-                Group(Markdown(self.answers[arm] or "…")))
+                Group(Markdown(self.answers[arm] or empty)))
 
     @work(thread=True, exclusive=True, group="arena")
     def _generate(self, messages: list[dict]) -> None:
@@ -141,8 +144,12 @@ class ArenaScreen(FtuiScreen):
                                      on_token_a=stream("A"), on_token_b=stream("B"))
         except Exception as err:  # noqa: BLE001 - shown on screen, never a traceback
             a = b = FtuiError(f"{type(err).__name__}: {err}", "check both models load")
+        failed = set()
         for arm, got in (("A", a), ("B", b)):
             self.answers[arm] = got.text if not isinstance(got, FtuiError) else f"(error: {got})"
+            if isinstance(got, FtuiError) or not (got.text or "").strip():
+                failed.add(arm)
+        self.failed = failed
         self.ready = True
         self.app.call_from_thread(self.redraw)
 
@@ -151,6 +158,9 @@ class ArenaScreen(FtuiScreen):
     def action_vote(self, choice: str) -> None:
         if not self.ready:
             self.say("wait for both answers", severity="warning")
+            return
+        if self.failed:  # a vote against an error or an empty answer says nothing about models
+            self.say("one side failed: skip this prompt with s", severity="warning")
             return
         winner = {"left": self._side_arm("left"), "right": self._side_arm("right")}.get(
             choice, choice)

@@ -126,3 +126,28 @@ async def test_hidden_dashboard_stops_recomputing_and_j_k_move(demo_store, tmp_p
         assert screen.reports == before
         await pilot.press("f5")
         await wait_until(pilot, lambda: screen.reports > before)
+
+
+async def test_arena_refuses_a_vote_when_one_side_failed(demo_store, tmp_path):
+    _experiment(demo_store, seeded=False)
+    with StandIn(models={"llama3.2:3b": "base answer"}) as server:  # tuned:1 answers 404
+        app = FtuiApp(demo_store, Settings(home=tmp_path, database_url=demo_store.url,
+                                           ollama_host=server.url))
+        async with app.run_test(size=(160, 44)) as pilot:
+            await pilot.press("f5")
+            await wait_until(pilot, lambda: isinstance(app.screen, ExperimentsScreen)
+                             and app.screen.selected is not None)
+            await pilot.press("v")
+            await wait_until(pilot, lambda: isinstance(app.screen, PickDialog))
+            await pilot.press("enter")
+            await wait_until(pilot, lambda: isinstance(app.screen, ArenaScreen))
+            arena = app.screen
+            await wait_until(pilot, lambda: arena.ready)
+            assert arena.failed == {"B"}
+            await pilot.press("left")
+            await pilot.press("t")
+            await pilot.pause()
+            assert arena.votes == 0
+            assert any("one side failed" in n.message for n in app._notifications)
+    with demo_store.session() as s:
+        assert s.exec(select(ArenaVote)).all() == []
