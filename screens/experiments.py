@@ -6,6 +6,7 @@ screen is the visible one."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from ftui.screens.base import FtuiScreen
@@ -24,6 +25,7 @@ from textual.widgets import DataTable, Footer, Input, Label, Static
 
 from ftui import ab, fmt
 from ftui.ab.report import cumulative, promote_winner, report
+from ftui.errors import FtuiError
 
 REFRESH_S = 2.0
 FIELDS = (("name", "name", ""), ("alias", "alias (chat app asks)", "assistant"),
@@ -39,13 +41,20 @@ def _fmt(v, spec: str | None = None) -> str:
     return fmt.figure(v, 3)
 
 
-class NewExperimentDialog(FtuiDialog[dict | None]):
+class NewExperimentDialog(FtuiDialog[object | None]):
+    """`create(values)` makes the experiment; an FtuiError it raises shows in the dialog, which
+    stays open with what was typed."""
+
     DEFAULT_CSS = """
     NewExperimentDialog .form-row { height: 1; margin-bottom: 1; }
     NewExperimentDialog .form-label { width: 22; padding-top: 0; }
     """
     BINDINGS = [Binding("escape", "cancel", "Cancel"),
                 Binding("ctrl+s", "save", "Create", priority=True)]
+
+    def __init__(self, create: Callable[[dict], object]) -> None:
+        super().__init__()
+        self.create = create
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog", id="new-exp"):
@@ -68,7 +77,15 @@ class NewExperimentDialog(FtuiDialog[dict | None]):
             self.query_one("#exp-error", Static).update("split is a number (0.5), min samples "
                                                         "a whole number")
             return
-        self.dismiss(values)
+        try:
+            made = self.create(values)
+        except FtuiError as err:
+            self.query_one("#exp-error", Static).update(Text(str(err)))
+            return
+        except Exception as err:  # noqa: BLE001 - shown in the dialog, never a traceback
+            self.query_one("#exp-error", Static).update(Text(f"{type(err).__name__}: {err}"))
+            return
+        self.dismiss(made)
 
     def action_cancel(self) -> None:
         self.dismiss(None)
@@ -250,17 +267,19 @@ class ExperimentsScreen(FtuiScreen):
         self.refresh_all()
 
     def action_new(self) -> None:
-        def done(values: dict | None) -> None:
-            if values:
-                e = self._try(ab.create_experiment, self.store, name=values["name"],
-                              alias=values["alias"], model_a=values["a"], model_b=values["b"],
-                              split_b=values["split"], min_samples=values["min_samples"])
-                if e is not None:
-                    self.selected = e.id
-                    self.refresh_all()
-                    self.say(f"{e.name} created as a draft: s starts it")
+        def create(values: dict):
+            return ab.create_experiment(self.store, name=values["name"], alias=values["alias"],
+                                        model_a=values["a"], model_b=values["b"],
+                                        split_b=values["split"],
+                                        min_samples=values["min_samples"])
 
-        self.app.push_screen(NewExperimentDialog(), done)
+        def done(e) -> None:
+            if e is not None:
+                self.selected = e.id
+                self.refresh_all()
+                self.say(f"{e.name} created as a draft: s starts it")
+
+        self.app.push_screen(NewExperimentDialog(create), done)
 
     def action_start_stop(self) -> None:
         if self.selected is None:
