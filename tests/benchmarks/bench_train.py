@@ -157,7 +157,9 @@ def plain_dpo(home: Path, store, dataset_id: int, cfg: RunConfig) -> list[float]
             lr_scheduler_type=cfg.schedule, warmup_steps=cfg.warmup_ratio, logging_steps=1,
             save_strategy="no", report_to="none", disable_tqdm=True, use_cpu=not torch.cuda
             .is_available(), seed=cfg.seed, beta=cfg.beta, loss_type=[cfg.loss_type],
-            max_length=cfg.max_seq_len, dataloader_num_workers=0)
+            max_length=cfg.max_seq_len, dataloader_num_workers=0,
+            # TRL's configs default to gradient checkpointing on; ftui's run config to off
+            gradient_checkpointing=cfg.gradient_checkpointing)
         peft = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
                           target_modules=list(cfg.target_modules), task_type="CAUSAL_LM")
         trainer = DPOTrainer(model=model, args=args, train_dataset=Dataset.from_list(rows),
