@@ -197,6 +197,8 @@ class FilterDialog(FtuiDialog[InteractionFilter | None]):
                 yield Label("rating", classes="form-label")
                 yield Input(str(f.rating_min or ""), placeholder="min 1-5", id="rating-min")
                 yield Input(str(f.rating_max or ""), placeholder="max 1-5", id="rating-max")
+            with Horizontal(classes="form-row"):  # own row: beside the bounds it squeezed them
+                yield Label("", classes="form-label")
                 yield Checkbox("unrated only", f.unrated, id="unrated")
                 yield Checkbox("judge differs by 2+", f.judge_disagrees, id="judge-disagrees",
                                tooltip="rated interactions whose judge score is 2 or more "

@@ -15,10 +15,6 @@ SPLITS = (("held-out (validation, else test)", ""), ("validation", "validation")
 class EvaluateDialog(FtuiDialog[dict | None]):
     """Answers {"dataset_id", "split" (None: held-out), "limit", "max_new_tokens"}."""
 
-    DEFAULT_CSS = """
-    EvaluateDialog .form-row { height: 1; margin-bottom: 1; }
-    EvaluateDialog .form-label { width: 16; padding-top: 0; }
-    """
     BINDINGS = [Binding("escape", "cancel", "Cancel"),
                 Binding("ctrl+s", "go", "Evaluate", priority=True)]
 

@@ -45,10 +45,6 @@ class NewExperimentDialog(FtuiDialog[object | None]):
     """`create(values)` makes the experiment; an FtuiError it raises shows in the dialog, which
     stays open with what was typed."""
 
-    DEFAULT_CSS = """
-    NewExperimentDialog .form-row { height: 1; margin-bottom: 1; }
-    NewExperimentDialog .form-label { width: 22; padding-top: 0; }
-    """
     BINDINGS = [Binding("escape", "cancel", "Cancel"),
                 Binding("ctrl+s", "save", "Create", priority=True)]
 

@@ -208,3 +208,28 @@ async def test_playground_lists_each_mode_once(demo_store, tmp_path):
         assert values.count("auto") == 1 and values[0] == "auto"
         assert sorted(values) == sorted(set(values))
         assert app.screen.query_one("#play-model").region.right <= 80
+
+
+async def test_evaluate_dialog_is_drawn_with_labels_beside_fields_after_a_resize(demo_store, tmp_path):
+    from ftui.screens.evaluate_dialog import EvaluateDialog
+
+    from ftui.curate import DatasetSpec, build_dataset
+
+    build_dataset(demo_store, "eval-set", DatasetSpec(min_rating=4, val=0.3))
+    registry.register(demo_store, kind="ollama", name="slow", ollama_name="slow:1")
+    app = _models_app(demo_store, tmp_path, "http://127.0.0.1:9")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("f4")
+        await wait_until(pilot, lambda: isinstance(app.screen, ModelsScreen))
+        await pilot.resize_terminal(160, 48)  # as in the walkthrough: resized, then `e`
+        await pilot.pause()
+        await pilot.press("e")
+        await wait_until(pilot, lambda: isinstance(app.screen, EvaluateDialog))
+        await pilot.pause()
+        dialog = app.screen
+        assert dialog.query_one("#eval-dialog").region.height >= 10  # drawn
+        for field in ("#ev-dataset", "#ev-split", "#ev-limit", "#ev-tokens"):
+            widget = dialog.query_one(field)
+            label = widget.parent.query_one(".form-label")
+            assert label.region.y == widget.region.y and label.region.height == 1
+            assert label.region.width >= len(str(label.render()))

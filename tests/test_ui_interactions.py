@@ -380,3 +380,22 @@ async def test_merge_new_puts_rows_in_order_and_keeps_the_selection(tmp_path):
         assert widget.current.id == chosen and widget.rows[widget.top].id == rows[3].id
         assert widget.first_abs == 11 and widget.total == 103  # one arrived above the buffer
         assert widget.merge_new([_row(102, 47)]) == 0  # known rows are not added twice
+
+
+async def test_filter_dialog_fits_80x24(demo_store, settings):
+    app = FtuiApp(demo_store, settings)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await started(app, pilot)
+        await pilot.press("f")
+        await wait_for(pilot, lambda: isinstance(app.screen, FilterDialog))
+        await settled(pilot)
+        dialog = app.screen
+        for wid in ("rating-min", "rating-max"):  # room for "min 1-5" and a typed digit
+            assert dialog.query_one(f"#{wid}", Input).content_size.width >= len("min 1-5")
+        for wid in ("unrated", "judge-disagrees"):  # a whole framed checkbox, label uncut
+            box = dialog.query_one(f"#{wid}")
+            assert box.region.height == 3 and box.region.right <= 80
+        title = dialog.query_one(".dialog-title")
+        text = str(title.render())
+        assert "esc cancels" in text and title.region.right <= 80
+        assert title.content_size.width * title.region.height >= len(text)  # wrapped, not cut
