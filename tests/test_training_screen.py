@@ -277,3 +277,18 @@ def test_the_in_app_worker_trains_below_the_ui_priority(store, tmp_path):
     finally:
         worker.stop_event.set()
         worker.join(timeout=10)
+
+
+async def test_wide_runs_list_shows_every_column(demo_store, tmp_path):
+    fake_runs(demo_store, 1)
+    app = make_app(demo_store, tmp_path)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await pilot.press("f3")
+        await wait_until(pilot, lambda: isinstance(app.screen, TrainingScreen)
+                         and app.screen.selected is not None, what="a run")
+        await pilot.pause()
+        table = app.screen.query_one("#run-table")
+        labels = [str(c.label) for c in table.columns.values()]
+        assert labels[-1] == "took"
+        needed = sum(c.get_render_width(table) for c in table.columns.values())
+        assert needed <= table.scrollable_content_region.width, (needed, table.size)
