@@ -59,6 +59,7 @@ class PlaygroundScreen(FtuiScreen):
         *rating_bindings(),
         Binding("i,enter", "type", "Type"),
         Binding("n", "new_chat", "New chat"),
+        Binding("m", "pick_model", "Model"),
         Binding("escape", "leave_input", "Leave input", show=False),
     ]
 
@@ -79,7 +80,7 @@ class PlaygroundScreen(FtuiScreen):
             yield Label("mode", classes="form-label")
             yield Select(MODE_OPTIONS, value="auto",
                          allow_blank=False, id="play-mode", compact=True)
-        yield DetailPane(Static("Pick a model, type a prompt, enter sends. Every exchange "
+        yield DetailPane(Static("Pick a model (m), type a prompt, enter sends. Every exchange "
                                     "is logged (source playground); 1-5 rates the last answer.",
                                     classes="dialog-hint"), id="transcript")
         yield Input(placeholder="ask something — enter sends, esc leaves the input", id="prompt")
@@ -131,8 +132,10 @@ class PlaygroundScreen(FtuiScreen):
         model = self.query_one("#play-model", Select).value
         if not prompt:
             return
-        if model == Select.NULL:
-            self.say("pick a model first", severity="warning")
+        if model == Select.NULL:  # the prompt stays typed; the list opens to pick from
+            self.say("pick a model first: the model list is open (m opens it, esc closes)",
+                     severity="warning")
+            self.action_pick_model()
             return
         if self.busy:
             self.say("still answering the last prompt", severity="warning")
@@ -195,6 +198,11 @@ class PlaygroundScreen(FtuiScreen):
         interactions.set_rating(self.store, turn.interaction_id, rating)
         turn.rating = rating
         turn.redraw()
+
+    def action_pick_model(self) -> None:
+        select = self.query_one("#play-model", Select)
+        select.focus()
+        select.action_show_overlay()
 
     def action_type(self) -> None:
         self.query_one("#prompt", Input).focus()

@@ -210,7 +210,7 @@ async def test_playground_lists_each_mode_once(demo_store, tmp_path):
         assert app.screen.query_one("#play-model").region.right <= 80
 
 
-async def test_evaluate_dialog_is_drawn_with_labels_beside_fields_after_a_resize(demo_store, tmp_path):
+async def test_evaluate_dialog_drawn_with_labels_beside_fields_after_resize(demo_store, tmp_path):
     from ftui.screens.evaluate_dialog import EvaluateDialog
 
     from ftui.curate import DatasetSpec, build_dataset
@@ -233,3 +233,22 @@ async def test_evaluate_dialog_is_drawn_with_labels_beside_fields_after_a_resize
             label = widget.parent.query_one(".form-label")
             assert label.region.y == widget.region.y and label.region.height == 1
             assert label.region.width >= len(str(label.render()))
+
+
+async def test_playground_without_a_model_says_how_to_pick_one(demo_store, tmp_path):
+    from ftui.screens.help import help_sections
+    from textual.widgets import Select
+
+    app = _models_app(demo_store, tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("f6")
+        await wait_until(pilot, lambda: isinstance(app.screen, PlaygroundScreen))
+        screen = app.screen
+        await pilot.press("h", "i", "enter")
+        select = screen.query_one("#play-model", Select)
+        await wait_until(pilot, lambda: select.expanded)
+        assert any("m opens it" in n.message for n in app._notifications)
+        assert screen.query_one("#prompt").value == "hi"  # what was typed stays
+        await pilot.press("escape")
+        keys = {desc: k for _, rows in help_sections(screen) for k, desc in rows}
+        assert keys.get("Model") == "m"
