@@ -47,6 +47,16 @@ BULK_ACTIONS = [
 ]
 
 
+class SearchInput(Input):
+    """The search field; its keys show in the footer while typing (the screen's are hidden)."""
+
+    BINDINGS = [Binding("enter", "submit", "Apply search"),
+                Binding("escape", "leave_search", "Cancel search")]
+
+    def action_leave_search(self) -> None:  # normally the screen's on_key takes esc first
+        self.screen.leave_search()
+
+
 class InteractionsScreen(FtuiScreen):
     BINDINGS = [
         *rating_bindings(),
@@ -58,17 +68,18 @@ class InteractionsScreen(FtuiScreen):
         Binding("e", "edit_correction", "Correct",
                 tooltip="Correct the reply (the correction is the training target)"),
         Binding("t", "edit_tags", "Tags", tooltip="Edit the tags (typing adds one)"),
-        Binding("c", "edit_notes", "Notes", show=False),
         Binding("ctrl+z", "undo", "Undo",
                 tooltip="Undo the last rating, status, correction, tags or bulk action"),
-        Binding("space", "toggle_mark", "Mark", show=False,
-                tooltip="Mark / unmark the row for a bulk action"),
-        Binding("B", "bulk", "Bulk", show=False,
-                tooltip="Bulk action on the marked rows, or on all rows of the filter"),
         Binding("M", "clear_marks", "Clear marks", show=False),
         Binding("slash", "search", "Search", key_display="/"),
         Binding("f", "filters", "Filter"),
-        Binding("n", "next_unrated", "Next unrated", show=False),
+        # shown after Filter: 80x24 ends at Filter, a wider footer shows these as well
+        Binding("n", "next_unrated", "Next unrated"),
+        Binding("space", "toggle_mark", "Mark",
+                tooltip="Mark / unmark the row for a bulk action"),
+        Binding("B", "bulk", "Bulk",
+                tooltip="Bulk action on the marked rows, or on all rows of the filter"),
+        Binding("c", "edit_notes", "Notes"),
         Binding("escape", "clear_filters", "Clear filter", show=False,
                 tooltip="Clear the search and filters (the selection stays)"),
         Binding("r", "reload", "Reload", show=False),
@@ -116,8 +127,8 @@ class InteractionsScreen(FtuiScreen):
         yield SectionBar("interactions")
         with Horizontal(id="body"):
             with Vertical(id="left"):
-                yield Input(placeholder="search the conversations — enter applies, esc cancels",
-                            id="search")
+                yield SearchInput(placeholder="search the conversations — enter applies, "
+                                  "esc cancels", id="search")
                 yield InteractionList(id="list")
                 yield Static("", id="list-status")
             yield ConversationView(id="detail")
@@ -501,8 +512,17 @@ class InteractionsScreen(FtuiScreen):
         search = self.query_one("#search", Input)
         if event.key == "escape" and search.has_focus:
             event.stop()
-            search.display = bool(self.filter.text)
-            self.list.focus()
+            self.leave_search()
+
+    def leave_search(self) -> None:
+        self.query_one("#search", Input).display = bool(self.filter.text)
+        self.list.focus()
+
+    def check_action(self, action: str, parameters: tuple) -> bool | None:
+        # while typing a search the letter keys go to the field: the footer shows its keys only
+        if self.is_mounted and self.query_one("#search", Input).has_focus:
+            return action not in {b.action for b in self.BINDINGS}
+        return True
 
     def _fetch_choices(self) -> None:
         """The models and sources seen, for the filter dialog's lists: a scan (1.4 s at 280k

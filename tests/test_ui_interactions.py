@@ -399,3 +399,25 @@ async def test_filter_dialog_fits_80x24(demo_store, settings):
         text = str(title.render())
         assert "esc cancels" in text and title.region.right <= 80
         assert title.content_size.width * title.region.height >= len(text)  # wrapped, not cut
+
+
+def footer_keys(app, width: int) -> set[str]:
+    return {k.description for k in app.screen.query("FooterKey")
+            if k.region.width and k.region.right <= width}
+
+
+async def test_footer_shows_search_keys_while_typing_and_more_keys_when_wide(demo_store,
+                                                                             settings):
+    app = FtuiApp(demo_store, settings)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await started(app, pilot)
+        await pilot.press("slash")
+        await wait_for(pilot, lambda: {"Apply search", "Cancel search"} <= footer_keys(app, 80),
+                       what="the search keys in the footer")
+        assert "Accept" not in footer_keys(app, 80)  # a typed `a` goes to the field
+        await pilot.press("a", "escape")
+        await wait_for(pilot, lambda: "Accept" in footer_keys(app, 80), what="keys back")
+    app = FtuiApp(demo_store, settings)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await started(app, pilot)
+        assert {"Filter", "Next unrated", "Mark", "Bulk", "Notes"} <= footer_keys(app, 160)
