@@ -30,6 +30,7 @@ from ftui.uistate import UiState
 
 class FtuiApp(App):
     TITLE = "ftui"
+    NOTIFICATION_TIMEOUT = 3  # an info toast leaves soon (errors stay ERROR_TIMEOUT_S)
     CSS_PATH = str(asset_path("ftui.tcss"))
     MODES = {
         "interactions": InteractionsScreen,

@@ -92,6 +92,7 @@ class HelpScreen(ModalScreen[None]):
                 yield Static(Text(GUIDE), id="help-guide")
 
     def on_mount(self) -> None:
+        self.app.clear_notifications()  # toasts would cover the keys being read
         self.query_one("#help-body").focus()
 
     def action_close(self) -> None:

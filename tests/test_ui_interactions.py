@@ -421,3 +421,15 @@ async def test_footer_shows_search_keys_while_typing_and_more_keys_when_wide(dem
     async with app.run_test(size=(160, 48)) as pilot:
         await started(app, pilot)
         assert {"Filter", "Next unrated", "Mark", "Bulk", "Notes"} <= footer_keys(app, 160)
+
+
+async def test_toasts_are_brief_and_clear_for_the_help(demo_store, settings):
+    app = FtuiApp(demo_store, settings)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await started(app, pilot)
+        app.notify("an info toast")
+        await wait_for(pilot, lambda: list(app._notifications), what="the toast")
+        assert max(n.timeout for n in app._notifications) <= 3
+        await pilot.press("question_mark")
+        await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen))
+        assert not list(app._notifications)  # nothing covers the keys
