@@ -120,6 +120,10 @@ class InteractionsScreen(FtuiScreen):
         self._judge_cancel: threading.Event | None = None  # set while a judge run goes on
         self._judge_line = ""
         self._judge_timer: Timer | None = None
+        # a demo load in progress: polls wait; results read before it ended (epoch) are dropped,
+        # else a half-imported count could land after the final one
+        self._importing = False
+        self._epoch = 0
 
     # ------------------------------------------------------------ layout
 
@@ -241,19 +245,24 @@ class InteractionsScreen(FtuiScreen):
     def poll(self) -> None:
         """Cheap check (the newest id: one index lookup) in a worker; the list and the counters
         are only touched when something arrived."""
+        if self._importing:
+            return
         self.gather(lambda: core.newest_id(self.store), self._on_marker, group="poll")
 
     def _on_marker(self, marker: int) -> None:
         if marker == self._marker:
             return
         self._marker = marker
-        f, since = self.filter, self._seen_max_id
+        f, since, epoch = self.filter, self._seen_max_id, self._epoch
         self.gather(lambda: (f, marker, core.rows_since(self.store, f, since, NEW_ROWS_LIMIT),
-                             core.counters(self.store, f)), self._show_arrivals, group="arrivals",
-                    skip_if_busy=False)
+                             core.counters(self.store, f), epoch), self._show_arrivals,
+                    group="arrivals", skip_if_busy=False)
 
     def _show_arrivals(self, result) -> None:
-        f, max_id, rows, counters = result
+        f, max_id, rows, counters, epoch = result
+        if epoch != self._epoch:  # read while a demo load ran: the next poll looks again
+            self._marker = None
+            return
         if f != self.filter:
             return
         self._seen_max_id = max(self._seen_max_id, max_id)
@@ -276,13 +285,22 @@ class InteractionsScreen(FtuiScreen):
         self.load_demo_data()
 
     def load_demo_data(self) -> None:
+        def load():
+            try:
+                return load_demo(self.store)
+            finally:
+                self._importing = False
+
         def shown(report) -> None:
+            self._epoch += 1
             self.say(f"demo data: {report.imported} interactions loaded "
                      f"({report.duplicates} already present)")
             self.reload()
             self.refresh_counters()
 
-        self.gather(lambda: load_demo(self.store), shown, group="demo")
+        self._importing = True
+        self._epoch += 1
+        self.gather(load, shown, group="demo")
 
     def _update_status(self) -> None:
         lst = self.list

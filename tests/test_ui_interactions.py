@@ -433,3 +433,36 @@ async def test_toasts_are_brief_and_clear_for_the_help(demo_store, settings):
         await pilot.press("question_mark")
         await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen))
         assert not list(app._notifications)  # nothing covers the keys
+
+
+async def test_counters_after_the_demo_load_are_the_final_ones(store, settings, monkeypatch):
+    import time
+
+    import ftui.screens.interactions as f1
+
+    from ftui.demo import load_demo
+
+    def slow_demo(s):  # rows arrive over more than one poll period before the bulk of them
+        for i in range(30):
+            add_interaction(s, f"early {i}")
+            time.sleep(0.1)
+        return load_demo(s)
+
+    monkeypatch.setattr(f1, "load_demo", slow_demo)
+    app = FtuiApp(store, settings)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog), what="demo offer")
+        await pilot.press("y")
+        await wait_for(pilot, lambda: isinstance(app.screen, InteractionsScreen))
+        screen = app.screen
+        shown = []
+        original = screen.render_counters
+        monkeypatch.setattr(screen, "render_counters",
+                            lambda: (shown.append(screen.counters.total), original())[1])
+        await wait_for(pilot, lambda: shown and shown[-1] >= 30
+                       and lst(app).total == q.count(store, InteractionFilter()), timeout=30,
+                       what="the load to finish")
+        await settled(pilot)
+        total = q.count(store, InteractionFilter())
+        assert screen.counters.total == lst(app).total == total
+        assert all(n in (0, total) for n in shown), shown  # no half-import count was shown
