@@ -224,3 +224,22 @@ async def test_gather_latest_runs_once_more_with_the_newest_request(tmp_path):
         assert screen.gather(fetch(9), screen.gathered.append, group="poll") is None
         release.set()
         await wait_for(pilot, lambda: screen.gathered == [1, 4, 1])
+
+
+@pytest.mark.parametrize("width", [80, 160])
+async def test_every_tab_shows_a_whole_word(width, demo_store, settings):
+    """At 80 columns the tabs were cut mid-word ("F2 Datas", "F5 Exper")."""
+    from ftui.screens.app import FtuiApp
+    from ftui.widgets.section_bar import SECTIONS, SectionBar
+
+    app = FtuiApp(demo_store, settings)
+    async with app.run_test(size=(width, 24)) as pilot:
+        await wait_for(pilot, lambda: app.screen.query(SectionBar), what="the tab bar")
+        bar = app.screen.query_one(SectionBar)
+        text = str(bar.render())
+        assert len(text) <= width, text
+        words = set(text.replace("ftui", "").split())
+        for _, key, label in SECTIONS:
+            assert key in words
+        for cut in ("Datas", "Exper", "Inter", "Playg", "Train "):
+            assert cut not in words, text

@@ -14,6 +14,9 @@ SECTIONS: tuple[tuple[str, str, str], ...] = (
     ("experiments", "F5", "Experiments"),
     ("playground", "F6", "Playground"),
 )
+# Below the full width the inactive tabs take a short name (whole words, not cut ones).
+SHORT = {"interactions": "Log", "datasets": "Data", "training": "Train", "models": "Models",
+         "experiments": "A/B", "playground": "Play"}
 
 
 class SectionBar(Widget):
@@ -36,7 +39,7 @@ class SectionBar(Widget):
         for mode, key, label in SECTIONS:
             start = text.cell_len
             if narrow and mode != self.active:
-                label = label[:5]  # "Inter", "Datas", ...: every tab stays on screen
+                label = SHORT[mode]  # every tab stays on screen at 80 columns
             chunk = f" {key} {label} "
             if mode == self.active:
                 text.append(chunk, style="bold reverse")
