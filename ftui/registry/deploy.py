@@ -129,11 +129,19 @@ def ollama_base_of(base_model: str | None, given: str | None) -> str:
                     "(e.g. llama3.2:3b)")
 
 
-def _upload(client, path: Path, on_line: OnLine) -> str:
+def blob_present(host: str, digest: str, timeout_s: float = 30.0) -> bool:
+    """Whether Ollama holds the blob already: `HEAD /api/blobs/<digest>` answers 200. The ollama
+    client has no public call for it (its create_blob always uploads), so ask over plain HTTP."""
+    import httpx
+
+    base = host if "://" in host else f"http://{host}"
+    return httpx.head(f"{base.rstrip('/')}/api/blobs/{digest}", timeout=timeout_s).status_code == 200
+
+
+def _upload(client, host: str, path: Path, on_line: OnLine) -> str:
     """Upload one blob unless Ollama has it already (HEAD first: weights are large)."""
     digest = digest_of(path)
-    head = client._client.head(f"/api/blobs/{digest}")
-    if head.status_code == 200:
+    if blob_present(host, digest):
         on_line(f"blob {path.name}: already in Ollama")
         return digest
     on_line(f"uploading {path.name} ({path.stat().st_size / 1e6:.1f} MB)")
@@ -296,7 +304,7 @@ def deploy(store: Store, ref: int | str, *, home: Path, host: str, name: str | N
                             shown.modelinfo)
         if plan.get("gguf_from"):
             plan["files"] = [_write_gguf(model, plan, Path(scratch.name), say)]
-        blobs = {p.name: _upload(client, p, say) for p in plan["files"]}
+        blobs = {p.name: _upload(client, host, p, say) for p in plan["files"]}
         request: dict[str, Any] = {"model": target, "stream": True}
         if plan["mode"] == "adapter":
             request.update(from_=plan["from"], adapters=blobs)
