@@ -146,6 +146,8 @@ class DatasetsScreen(FtuiScreen):
                 yield _row("min rating", Select([(str(i), i) for i in range(1, 6)], value=4,
                                                  prompt="any", id="min_rating", compact=True))
                 yield Checkbox("include unrated", id="include_unrated", compact=True)
+                yield _row("judged min", Select([(f"unrated, judge {i}+", i) for i in range(1, 6)],
+                                                prompt="off", id="judged_min", compact=True))
                 yield Label("statuses", classes="ds-note")
                 yield Horizontal(Checkbox("new", True, id="st_new", compact=True),
                                  Checkbox("accepted", True, id="st_accepted", compact=True),
@@ -207,6 +209,8 @@ class DatasetsScreen(FtuiScreen):
         return DatasetSpec(
             min_rating=None if min_rating in (Select.NULL, None) else int(min_rating),
             include_unrated=q("#include_unrated", Checkbox).value,
+            judged_min=None if (jm := q("#judged_min", Select).value) in (Select.NULL, None)
+            else int(jm),  # unrated ones the judge scored this or more (issue 13)
             statuses=statuses,
             modes=tuple(q("#modes", SelectionList).selected),
             tags=split_tags(text("tags")), exclude_tags=split_tags(text("exclude_tags")),
