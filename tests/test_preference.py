@@ -346,9 +346,9 @@ def test_dpo_run_curves_and_preference_accuracy_before_and_after(store, home, pa
     low, high = base["ci95"]
     assert 0 <= low <= base["preference_accuracy"] <= high <= 1
     # the figure is the share of pairs whose chosen reply has the higher mean log-prob
-    from ftui.inference import _local_model
+    from ftui.inference import local_model
 
-    tok, net = _local_model("tiny", None, home)
+    tok, net = local_model("tiny", None, home)
     import torch
 
     with torch.no_grad():

@@ -4,8 +4,10 @@ latency and token counts; every failure a user can cause becomes an FtuiError wi
 
 from __future__ import annotations
 
+import os
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -91,28 +93,65 @@ def ollama_models(host: str, timeout_s: float = 10.0) -> list[str]:
 
 # ---------------------------------------------------------------- local transformers
 
-_CACHE: dict[tuple[str, str | None], tuple[Any, Any]] = {}
-_CACHE_LOCK = threading.Lock()
+# Loaded local models, most recently used last. Bounded: each holds a full copy of its base's
+# weights (a 7B base is ~14 GB in bf16), and a session of evaluations, playground chats and
+# gates would otherwise keep every one it touched. FTUI_MODEL_CACHE sets how many stay loaded.
+_CACHE: OrderedDict[tuple[str, str | None], tuple[Any, Any]] = OrderedDict()
+_CACHE_LOCK = threading.Lock()  # guards _CACHE and _LOADING only, never held while loading
+_LOADING: dict[tuple[str, str | None], threading.Lock] = {}
 
 
-def _local_model(base: str, adapter: str | None, home: Path):
+def model_cache_size() -> int:
+    try:
+        return max(1, int(os.environ.get("FTUI_MODEL_CACHE", "2")))
+    except ValueError:
+        return 2
+
+
+def local_model(base: str, adapter: str | None, home: Path):
+    """(tokenizer, model) for `base` (+ `adapter`), loaded once and kept while recently used.
+    Loading one model does not block callers of another one that is already loaded."""
     key = (base, adapter)
     with _CACHE_LOCK:
-        if key not in _CACHE:
-            import torch
+        if key in _CACHE:
+            _CACHE.move_to_end(key)
+            return _CACHE[key]
+        loading = _LOADING.setdefault(key, threading.Lock())
+    with loading:  # two callers of the same model: the second waits and takes the first's load
+        with _CACHE_LOCK:
+            if key in _CACHE:
+                _CACHE.move_to_end(key)
+                return _CACHE[key]
+        loaded = _load_local(base, adapter, home)
+        with _CACHE_LOCK:
+            _CACHE[key] = loaded
+            _LOADING.pop(key, None)
+            while len(_CACHE) > model_cache_size():
+                _CACHE.popitem(last=False)  # callers still using it keep their reference
+        return loaded
 
-            from ftui.train.base import load_base
 
-            tok, model = load_base(base, home)
-            if adapter:
-                from peft import PeftModel
 
-                model = PeftModel.from_pretrained(model, adapter)
-            model.eval()
-            if torch.cuda.is_available():
-                model.to("cuda")
-            _CACHE[key] = (tok, model)
-        return _CACHE[key]
+def forget_local_models() -> None:
+    """Drop every loaded model (after a run, to give its memory back)."""
+    with _CACHE_LOCK:
+        _CACHE.clear()
+
+
+def _load_local(base: str, adapter: str | None, home: Path):
+    import torch
+
+    from ftui.train.base import load_base
+
+    tok, model = load_base(base, home)
+    if adapter:
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, adapter)
+    model.eval()
+    if torch.cuda.is_available():
+        model.to("cuda")
+    return tok, model
 
 
 def local_generate(base: str, adapter: str | None, messages: list[dict[str, Any]], home: Path, *,
@@ -121,7 +160,7 @@ def local_generate(base: str, adapter: str | None, messages: list[dict[str, Any]
     import torch
     from transformers import TextIteratorStreamer
 
-    tok, model = _local_model(base, adapter, home)
+    tok, model = local_model(base, adapter, home)
     text = tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
     inputs = tok(text, return_tensors="pt", add_special_tokens=False).to(model.device)
     streamer = TextIteratorStreamer(tok, skip_prompt=True, skip_special_tokens=True)

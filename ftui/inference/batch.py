@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from ftui.errors import FtuiError
-from ftui.inference import Generation, _local_model, ollama_generate
+from ftui.inference import Generation, local_model, ollama_generate
 
 Messages = list[dict[str, Any]]
 
@@ -166,7 +166,7 @@ def _local_many(target: dict[str, Any], prompts: Sequence[Messages], outcomes: l
                 tracker: _Tracker, *, home: Path, max_new_tokens: int, temperature: float,
                 batch_size: int, cancel: threading.Event) -> None:
     try:
-        tok, model = _local_model(target["base"], target.get("adapter"), home)
+        tok, model = local_model(target["base"], target.get("adapter"), home)
     except FtuiError as err:  # the same cause for every prompt
         for o in outcomes:
             o.error = err

@@ -213,10 +213,10 @@ def _token_loss(target: dict[str, Any], home: Path, pieces: list[list[int]] | No
     labels) or of plain token windows (pieces)."""
     import torch
 
-    from ftui.inference import _local_model
+    from ftui.inference import local_model
     from ftui.train.data import IGNORE, encode
 
-    tok, net = _local_model(target["base"], target.get("adapter"), home)
+    tok, net = local_model(target["base"], target.get("adapter"), home)
     total, count = 0.0, 0
     batches: list[tuple[list[int], list[int]]] = []
     for ex in examples or []:
@@ -239,10 +239,10 @@ def _token_loss(target: dict[str, Any], home: Path, pieces: list[list[int]] | No
 def text_perplexity(target: dict[str, Any], home: Path, text: str | None = None,
                     window: int = 512) -> float:
     """Perplexity of the general text (windows of `window` tokens)."""
-    from ftui.inference import _local_model
+    from ftui.inference import local_model
     from ftui.resources import asset_path
 
-    tok, _ = _local_model(target["base"], target.get("adapter"), home)
+    tok, _ = local_model(target["base"], target.get("adapter"), home)
     text = text if text is not None else asset_path(TEXT_FILE).read_text(encoding="utf-8")
     ids = tok(text, add_special_tokens=False)["input_ids"]
     pieces = [ids[i:i + window] for i in range(0, len(ids), window) if len(ids[i:i + window]) > 1]

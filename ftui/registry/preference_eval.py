@@ -67,7 +67,7 @@ def preference_accuracy(store: Store, ref: int | str, *, home: Path,
     import torch
 
     from ftui.ab.stats import wilson
-    from ftui.inference import _local_model
+    from ftui.inference import local_model
     from ftui.inference.router import target_of
     from ftui.registry import get_model
 
@@ -90,7 +90,7 @@ def preference_accuracy(store: Store, ref: int | str, *, home: Path,
                         "log-probability of a given reply",
                         "evaluate its transformers folder or adapter (ftui models register "
                         "--kind hf / adapter)")
-    tok, net = _local_model(target["base"], target.get("adapter"), home)
+    tok, net = local_model(target["base"], target.get("adapter"), home)
     margins, wins, skipped = [], 0, 0
     with torch.no_grad():
         for i, pair in enumerate(pairs):

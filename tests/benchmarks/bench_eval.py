@@ -62,14 +62,14 @@ def main() -> None:
 
     import torch
 
-    from ftui.inference import _local_model
+    from ftui.inference import local_model
 
     if args.threads:
         torch.set_num_threads(args.threads)
     home = Path(args.home)
     home.mkdir(parents=True, exist_ok=True)
     target = {"backend": "local", "base": "demo"}
-    tok, _ = _local_model("demo", None, home)  # builds / loads once, outside the timings
+    tok, _ = local_model("demo", None, home)  # builds / loads once, outside the timings
     prompts = demo_prompts(args.prompts)
     generate_many(target, prompts[:1], home=home, max_new_tokens=4)  # warm-up
     times = {"one": 0.0, "batched": 0.0}
