@@ -88,3 +88,20 @@ def test_the_real_tiny_model_loads_through_the_cache(home):
     assert inference.local_model("tiny", None, home)[1] is model
     assert tok("hi")["input_ids"]
     inference.forget_local_models()
+
+
+def test_two_processes_wanting_tiny_at_once_build_it_once(tmp_path):
+    """Each process resolves `tiny` in a fresh FTUI_HOME; the file lock makes the second wait
+    for the first one's folder instead of building its own."""
+    import subprocess
+    import sys
+
+    code = ("import sys, ftui.train.base as b; from pathlib import Path; real = b._build_tiny\n"
+            "def counted(t):\n    print('built', flush=True); real(t)\n"
+            "b._build_tiny = counted\nb.resolve_base('tiny', Path(sys.argv[1]))\n")
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(tmp_path)],
+                              stdout=subprocess.PIPE, text=True) for _ in range(2)]
+    outs = [p.communicate(timeout=120)[0] for p in procs]
+    assert all(p.returncode == 0 for p in procs)
+    assert sum(out.count("built") for out in outs) == 1
+    assert (tmp_path / "models" / "tiny" / "config.json").is_file()

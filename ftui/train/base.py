@@ -152,21 +152,31 @@ def _build_demo(target: Path, progress=None) -> None:
         progress(f"demo model saved in {target}: later loads take seconds")
 
 
+def _build_once(target: Path, build) -> None:
+    """Build a model folder unless it is there. A file lock makes a second process that wants it
+    at the same time (a worker and the app, data-parallel ranks) wait for the first one's build
+    instead of de-quantizing the demo model a second time."""
+    if target.is_dir():
+        return
+    from filelock import FileLock
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(target.with_name(f"{target.name}.lock"))):
+        if not target.is_dir():
+            build(target)
+
+
 def resolve_base(name: str, home: Path, progress=None) -> tuple[str, dict[str, Any]]:
     """(path or id to load, extra from_pretrained args) for a base-model name; builds `tiny` and
     `demo` on first use (`progress(line)` hears how the slow demo build goes)."""
     name = name.strip()
     if name == "tiny":
         target = models_dir(home) / "tiny"
-        if not target.is_dir():
-            target.parent.mkdir(parents=True, exist_ok=True)
-            _build_tiny(target)
+        _build_once(target, _build_tiny)
         return str(target), {}
     if name == "demo":
         target = models_dir(home) / "demo-smollm2"
-        if not target.is_dir():
-            target.parent.mkdir(parents=True, exist_ok=True)
-            _build_demo(target, progress)
+        _build_once(target, lambda t: _build_demo(t, progress))
         return str(target), {}
     path = Path(name).expanduser()
     if path.suffix == ".gguf":
