@@ -4,6 +4,9 @@ from ftui.store.db import SCHEMA_VERSION, Store, open_store
 from ftui.store.models import (
     ArenaVote,
     Assignment,
+    AutopilotCycle,
+    AutopilotLock,
+    AutopilotStep,
     Dataset,
     DatasetExample,
     DatasetPreference,
@@ -19,7 +22,8 @@ from ftui.store.models import (
     utcnow,
 )
 
-__all__ = ["SCHEMA_VERSION", "ArenaVote", "Assignment", "Dataset", "DatasetExample",
+__all__ = ["SCHEMA_VERSION", "ArenaVote", "Assignment", "AutopilotCycle", "AutopilotLock",
+           "AutopilotStep", "Dataset", "DatasetExample",
            "DatasetPreference", "Experiment",
            "Interaction", "ModelEvent", "Outcome", "RegisteredModel", "RunEvent", "RunMetric",
            "Store", "StoreMeta", "TrainingRun", "open_store", "utcnow"]

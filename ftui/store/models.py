@@ -328,6 +328,9 @@ class ArenaVote(SQLModel, table=True):
     answer_b: str = Field(sa_column=Column(Text, nullable=False))
     rating_a: int | None = None
     rating_b: int | None = None
+    # who voted: "human", or "judge:<model>" for the pairwise judge (issue 13); the verdicts
+    # and the ranking count people only unless judge votes are asked for
+    voter: str = Field(default="human", sa_column_kwargs={"server_default": "human"})
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime, nullable=False))
 
 
@@ -362,3 +365,62 @@ class Judgement(SQLModel, table=True):
     @property
     def scores(self) -> dict[str, Any]:
         return json.loads(self.scores_json) if self.scores_json else {}
+
+
+class AutopilotCycle(SQLModel, table=True):
+    """One autopilot cycle (issue 14): trigger -> dataset -> train -> gate -> deploy ->
+    experiment -> decision. `stage` is the next step to take; `outcome` says how it ended
+    (promoted, rolled_back, gate_failed, no_new_data, failed, cancelled)."""
+
+    __tablename__ = "autopilot_cycle"
+
+    id: int | None = Field(default=None, primary_key=True)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime, nullable=False))
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime, nullable=False))
+    finished_at: datetime | None = Field(default=None, sa_column=Column(DateTime))
+    status: str = Field(default="running", index=True)  # running / finished / failed
+    stage: str = "dataset"
+    outcome: str | None = None
+    reason: str | None = Field(default=None, sa_column=Column(Text))  # why it started / ended
+    error: str | None = Field(default=None, sa_column=Column(Text))
+    policy_json: str = Field(sa_column=Column(Text, nullable=False))  # the policy it ran under
+    dataset_id: int | None = None
+    run_id: int | None = None
+    model_id: int | None = None
+    ollama_name: str | None = None
+    experiment_id: int | None = None
+    notified: bool = False  # the TUI raised its notification for the end
+
+
+class AutopilotStep(SQLModel, table=True):
+    """One step of a cycle, with its figures (a gate result, a report) as JSON."""
+
+    __tablename__ = "autopilot_step"
+    __table_args__ = (Index("ix_autopilot_step_cycle", "cycle_id", "id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    cycle_id: int = Field(foreign_key="autopilot_cycle.id", ondelete="CASCADE")
+    name: str  # trigger / dataset / train / gate / deploy / experiment / decision
+    status: str = "running"  # running / done / failed / waiting
+    summary: str = Field(default="", sa_column=Column(Text, nullable=False))
+    detail_json: str | None = Field(default=None, sa_column=Column(Text))
+    started_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime, nullable=False))
+    finished_at: datetime | None = Field(default=None, sa_column=Column(DateTime))
+
+    @property
+    def detail(self) -> dict[str, Any]:
+        return json.loads(self.detail_json) if self.detail_json else {}
+
+
+class AutopilotLock(SQLModel, table=True):
+    """One row per store: who runs the autopilot (holder, heartbeat; a holder that stopped
+    beating is stale and may be replaced) and the kill switch (paused)."""
+
+    __tablename__ = "autopilot_lock"
+
+    name: str = Field(primary_key=True)  # "autopilot"
+    holder: str | None = None  # host:pid:token
+    heartbeat_at: datetime | None = Field(default=None, sa_column=Column(DateTime))
+    paused: bool = False
+    paused_at: datetime | None = Field(default=None, sa_column=Column(DateTime))
+    pause_note: str | None = Field(default=None, sa_column=Column(Text))
