@@ -96,10 +96,16 @@ def release_memory() -> None:
 
 def spawn_detached(db_url: str, run_id: int, log_file: Path) -> int:
     """Start `ftui worker --once --run ID` as its own session: it survives the terminal."""
+    import os
+
     log_file.parent.mkdir(parents=True, exist_ok=True)
+    # The URL travels in the environment, not on the command line: `ps` shows every user the
+    # command line, and a PostgreSQL URL carries its password.
+    env = {**os.environ, "FTUI_DATABASE_URL": db_url}
     with log_file.open("ab") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "ftui", "--db", db_url, "worker", "--once", "--run", str(run_id)],
+            [sys.executable, "-m", "ftui", "worker", "--once", "--run", str(run_id)],
             stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+            env=env,
         )
     return proc.pid
