@@ -1,6 +1,10 @@
 """The blind arena: two models answer the same prompt, the operator votes without seeing which is
 which. The side each model is shown on is drawn per prompt and stored, so position bias can be
-measured. Votes export as preference pairs and rank many models (Bradley-Terry)."""
+measured. Votes export as preference pairs and rank many models (Bradley-Terry).
+
+A judge model can vote too (`judge_votes`): asked in both orders, a tie when they disagree,
+recorded with the voter `judge:<model>`. Verdicts, exports and the ranking count people's votes
+only unless judge votes are asked for (`voters="all"` or `"judges"`), and say which."""
 
 from __future__ import annotations
 
@@ -18,6 +22,26 @@ from ftui.inference import Generation
 from ftui.store import ArenaVote, Interaction, Store
 
 WINNERS = ("A", "B", "tie", "both_bad")
+HUMAN = "human"
+JUDGE_PREFIX = "judge:"
+VOTERS = ("human", "all", "judges")  # which votes a ranking counts
+VOTERS_LABEL = {"human": "people's votes only", "all": "people's and judges' votes",
+                "judges": "judges' votes only"}
+
+
+def judge_voter(judge_ref: str) -> str:
+    return f"{JUDGE_PREFIX}{judge_ref}"
+
+
+def voter_filter(stmt, voters: str = "human"):
+    """`stmt` over ArenaVote restricted to the votes `voters` names (see VOTERS)."""
+    if voters not in VOTERS:
+        raise FtuiError(f"unknown voters {voters!r}", f"use one of {', '.join(VOTERS)}")
+    if voters == "human":
+        return stmt.where(ArenaVote.voter == HUMAN)
+    if voters == "judges":
+        return stmt.where(col(ArenaVote.voter).startswith(JUDGE_PREFIX))
+    return stmt
 
 
 def _prompt_part(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -90,12 +114,14 @@ def answer_pair(store: Store, model_a: str, model_b: str, messages: list[dict[st
 def record_vote(store: Store, *, model_a: str, model_b: str, left: str, winner: str,
                 messages: list[dict[str, Any]], answer_a: str, answer_b: str,
                 experiment_id: int | None = None, rating_a: int | None = None,
-                rating_b: int | None = None) -> ArenaVote:
+                rating_b: int | None = None, voter: str = HUMAN) -> ArenaVote:
     if winner not in WINNERS or left not in ("A", "B"):
         raise FtuiError(f"a vote is one of {', '.join(WINNERS)}", "vote again")
+    if voter != HUMAN and not (voter.startswith(JUDGE_PREFIX) and len(voter) > len(JUDGE_PREFIX)):
+        raise FtuiError(f"voter {voter!r} is neither human nor judge:<model>", "vote again")
     vote = ArenaVote(experiment_id=experiment_id, model_a=model_a, model_b=model_b, left=left,
                      winner=winner, prompt_json=json.dumps(messages), answer_a=answer_a,
-                     answer_b=answer_b, rating_a=rating_a, rating_b=rating_b)
+                     answer_b=answer_b, rating_a=rating_a, rating_b=rating_b, voter=voter)
     with store.session() as s:
         s.add(vote)
         s.commit()
@@ -104,13 +130,15 @@ def record_vote(store: Store, *, model_a: str, model_b: str, left: str, winner: 
 
 
 def export_pairs(store: Store, out: Path, experiment_id: int | None = None,
-                 redact: str = "redact"):
-    """Decisive votes as preference pairs, {"prompt", "chosen", "rejected"} message lists per
-    line (the shape of `ftui dataset pairs`), through the one writer of training data."""
+                 redact: str = "redact", voters: str = "human"):
+    """Decisive votes (people's unless `voters` says otherwise) as preference pairs, {"prompt",
+    "chosen", "rejected"} message lists per line (the shape of `ftui dataset pairs`), through
+    the one writer of training data."""
     from ftui.curate.export import TrainingRecord, write_training_data
 
     with store.session() as s:
-        stmt = select(ArenaVote).where(col(ArenaVote.winner).in_(("A", "B")))
+        stmt = voter_filter(select(ArenaVote).where(col(ArenaVote.winner).in_(("A", "B"))),
+                            voters)
         if experiment_id is not None:
             stmt = stmt.where(ArenaVote.experiment_id == experiment_id)
         votes = list(s.exec(stmt.order_by(col(ArenaVote.id))))
@@ -123,13 +151,15 @@ def export_pairs(store: Store, out: Path, experiment_id: int | None = None,
     return write_training_data(out, records, redact=redact)
 
 
-def ranking(store: Store, rounds: int = 200) -> list[dict[str, Any]]:
+def ranking(store: Store, rounds: int = 200, voters: str = "human") -> list[dict[str, Any]]:
     """Every model that took part in votes, by Bradley-Terry strength with 95% intervals (ties
-    count half; both-bad votes say nothing about the order and are left out)."""
+    count half; both-bad votes say nothing about the order and are left out). `voters`: whose
+    votes count, people's only by default (VOTERS_LABEL says it in words)."""
     from ftui.ab.stats import bradley_terry_ci
 
     with store.session() as s:
-        votes = list(s.exec(select(ArenaVote).where(col(ArenaVote.winner) != "both_bad")))
+        votes = list(s.exec(voter_filter(
+            select(ArenaVote).where(col(ArenaVote.winner) != "both_bad"), voters)))
     matches = [(v.model_a, v.model_b, {"A": 1.0, "B": 0.0, "tie": 0.5}[v.winner])
                for v in votes if v.model_a != v.model_b]
     if not matches:

@@ -69,7 +69,8 @@ def _arm(store: Store, exp: Experiment, arm: str) -> dict[str, Any]:
 
 def _arena(store: Store, exp: Experiment) -> dict[str, Any]:
     with store.session() as s:
-        votes = list(s.exec(select(ArenaVote).where(ArenaVote.experiment_id == exp.id)))
+        votes = list(s.exec(select(ArenaVote).where(ArenaVote.experiment_id == exp.id,
+                                                    ArenaVote.voter == "human")))  # not judges
     decisive = [v for v in votes if v.winner in ("A", "B")]
     b_wins = sum(1 for v in decisive if v.winner == "B")
     left_wins = sum(1 for v in decisive if v.winner == v.left)
@@ -217,6 +218,7 @@ def cumulative(store: Store, ref: int | str) -> dict[str, list[tuple[int, float]
                                                  col(Outcome.rating).is_not(None))
                            .order_by(col(Outcome.created_at), col(Outcome.id))))
         votes = list(s.exec(select(ArenaVote).where(ArenaVote.experiment_id == exp.id,
+                                                    ArenaVote.voter == "human",
                                                     col(ArenaVote.winner).in_(("A", "B")))
                             .order_by(col(ArenaVote.id))))
     out: dict[str, list[tuple[int, float]]] = {"A": [], "B": [], "win_rate": []}

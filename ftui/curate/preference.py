@@ -109,6 +109,7 @@ def _interactions(store: Store, spec: DatasetSpec) -> Iterator[tuple]:
 
 def _votes(store: Store, spec: DatasetSpec) -> list[ArenaVote]:
     stmt = model_select(ArenaVote).where(col(ArenaVote.winner).in_(("A", "B"))).order_by(ArenaVote.id)
+    stmt = stmt.where(ArenaVote.voter == "human")  # a judge's votes are not people's preferences
     if spec.since:
         stmt = stmt.where(ArenaVote.created_at >= datetime.fromisoformat(spec.since))
     if spec.until:

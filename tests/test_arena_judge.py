@@ -1,0 +1,111 @@
+"""Judge votes in the arena (issue 13): recorded with the voter judge:<model>, asked in both
+orders (a tie when they disagree), kept out of the verdict, the pairs and the default ranking,
+counted in the ranking when asked for. Real HTTP: the stand-in Ollama plays both arms and a
+scripted judge."""
+
+from __future__ import annotations
+
+import pytest
+from ollama_standin import StandIn
+from sqlmodel import select
+from test_judge import JUDGE, chats, scripted_pair_judge
+
+from ftui import ab
+from ftui.ab.arena import HUMAN, export_pairs, ranking, record_vote, voter_filter
+from ftui.ab.report import report
+from ftui.errors import FtuiError
+from ftui.judge.arena import judge_arena, judge_arena_summary, vote_counts, vote_on_answers
+from ftui.judge.run import Judge
+from ftui.store import ArenaVote
+
+VOTER = f"judge:{JUDGE}"
+
+
+def arm_a(body: dict) -> str:
+    """Model A answers well (the judge sees GOOD) only where the prompt asks for it."""
+    asked = body["messages"][-1]["content"]
+    return "GOOD: sorted(xs)" if "good-a" in asked else "a plain answer"
+
+
+@pytest.fixture
+def server():
+    with StandIn(models={JUDGE: "", "a:1": "", "b:1": "b plain answer", "empty:1": " "}) as s:
+        s.scripted[JUDGE] = scripted_pair_judge
+        s.scripted["a:1"] = arm_a
+        yield s
+
+
+def judge_of() -> Judge:
+    return Judge(JUDGE, {"backend": "ollama", "name": JUDGE}, "sha256:" + "a" * 64)
+
+
+def prompts(*texts: str) -> list[list[dict]]:
+    return [[{"role": "user", "content": t}] for t in texts]
+
+
+def test_judge_votes_both_orders_recorded_apart_from_people(store, server, tmp_path):
+    exp = ab.create_experiment(store, name="e", alias="assistant", model_a="a:1",
+                               model_b="b:1", salt="s", primary_metric="win_rate",
+                               min_samples=1)
+    asked = prompts("p1 good-a", "p2", "p3 good-a")
+    got = judge_arena(store, exp.id, judge_of(), asked, host=server.url, home=tmp_path,
+                      parallel=3)
+    # p2: two plain answers, the scripted judge always picks the first shown: the orders
+    # disagree, a tie; the others A in both orders
+    assert (got["a_wins"], got["b_wins"], got["ties"], got["recorded"]) == (2, 0, 1, 3)
+    assert got["order_disagreements"] == 1 and got["voter"] == VOTER
+    assert sum(1 for m, p, b in server.requests if p == "/api/chat" and b["model"] == JUDGE) == 6
+    with store.session() as s:
+        votes = list(s.exec(select(ArenaVote).order_by(ArenaVote.id)))
+    assert [(v.voter, v.winner) for v in votes] == [(VOTER, "A"), (VOTER, "tie"), (VOTER, "A")]
+    assert votes[0].answer_a.startswith("GOOD") and votes[0].answer_b == "b plain answer"
+
+    # never silently mixed: the verdict, the pairs and the default ranking count people only
+    r = report(store, exp.id)
+    assert r["arena"]["votes"] == 0 and r["verdict"].startswith("not enough data")
+    assert ranking(store) == []
+    with_judges = ranking(store, rounds=20, voters="all")
+    assert [x["model"] for x in with_judges] == ["a:1", "b:1"]
+    assert ranking(store, rounds=20, voters="judges") == with_judges
+    assert export_pairs(store, tmp_path / "pairs.jsonl").written == 0
+    assert export_pairs(store, tmp_path / "judged.jsonl", voters="all").written == 2
+    summary = judge_arena_summary(store, exp.id)
+    assert (summary["votes"], summary["decisive"], summary["b_wins"]) == (3, 2, 0)
+    assert summary["voters"] == [VOTER]
+
+    # a person votes: theirs counts, and each count is kept apart
+    record_vote(store, model_a="a:1", model_b="b:1", left="B", winner="B", messages=asked[1],
+                answer_a="x", answer_b="y", experiment_id=exp.id)
+    assert report(store, exp.id)["arena"]["votes"] == 1
+    assert vote_counts(store, exp.id) == {HUMAN: 1, VOTER: 3}
+    assert [x["model"] for x in ranking(store, rounds=20)] == ["b:1", "a:1"]
+
+    # judging again costs nothing: prompts this judge voted on are skipped
+    before = chats(server)
+    again = judge_arena(store, exp.id, judge_of(), asked, host=server.url, home=tmp_path)
+    assert (again["already_judged"], again["recorded"], chats(server)) == (3, 0, before)
+
+
+def test_failed_answers_and_unreadable_judges_record_no_vote(store, server, tmp_path):
+    exp = ab.create_experiment(store, name="e", alias="assistant", model_a="empty:1",
+                               model_b="b:1", salt="s")
+    got = judge_arena(store, exp.id, judge_of(), prompts("q"), host=server.url, home=tmp_path)
+    assert (got["unanswered"], got["recorded"]) == (1, 0)  # an empty answer: no vote, as people
+    verdict = vote_on_answers(store, exp.id, judge_of(), prompts("q")[0], "fine", "MALFORMED",
+                              host=server.url, home=tmp_path)
+    assert verdict.winner == "failed" and vote_counts(store) == {}
+    verdict = vote_on_answers(store, exp.id, judge_of(), prompts("q")[0], "GOOD one", "meh",
+                              host=server.url, home=tmp_path)
+    assert verdict.winner == "A" and vote_counts(store) == {VOTER: 1}
+
+
+@pytest.mark.parametrize("voter", ["", "judge:", "robot", "Judge:x", "human "])
+def test_a_vote_names_a_person_or_a_judge(store, voter):
+    with pytest.raises(FtuiError):
+        record_vote(store, model_a="a", model_b="b", left="A", winner="A", messages=[],
+                    answer_a="", answer_b="", voter=voter)
+
+
+def test_unknown_voters_choice_is_refused():
+    with pytest.raises(FtuiError, match="unknown voters"):
+        voter_filter(select(ArenaVote), "robots")
