@@ -11,8 +11,10 @@ from dataclasses import dataclass
 
 from ftui.screens.base import FtuiScreen
 from ftui.screens.dialogs import ConfirmDialog, FtuiDialog
+from ftui.screens.promote_dialog import GatedPromotion
 from ftui.widgets.ab_plots import RatingPlot, WinRatePlot
 from ftui.widgets.detail import DetailPane
+from ftui.widgets.progress_line import ProgressLine
 from ftui.widgets.section_bar import SectionBar
 from ftui.widgets.table import RecordTable
 from rich.console import Group
@@ -129,6 +131,7 @@ class ExperimentsScreen(FtuiScreen):
         self.reports = 0  # how many reports were computed (a hidden screen computes none)
         self._ranked_at: int | None = None
         self._ranked: list = []
+        self.shown_report: dict | None = None  # the report on screen (the promote key reads it)
 
     def compose(self) -> ComposeResult:
         yield SectionBar("experiments")
@@ -142,9 +145,11 @@ class ExperimentsScreen(FtuiScreen):
                 with Horizontal(id="exp-charts"):
                     yield RatingPlot(id="rating-plot")
                     yield WinRatePlot(id="win-plot")
+        yield ProgressLine(id="promote-progress")
         yield Footer()
 
     def on_mount(self) -> None:
+        self.promotion = GatedPromotion(self, self.query_one("#promote-progress", ProgressLine))
         self.every(REFRESH_S, self.refresh_all)
         self.refresh_all()
         self.query_one("#exp-table").focus()
@@ -198,6 +203,7 @@ class ExperimentsScreen(FtuiScreen):
             if board.report is not None:
                 self.refresh_all()  # the cursor moved during the read
             return
+        self.shown_report = board.report
         self._draw(board)
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
@@ -298,21 +304,33 @@ class ExperimentsScreen(FtuiScreen):
         self.app.push_screen(ArenaScreen(self.selected))
 
     def action_promote(self) -> None:
-        if self.selected is None:
+        r = self.shown_report  # computed off the UI thread; promote_winner reads it again
+        if self.selected is None or r is None or r["experiment"]["id"] != self.selected:
             return
-        r = report(self.store, self.selected)
         if r["winner"] is None:
             self.say(f"no winner yet: {r['verdict']}", severity="warning", timeout=8)
             return
-        model = r["arms"][r["winner"]]["model"]
+        if self.promotion.running:
+            self.say(f"{self.promotion.what}: still running, wait for it", severity="warning")
+            return
+        exp_id, arm = self.selected, r["winner"]
+        model = r["arms"][arm]["model"]
+
+        def promote(force, gate, on_line):
+            return promote_winner(self.store, exp_id, arm, force=force, gate=gate,
+                                  home=self.settings.home, host=self.settings.ollama_host,
+                                  on_line=on_line)
+
+        def promoted(out) -> None:
+            self.say(f"{out['model']} is production in {out['slot']}; the experiment is "
+                     "stopped")
+            self.refresh_all()
 
         def done(yes: bool) -> None:
             if yes:
-                out = self._try(promote_winner, self.store, self.selected)
-                if out:
-                    self.say(f"{out['model']} is production in {out['slot']}; the "
-                                    "experiment is stopped")
+                self.promotion.start(f"promote {model} (arm {arm}) to production", promote,
+                                     promoted)
 
         self.app.push_screen(ConfirmDialog(
             f"{r['verdict']}\n\nPromote {model} (arm {r['winner']}) to production and stop the "
-            "experiment?", yes="Promote"), done)
+            "experiment? The regression gate runs first.", yes="Promote"), done)

@@ -11,7 +11,9 @@ import time
 from ftui.screens.base import FtuiScreen
 from ftui.screens.dialogs import ConfirmDialog, PickDialog, TextDialog, TextInputDialog
 from ftui.screens.evaluate_dialog import EvaluateDialog
+from ftui.screens.promote_dialog import GatedPromotion
 from ftui.widgets.detail import DetailPane
+from ftui.widgets.progress_line import ProgressLine
 from ftui.widgets.section_bar import SectionBar
 from ftui.widgets.table import RecordTable
 from rich.text import Text
@@ -106,6 +108,7 @@ class ModelsScreen(FtuiScreen):
                 with Vertical(id="eval-box"):
                     yield Static("", id="eval-status")
                     yield ProgressBar(id="eval-progress", show_eta=False)
+                yield ProgressLine(id="promote-progress")
                 yield RichLog(id="model-activity", wrap=True, markup=False)
             with DetailPane(id="model-detail"):
                 yield Static("no models yet: a finished training run (F3) registers its "
@@ -114,6 +117,8 @@ class ModelsScreen(FtuiScreen):
 
     def on_mount(self) -> None:
         self.query_one("#model-activity", RichLog).border_title = "activity"
+        self.promotion = GatedPromotion(self, self.query_one("#promote-progress", ProgressLine),
+                                        self.log_line)
         self.refresh_table()
         self.query_one("#model-table").focus()
 
@@ -216,13 +221,35 @@ class ModelsScreen(FtuiScreen):
         hint = (f"{current.name} is production there now; it goes back to staging"
                 if current and current.id != m.id else "a mode, a domain, or general")
 
+        if self.promotion.running:
+            self.say(f"{self.promotion.what}: still running, wait for it", severity="warning")
+            return
+
         def done(slot: str | None) -> None:
-            if slot:
-                self._try(registry.set_stage, self.store, m.id, "production", slot.strip(),
-                          "promoted on the Models screen")
+            if slot and slot.strip():
+                self._promote(m.id, m.name, slot.strip())
 
         self.app.push_screen(TextInputDialog(f"Promote {m.name} to production in slot:", m.slot,
-                                             hint), done)
+                                             hint + "; the regression gate runs first"), done)
+
+    def _promote(self, model_id: int, name: str, slot: str) -> None:
+        """Through the regression gate, in a worker thread (the gate takes minutes on a real
+        model); a refusal offers to force it with a reason."""
+        def promote(force, gate, on_line):
+            return registry.promote(
+                self.store, model_id, slot, "promoted on the Models screen",
+                home=self.settings.home, host=self.settings.ollama_host, force=force, gate=gate,
+                settings_extra=self.settings.extra, on_line=on_line)
+
+        def promoted(out) -> None:
+            model, gate = out
+            verdict = ("gate passed" if gate and gate["passed"] else
+                       "gate could not run" if gate is None else "gate failed, forced")
+            self.log_line(f"{model.name} is production in {model.slot} ({verdict})")
+            self.say(f"{model.name} is production in {model.slot} ({verdict})")
+            self.refresh_table()
+
+        self.promotion.start(f"promote {name} to production in {slot}", promote, promoted)
 
     def action_demote(self) -> None:
         m = self._model()

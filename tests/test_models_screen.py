@@ -25,28 +25,35 @@ async def wait_until(pilot, check, timeout: float = 20.0) -> None:
 
 
 async def test_promote_in_a_slot_demotes_the_previous_one(demo_store, tmp_path):
+    """Both answer alike, so the regression gate (run against the stand-in) passes."""
     store = demo_store
     old = registry.register(store, kind="ollama", name="old", ollama_name="old:1")
     new = registry.register(store, kind="ollama", name="new", ollama_name="new:1")
     registry.set_stage(store, old.id, "production", "programming")
-    app = FtuiApp(store, Settings(home=tmp_path, database_url=store.url))
-    async with app.run_test(size=(160, 44)) as pilot:
-        await pilot.press("f4")
-        await pilot.pause(0.2)
-        assert isinstance(app.screen, ModelsScreen)
-        assert app.screen.selected == new.id  # newest first
-        await pilot.press("p")
-        await pilot.pause(0.2)
-        dialog = app.screen
-        assert isinstance(dialog, TextInputDialog) and "old is production there" not in str(
-            dialog.hint)  # new's slot is general: nobody there yet
-        dialog.query_one("Input").value = "programming"
-        await pilot.press("enter")
-        await pilot.pause(0.2)
-        assert "production" in str(app.screen.query_one("#model-info").render())
+    with StandIn(models={"old:1": "Paris.", "new:1": "Paris."}) as server:
+        app = FtuiApp(store, Settings(home=tmp_path, database_url=store.url,
+                                      ollama_host=server.url,
+                                      extra={"gate": {"general_items": 4}}))
+        async with app.run_test(size=(160, 44)) as pilot:
+            await pilot.press("f4")
+            await wait_until(pilot, lambda: isinstance(app.screen, ModelsScreen)
+                             and app.screen.selected is not None)
+            screen = app.screen
+            assert screen.selected == new.id  # newest first
+            await pilot.press("p")
+            await wait_until(pilot, lambda: isinstance(app.screen, TextInputDialog))
+            dialog = app.screen
+            assert "old is production there" not in str(dialog.hint)  # new's slot: general
+            dialog.query_one("Input").value = "programming"
+            await pilot.press("enter")
+            await wait_until(pilot, lambda: registry.get_model(store, new.id).stage
+                             == "production")
+            await wait_until(pilot, lambda: "production" in str(
+                screen.query_one("#model-info").render()))
     assert registry.get_model(store, new.id).stage == "production"
     assert registry.get_model(store, new.id).slot == "programming"
     assert registry.get_model(store, old.id).stage == "staging"
+    assert "gate passed against old" in registry.history(store, new.id)[-1].note
 
 
 async def test_register_from_ollama_list_then_chat_and_rate_in_place(demo_store, tmp_path):
