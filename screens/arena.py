@@ -1,5 +1,9 @@
 """Arena: both models of an experiment answer the same prompt side by side, names hidden and
-sides drawn at random per prompt; the operator votes. Names show after the vote."""
+sides drawn at random per prompt; the operator votes. Names show after the vote.
+
+J lets a judge model vote on the same two answers (asked in both orders, a tie when they
+disagree), recorded as `judge:<model>` and kept apart from people's votes; its choice shows
+only after the operator's own vote, so it cannot sway it."""
 
 from __future__ import annotations
 
@@ -27,6 +31,7 @@ class ArenaScreen(FtuiScreen):
         Binding("t", "vote('tie')", "Tie"),
         Binding("b", "vote('both_bad')", "Both bad"),
         Binding("s", "skip", "Skip"),
+        Binding("J", "judge_vote", "Judge votes"),
         Binding("tab", "switch_side", "Rate side", show=False),
         *rating_bindings(),
         Binding("escape", "app.pop_screen", "Back"),
@@ -46,6 +51,9 @@ class ArenaScreen(FtuiScreen):
         self.ready = False
         self.failed: set[str] = set()  # arms whose answer is an error or empty: no vote counts
         self.votes = 0
+        self.judge_votes = 0  # this session's, recorded as judge:<model>
+        self.asked = 0  # which prompt is on screen (a judge's late answer names its own)
+        self.judge_said: dict[int, str] = {}  # prompt -> the judge's choice, shown after ours
 
     def compose(self) -> ComposeResult:
         yield Static("", id="arena-head")
@@ -105,9 +113,12 @@ class ArenaScreen(FtuiScreen):
         self.ratings = {"A": None, "B": None}
         self.ready = False
         self.failed = set()
+        self.asked += 1
         prompt = next((m.get("content") for m in reversed(messages) if m["role"] == "user"), "")
         total = "typed" if self.typed else f"{self.index + 1}/{len(self.prompts)}"
-        head = Text(f"arena · {self.exp.name} · prompt {total} · votes {self.votes}\n",
+        judged = (f" · judge votes {self.judge_votes} (kept apart from yours)"
+                  if self.judge_votes else "")
+        head = Text(f"arena · {self.exp.name} · prompt {total} · votes {self.votes}{judged}\n",
                     style="dim")
         head.append(str(prompt)[:600], style="bold")
         self.query_one("#arena-head", Static).update(head)
@@ -171,9 +182,61 @@ class ArenaScreen(FtuiScreen):
                           rating_b=self.ratings["B"])
         self.votes += 1
         names = {"A": self.exp.model_a, "B": self.exp.model_b}
+        judge = self.judge_said.pop(self.asked, None)
+        said = f"; the judge chose {self._as_side(judge)}" if judge else ""
         self.say(f"left was {names[self._side_arm('left')]}, right was "
-                        f"{names[self._side_arm('right')]}", timeout=4)
+                 f"{names[self._side_arm('right')]}{said}", timeout=4)
         self.next_prompt()
+
+    def _as_side(self, winner: str) -> str:
+        if winner in ("A", "B"):
+            return "left" if self._side_arm("left") == winner else "right"
+        return winner
+
+    # ------------------------------------------------------------ the judge's vote
+
+    def action_judge_vote(self) -> None:
+        if not self.ready or self.failed:
+            self.say("the judge votes on two finished answers", severity="warning")
+            return
+        if "arena-judge" in self._busy_groups:
+            self.say("the judge is still voting", severity="warning")
+            return
+        default = self.recall("interactions.judge", self.settings.extra.get("judge") or "",
+                              str)
+        self.app.push_screen(TextInputDialog(
+            "Judge model for this prompt (votes in both orders):", default,
+            "an Ollama model or a registered model"), self._judge_with)
+
+    def _judge_with(self, name: str | None) -> None:
+        name = (name or "").strip()
+        if not name:
+            return
+        self.remember("interactions.judge", name)
+        asked, messages, answers = self.asked, self.messages, dict(self.answers)
+        store, settings, exp_id = self.store, self.settings, self.exp.id
+
+        def run():
+            from ftui.judge.arena import vote_on_answers
+            from ftui.judge.run import resolve_judge
+
+            judge = resolve_judge(store, name, host=settings.ollama_host, home=settings.home)
+            return vote_on_answers(store, exp_id, judge, messages, answers["A"], answers["B"],
+                                   host=settings.ollama_host, home=settings.home)
+
+        def done(verdict) -> None:
+            if verdict.winner == "failed":
+                self.say(f"the judge {name} could not vote: {verdict.error}", severity="warning")
+                return
+            self.judge_votes += 1
+            if asked == self.asked:  # still on screen: the choice waits for the operator's vote
+                self.judge_said[asked] = verdict.winner
+                self.say(f"judge:{name} voted; its choice shows after yours")
+            else:
+                self.say(f"judge:{name} voted {verdict.winner} on an earlier prompt")
+
+        self.say(f"asking judge:{name} in both orders…")
+        self.gather(run, done, group="arena-judge")
 
     def action_skip(self) -> None:
         self.next_prompt()

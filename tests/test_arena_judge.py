@@ -109,3 +109,50 @@ def test_a_vote_names_a_person_or_a_judge(store, voter):
 def test_unknown_voters_choice_is_refused():
     with pytest.raises(FtuiError, match="unknown voters"):
         voter_filter(select(ArenaVote), "robots")
+
+
+async def test_arena_screen_judge_votes_on_the_shown_answers_and_shows_it_after_yours(
+        store, server, tmp_path):
+    from ftui.screens.app import FtuiApp
+    from ftui.screens.arena import ArenaScreen
+    from ftui.screens.dialogs import PickDialog, TextInputDialog
+    from ftui.screens.experiments import ExperimentsScreen
+    from test_models_screen import wait_until
+    from textual.widgets import Input
+
+    from ftui.config import Settings
+    from ftui.ingest import log_interaction
+
+    log_interaction(store, [{"role": "user", "content": "sort please good-a"},
+                            {"role": "assistant", "content": "ok"}])
+    exp = ab.create_experiment(store, name="e", alias="assistant", model_a="a:1",
+                               model_b="b:1", salt="s")
+    app = FtuiApp(store, Settings(home=tmp_path, database_url=store.url,
+                                  ollama_host=server.url))
+    notes: list[str] = []
+    async with app.run_test(size=(160, 44)) as pilot:
+        app.notify = lambda message, **kw: notes.append(str(message))
+        await pilot.press("f5")
+        await wait_until(pilot, lambda: isinstance(app.screen, ExperimentsScreen)
+                         and app.screen.selected == exp.id)
+        await pilot.press("v")
+        await wait_until(pilot, lambda: isinstance(app.screen, PickDialog))
+        await pilot.press("enter")  # logged prompts
+        await wait_until(pilot, lambda: isinstance(app.screen, ArenaScreen))
+        arena = app.screen
+        await wait_until(pilot, lambda: arena.ready)
+        await pilot.press("J")
+        await wait_until(pilot, lambda: isinstance(app.screen, TextInputDialog))
+        app.screen.query_one("#value", Input).value = JUDGE
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: arena.judge_votes == 1)
+        assert any("its choice shows after yours" in n for n in notes)
+        judge_side = arena._as_side("A")  # A said GOOD: the judge picks it in both orders
+        other = "right" if judge_side == "left" else "left"
+        await pilot.press(other)  # the operator disagrees with the judge
+        await wait_until(pilot, lambda: arena.votes == 1)
+        assert any(f"the judge chose {judge_side}" in n for n in notes)
+    with store.session() as s:
+        votes = {v.voter: v.winner for v in s.exec(select(ArenaVote))}
+    assert votes == {VOTER: "A", HUMAN: "B"}
+    assert report(store, exp.id)["arena"]["b_wins"] == 1  # the person's vote only
