@@ -65,8 +65,8 @@ class GateRefusedDialog(FtuiDialog[str | None]):
             with VerticalScroll(classes="dialog-body", id="gate-figures"):
                 yield Static(gate_text(self.result) if self.result is not None
                              else Text(self.error or ""), id="gate-lines")
-            yield Label("Promote anyway? Say why (kept in the model's history); enter or "
-                        "ctrl+s forces, esc leaves it", classes="dialog-hint", markup=False)
+            yield Static("Promote anyway? Say why (kept in the model's history): enter or "
+                         "ctrl+s forces, esc leaves it", classes="dialog-hint", markup=False)
             yield Input(placeholder="reason, e.g. hotfix approved by sam", id="force-reason")
             yield Static("", id="force-error", classes="dialog-error")
             with Horizontal(classes="dialog-buttons"):
