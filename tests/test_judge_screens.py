@@ -4,7 +4,9 @@ both the models and a scripted judge."""
 
 from __future__ import annotations
 
+import pytest
 from ftui.screens.app import FtuiApp
+from ollama_standin import StandIn
 from test_datasets_screen import settle
 from textual.widgets import Select
 
@@ -32,3 +34,112 @@ async def test_f2_judged_min_rule_keeps_unrated_ones_the_judge_scored_high(store
         assert screen.spec().judged_min == 4
         assert screen.result.matched == 1 == count_matching(
             store, DatasetSpec(min_rating=4, judged_min=4))
+
+
+# ---------------------------------------------------------------- F4: judged evaluation
+
+def both_judges(body: dict) -> str:
+    """The scripted judge: pairwise prompts to the pair judge, the rest to the rubric judge."""
+    from test_judge import scripted_judge, scripted_pair_judge
+
+    if "<answer_1>" in body["messages"][-1]["content"]:
+        return scripted_pair_judge(body)
+    return scripted_judge(body)
+
+
+@pytest.fixture
+def judged_world(store):
+    """Two Ollama models and a dataset with a 4-example validation split."""
+    from test_judge import JUDGE, add
+
+    from ftui import registry
+    from ftui.curate import DatasetSpec, build_dataset
+
+    for k in range(8):
+        add(store, f"question {k}", rating=5, answer=f"A full reference answer number {k}.")
+    version, _, _ = build_dataset(store, "d", DatasetSpec(near_dup=None, val=0.5))
+    good = registry.register(store, kind="ollama", name="good", ollama_name="good:1")
+    bad = registry.register(store, kind="ollama", name="bad", ollama_name="bad:1")
+    with StandIn(models={JUDGE: "", "good:1": "GOOD, score 5", "bad:1": "meh, score 2"}) as s:
+        s.scripted[JUDGE] = both_judges
+        s.digests[JUDGE] = "sha256:" + "b" * 64
+        yield s, version, good, bad
+
+
+def test_evaluate_with_a_judge_stores_per_criterion_scores_and_compares(store, judged_world,
+                                                                         tmp_path):
+    from test_judge import JUDGE
+
+    from ftui.ab.stats import bounded_mean_ci
+    from ftui.judge.evaluation import compare_judge_lines, judge_lines
+    from ftui.registry import get_model
+    from ftui.registry.evaluate import compare, evaluate
+
+    server, version, good, bad = judged_world
+    stages = []
+    ev = evaluate(store, good.id, home=tmp_path, host=server.url, dataset_id=version.id,
+                  judge=JUDGE, on_update=lambda p: stages.append(p.stage))
+    j = ev["judge"]
+    n = ev["examples"]
+    assert n >= 3 and (j["answers"], j["judged"], j["failed"]) == (n, n, 0)
+    assert j["judge"] == JUDGE and j["judge_digest"] == "sha256:" + "b" * 64
+    assert set(j["per_criterion"]) == {"relevance", "completeness", "accuracy", "clarity",
+                                       "helpfulness"}
+    clarity = j["per_criterion"]["clarity"]
+    assert clarity["mean"] == 5 and clarity["n"] == n
+    assert clarity["ci95"] == pytest.approx(bounded_mean_ci([5] * n, 1, 5).as_list())
+    assert "judge" in stages and stages[-1] == "judge"
+    assert get_model(store, good.id).metrics["eval"]["judge"] == j  # stored with the evaluation
+    assert any("judged by judge:7b (a model's opinion" in line for line in judge_lines(ev))
+
+    evaluate(store, bad.id, home=tmp_path, host=server.url, dataset_id=version.id, judge=JUDGE)
+    got = compare(store, good.id, bad.id)["judge"]
+    row = {r["criterion"]: r for r in got["rows"]}["clarity"]
+    assert (row["a"], row["b"]) == (5, 2) and got["comparable"]
+    lo_a, hi_b = row["a_ci95"][0], row["b_ci95"][1]
+    assert row["better"] == ("A" if lo_a > hi_b else None)  # only when intervals part
+    assert any("clarity" in line for line in compare_judge_lines({"judge": got}))
+
+    # a model evaluated without a judge: its side is empty and nothing is named better
+    evaluate(store, bad.id, home=tmp_path, host=server.url, dataset_id=version.id)
+    got = compare(store, good.id, bad.id)["judge"]
+    assert not got["comparable"] and "B was evaluated without a judge" in got["notes"]
+    assert all(r["better"] is None for r in got["rows"])
+
+
+def test_an_unknown_judge_or_rubric_is_refused_before_any_answer(store, judged_world, tmp_path):
+    from test_judge import JUDGE
+
+    from ftui.errors import FtuiError
+    from ftui.registry.evaluate import evaluate
+
+    server, version, good, _ = judged_world
+    for judge, rubric, said in (("nope:1", None, "no model 'nope:1'"),
+                                (JUDGE, "nosuch", "no rubric")):
+        before = len(server.requests)
+        with pytest.raises(FtuiError, match=said):
+            evaluate(store, good.id, home=tmp_path, host=server.url, dataset_id=version.id,
+                     judge=judge, rubric=rubric)
+        assert not any(p == "/api/chat" for _, p, _ in server.requests[before:])
+
+
+def test_pairwise_on_a_split_both_orders_with_wilson(store, judged_world, tmp_path):
+    from test_judge import JUDGE
+
+    from ftui.judge.evaluation import compare_on_split, pairwise_lines
+    from ftui.judge.run import resolve_judge
+
+    server, version, good, bad = judged_world
+    judge = resolve_judge(store, JUDGE, host=server.url, home=tmp_path)
+    r = compare_on_split(store, bad.id, good.id, judge, host=server.url, home=tmp_path,
+                         dataset_id=version.id)
+    n = r["prompts"]
+    assert n >= 3 and (r["a_wins"], r["b_wins"], r["ties"], r["failed"]) == (0, n, 0, 0)
+    assert r["b_win_rate"] == 1 and r["b_win_rate_ci95"][1] == pytest.approx(1)
+    judge_asks = [b for _, p, b in server.requests
+                  if p == "/api/chat" and b["model"] == JUDGE]
+    assert len(judge_asks) == 2 * n  # both orders
+    firsts = [b["messages"][-1]["content"].split("<answer_1>")[1].strip()[:5]
+              for b in judge_asks]
+    assert firsts.count("GOOD,") == n  # B (GOOD) shown first in exactly one of each two
+    assert "B's win rate over decisive pairs 100%" in "\n".join(pairwise_lines(r))

@@ -15,6 +15,10 @@ and the stage ("loss" then "answers"). `cancel` (a threading.Event) stops the ev
 and raises EvaluationCancelled; nothing is stored then.
 
 Results are stored in the model's metrics under "eval" (and "eval_loss" for the table).
+
+With `judge` (issue 13), a judge model also scores each answer with the rubric of its example's
+mode (or `rubric`): per-criterion means with 95% intervals inside 1-5, stored under
+eval["judge"]. These are a model's opinion, labelled as such, apart from the figures above.
 """
 
 from __future__ import annotations
@@ -61,7 +65,7 @@ class EvalProgress:
     def line(self) -> str:
         from ftui import fmt
 
-        what = "references scored" if self.stage == "loss" else "answered"
+        what = {"loss": "references scored", "judge": "judged"}.get(self.stage, "answered")
         failed = f" · {self.failed} failed" if self.failed else ""
         return (f"{self.done}/{self.total} {what}{failed} · ETA "
                 f"{fmt.eta(self.done, self.total, self.elapsed_s)}")
@@ -173,6 +177,7 @@ def evaluate(store: Store, ref: int | str, *, home: Path, host: str,
              dataset_id: int | None = None, split: str | None = None, limit: int = 20,
              max_new_tokens: int = 128, max_len: int = 1024, timeout_s: float = 120.0,
              batch_size: int = 8, parallel: int = 4,
+             judge: str | None = None, rubric: str | None = None,
              on_progress: Callable[[int, int], None] | None = None,
              on_update: Callable[[EvalProgress], None] | None = None,
              cancel: threading.Event | None = None) -> dict[str, Any]:
@@ -190,15 +195,20 @@ def evaluate(store: Store, ref: int | str, *, home: Path, host: str,
                                    cancel=cancel)
     model = get_model(store, ref)
     dataset_id, split_name, examples = _examples_for(store, model, dataset_id, split, limit)
+    from ftui.judge.evaluation import judged_scores, resolve_for_evaluation
+
+    # the judge before any work: "no model X" or "no rubric Y" costs nothing
+    judge_of = resolve_for_evaluation(store, judge, rubric, host=host, home=home)
     loss = _loss(store, model, examples, home, max_len, cancel, on_update)
     target, _ = target_of(store, str(model.id))
-    asked, references, ids = [], [], []
+    asked, references, ids, modes = [], [], [], {}
     for ex in examples:
         last = reply_index(ex.messages)  # the reply a correction replaced: the reference
         if last is not None:
             asked.append(ex.messages[:last])
             references.append(ex.messages[last].get("content") or "")
             ids.append(ex.id)
+            modes[ex.id] = ex.reasoning_mode
 
     def heard(p: Progress) -> None:
         if on_update:
@@ -218,11 +228,12 @@ def evaluate(store: Store, ref: int | str, *, home: Path, host: str,
     errors = [o.error for o in outcomes if o.error is not None]
     if errors and len(errors) == len(outcomes):
         raise errors[0]  # nothing answered: the cause is the message (Ollama down, ...)
-    rows, answered = [], []
-    for o, reference, ex_id in zip(outcomes, references, ids, strict=True):
+    rows, answered, to_judge = [], [], []
+    for o, reference, ex_id, prompt in zip(outcomes, references, ids, asked, strict=True):
         if o.generation is None:
             continue
         gen = o.generation
+        to_judge.append((prompt, gen.text, modes[ex_id]))
         short = len(words(reference)) <= SHORT_REFERENCE
         rows.append({"rouge_l": rouge_l(gen.text, reference), "words": len(words(gen.text)),
                      "latency_ms": gen.latency_ms, "tokens_per_s": gen.tokens_per_second,
@@ -264,6 +275,10 @@ def evaluate(store: Store, ref: int | str, *, home: Path, host: str,
                      "batch_size": batch_size if target["backend"] == "local" else None,
                      "parallel": parallel if target["backend"] == "ollama" else None},
     }
+    if judge_of is not None:
+        result["judge"] = judged_scores(judge_of, rubric, to_judge, home=home, host=host,
+                                        parallel=parallel, cancel=cancel,
+                                        on_update=on_update, on_progress=on_progress)
     _store_result(store, model.id, result)
     return result
 
@@ -304,6 +319,7 @@ def compare(store: Store, a_ref: int | str, b_ref: int | str) -> dict[str, Any]:
     """The stored evaluations of two models side by side. A winner per figure is named only
     when both ran on the same dataset, split, examples and generation settings; otherwise
     `differences` says what differs and `better` stays None."""
+    from ftui.judge.evaluation import compare_judged
     from ftui.registry import get_model
 
     a, b = get_model(store, a_ref), get_model(store, b_ref)
@@ -325,4 +341,5 @@ def compare(store: Store, a_ref: int | str, b_ref: int | str) -> dict[str, Any]:
     same = (ea.get("dataset_id"), ea.get("split")) == (eb.get("dataset_id"), eb.get("split"))
     return {"a": {"id": a.id, "name": a.name}, "b": {"id": b.id, "name": b.name},
             "same_data": same, "comparable": not differences, "differences": differences,
-            "rows": rows}
+            "rows": rows, "judge": compare_judged(ea.get("judge"), eb.get("judge"),
+                                                  differences)}
