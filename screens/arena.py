@@ -10,6 +10,7 @@ from __future__ import annotations
 from ftui.screens.base import FtuiScreen
 from ftui.screens.common import rating_bindings
 from ftui.screens.dialogs import PickDialog, TextInputDialog
+from ftui.widgets.footer import KeyFooter
 from rich.console import Group
 from rich.markdown import Markdown
 from rich.text import Text
@@ -17,7 +18,7 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from ftui import ab
 from ftui.ab import arena
@@ -62,7 +63,7 @@ class ArenaScreen(FtuiScreen):
                 yield Static("", id="answer-left")
             with VerticalScroll(id="side-right"):
                 yield Static("", id="answer-right")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.exp = ab.get_experiment(self.store, self.experiment_id)

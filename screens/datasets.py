@@ -9,6 +9,7 @@ from ftui.screens.base import FtuiScreen
 from ftui.screens.dialogs import FtuiDialog, TextDialog
 from ftui.widgets.dataset_plots import ModeBars, RatingBars, TokenHistogram
 from ftui.widgets.detail import DetailPane
+from ftui.widgets.footer import KeyFooter
 from ftui.widgets.section_bar import SectionBar
 from ftui.widgets.table import RecordTable
 from rich.text import Text
@@ -19,7 +20,6 @@ from textual.containers import Container, Horizontal, Vertical, VerticalScroll
 from textual.timer import Timer
 from textual.widgets import (
     Checkbox,
-    Footer,
     Input,
     Label,
     ProgressBar,
@@ -38,11 +38,13 @@ from ftui.curate import (
     preview,
 )
 from ftui.curate.export import EXPORT_FORMATS, export_dataset
+from ftui.curate.redact import KINDS
 from ftui.errors import FtuiError
 
-PREVIEW_DELAY_S = 0.4
-PLACEHOLDER = re.compile(r"<(?:EMAIL|PHONE|IP_ADDRESS|CREDIT_CARD|IBAN|API_KEY|AWS_ACCESS_KEY|"
-                         r"SECRET|JWT|PRIVATE_KEY)>")
+# A rule typed waits this long for the next key (the preview itself: ~0.5 s on 100k interactions)
+PREVIEW_DELAY_S = 0.15
+# Every placeholder redaction writes (PASSWORD and TOKEN included), from the patterns themselves
+PLACEHOLDER = re.compile("<(?:" + "|".join(map(re.escape, KINDS)) + ")>")
 
 
 def _row(label: str, *widgets) -> Horizontal:
@@ -184,7 +186,7 @@ class DatasetsScreen(FtuiScreen):
                     yield ModeBars(id="modes-plot")
                     yield RatingBars(id="ratings-plot")
                 yield Static("", id="samples")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         table = self.query_one("#versions", RecordTable)

@@ -14,6 +14,7 @@ from ftui.screens.dialogs import ConfirmDialog, FtuiDialog
 from ftui.screens.promote_dialog import GatedPromotion
 from ftui.widgets.ab_plots import RatingPlot, WinRatePlot
 from ftui.widgets.detail import DetailPane
+from ftui.widgets.footer import KeyFooter
 from ftui.widgets.progress_line import ProgressLine
 from ftui.widgets.section_bar import SectionBar
 from ftui.widgets.table import RecordTable
@@ -23,7 +24,7 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Container, Horizontal, Vertical
-from textual.widgets import DataTable, Footer, Input, Label, Static
+from textual.widgets import DataTable, Input, Label, Static
 
 from ftui import ab, fmt
 from ftui.ab.report import cumulative, promote_winner, report
@@ -121,7 +122,8 @@ class ExperimentsScreen(FtuiScreen):
         Binding("n", "new", "New"),
         Binding("s", "start_stop", "Start/stop"),
         Binding("v", "arena", "Arena"),
-        Binding("P", "promote", "Promote winner"),
+        Binding("P", "promote", "Promote winner",
+                tooltip="Promote the winner to production (the gate runs first)"),
         Binding("r", "reload", "Reload", show=False),
     ]
 
@@ -146,7 +148,7 @@ class ExperimentsScreen(FtuiScreen):
                     yield RatingPlot(id="rating-plot")
                     yield WinRatePlot(id="win-plot")
         yield ProgressLine(id="promote-progress")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.promotion = GatedPromotion(self, self.query_one("#promote-progress", ProgressLine))

@@ -19,6 +19,7 @@ from ftui.screens.dialogs import (
     TextInputDialog,
 )
 from ftui.widgets.conversation import ConversationView, last_assistant_reply
+from ftui.widgets.footer import KeyFooter
 from ftui.widgets.interaction_list import InteractionList
 from ftui.widgets.section_bar import SectionBar
 from rich.markup import escape
@@ -26,7 +27,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.timer import Timer
-from textual.widgets import Footer, Input, Static
+from textual.widgets import Input, Static
 
 from ftui.demo import load_demo
 from ftui.judge.run import current_judgement
@@ -137,7 +138,7 @@ class InteractionsScreen(FtuiScreen):
                 yield Static("", id="list-status")
             yield ConversationView(id="detail")
         yield Static("", id="counters")
-        yield Footer(compact=True, show_command_palette=False)
+        yield KeyFooter(show_command_palette=False)
 
     def on_mount(self) -> None:
         self.query_one("#search").display = False

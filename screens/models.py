@@ -13,6 +13,7 @@ from ftui.screens.dialogs import ConfirmDialog, PickDialog, TextDialog, TextInpu
 from ftui.screens.evaluate_dialog import EvaluateDialog
 from ftui.screens.promote_dialog import GatedPromotion
 from ftui.widgets.detail import DetailPane
+from ftui.widgets.footer import KeyFooter
 from ftui.widgets.progress_line import ProgressLine
 from ftui.widgets.section_bar import SectionBar
 from ftui.widgets.table import RecordTable
@@ -21,7 +22,7 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Container, Vertical
-from textual.widgets import DataTable, Footer, ProgressBar, RichLog, Static
+from textual.widgets import DataTable, ProgressBar, RichLog, Static
 
 from ftui import fmt, registry
 from ftui.errors import FtuiError
@@ -74,15 +75,15 @@ class ModelsScreen(FtuiScreen):
     ModelsScreen.-narrow #model-activity { height: 4; }
     ModelsScreen.-narrow #model-detail { height: 1fr; }
     """
-    BINDINGS = [
+    BINDINGS = [  # most used first: at 80 columns the footer ends where they stop fitting
         Binding("e", "evaluate", "Evaluate"),
         Binding("escape", "cancel_evaluation", "Stop eval"),
-        Binding("p", "promote", "Promote"),
-        Binding("d", "demote", "Demote"),
+        Binding("p", "promote", "Promote", tooltip="Promote to production (the gate runs first)"),
         Binding("D", "deploy", "Deploy"),
         Binding("t", "playground", "Chat"),
-        Binding("m", "mark", "Mark A"),
         Binding("c", "compare", "Compare"),
+        Binding("m", "mark", "Mark", tooltip="Mark as A for compare"),
+        Binding("d", "demote", "Demote"),
         Binding("M", "merge", "Merge", show=False),
         Binding("i", "interactions", "Its data", show=False),
         Binding("o", "register_ollama", "Add Ollama model", show=False),
@@ -113,7 +114,7 @@ class ModelsScreen(FtuiScreen):
             with DetailPane(id="model-detail"):
                 yield Static("no models yet: a finished training run (F3) registers its "
                              "adapter; o adds a model from Ollama", id="model-info")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.query_one("#model-activity", RichLog).border_title = "activity"

@@ -8,6 +8,7 @@ import uuid
 from ftui.screens.base import FtuiScreen
 from ftui.screens.common import rating_bindings
 from ftui.widgets.detail import DetailPane
+from ftui.widgets.footer import KeyFooter
 from ftui.widgets.interaction_list import stars
 from ftui.widgets.section_bar import SectionBar
 from rich.console import Group
@@ -17,7 +18,7 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
-from textual.widgets import Footer, Input, Label, Select, Static
+from textual.widgets import Input, Label, Select, Static
 
 from ftui import REASONING_MODES, fmt, registry
 from ftui.errors import FtuiError
@@ -60,7 +61,7 @@ class PlaygroundScreen(FtuiScreen):
         Binding("i,enter", "type", "Type"),
         Binding("n", "new_chat", "New chat"),
         Binding("m", "pick_model", "Model"),
-        Binding("escape", "leave_input", "Leave input", show=False),
+        Binding("escape", "leave_input", "Leave input"),  # the one key shown while typing
     ]
 
     def __init__(self) -> None:
@@ -84,7 +85,7 @@ class PlaygroundScreen(FtuiScreen):
                                     "is logged (source playground); 1-5 rates the last answer.",
                                     classes="dialog-hint"), id="transcript")
         yield Input(placeholder="ask something — enter sends, esc leaves the input", id="prompt")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.fill_models()
@@ -206,6 +207,11 @@ class PlaygroundScreen(FtuiScreen):
 
     def action_type(self) -> None:
         self.query_one("#prompt", Input).focus()
+
+    def check_action(self, action: str, parameters: tuple) -> bool | None:
+        if action == "leave_input":  # in the footer (and on esc) only while typing a prompt
+            return self.is_mounted and self.query_one("#prompt", Input).has_focus
+        return True
 
     def action_leave_input(self) -> None:
         self.query_one("#transcript").focus()

@@ -12,6 +12,7 @@ from ftui.screens.base import FtuiScreen
 from ftui.screens.dialogs import ConfirmDialog, TextDialog
 from ftui.screens.new_run import NewRunDialog
 from ftui.widgets.detail import DetailPane
+from ftui.widgets.footer import KeyFooter
 from ftui.widgets.gpu_panel import GpuPanel, HostReading, read_host
 from ftui.widgets.run_plots import LossPlot, LrPlot
 from ftui.widgets.section_bar import SectionBar
@@ -20,7 +21,7 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Container, Horizontal
-from textual.widgets import DataTable, Footer, ProgressBar, Static
+from textual.widgets import DataTable, ProgressBar, Static
 
 from ftui import fmt
 from ftui.curate import get_dataset, list_datasets
@@ -129,7 +130,7 @@ class TrainingScreen(FtuiScreen):
                 with Horizontal(id="tr-bottom"):
                     yield GpuPanel("", id="tr-gpu")
                     yield Static("", id="tr-log")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.query_one("#tr-log", Static).border_title = "log"

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import statistics
 import sys
@@ -95,6 +96,16 @@ def agreement(a: list[bool], b: list[bool]) -> dict:
             "agreement": round(1 - len(ra ^ rb) / max(1, len(ra | rb)), 5)}
 
 
+async def settle(app) -> None:
+    """Until no worker runs. A preview asked again replaces the one running (an exclusive
+    worker), and waiting on the replaced one raises WorkerCancelled: wait on what is left."""
+    from textual.worker import WorkerCancelled
+
+    while any(not w.is_finished for w in app.workers):
+        with contextlib.suppress(WorkerCancelled):
+            await app.workers.wait_for_complete()
+
+
 async def preview_latency(store, db_url: str, home: Path, rounds: int = 8) -> dict:
     """F2, through the Pilot: from a key to the first frame that shows the new preview. ctrl+r
     asks at once (same rules: the frame only if something changed); typing into a rule waits
@@ -109,7 +120,7 @@ async def preview_latency(store, db_url: str, home: Path, rounds: int = 8) -> di
     async with app.run_test(size=(160, 48)) as pilot:
         await app.switch_mode("datasets")
         await pilot.pause(0.1)
-        await app.workers.wait_for_complete()  # the first preview, on opening the screen
+        await settle(app)  # the first preview, on opening the screen
         await pilot.pause(0.1)
         screen = app.screen
         original = screen.show_result
@@ -145,7 +156,7 @@ async def preview_latency(store, db_url: str, home: Path, rounds: int = 8) -> di
             count, t = len(shown) + 1, time.perf_counter()
             await pilot.press("5" if i % 2 == 0 else "backspace")
             out["typed"].append(await wait_shown(count, t))
-        await app.workers.wait_for_complete()
+        await settle(app)
     return {k: round(statistics.median(v) * 1000, 1) for k, v in out.items()} | {
         "debounce_ms": PREVIEW_DELAY_S * 1000}
 
