@@ -88,3 +88,20 @@ def ago(when: datetime | None, now: datetime) -> str:
     if when is None:
         return DASH
     return duration((now - when) / timedelta(seconds=1)) + " ago"
+
+
+# The figures an evaluation records, in the order the CLI and the Models screen list them.
+EVAL_KEYS = ("loss", "perplexity", "rouge_l", "exact_match", "contains_match", "answer_words",
+             "latency_ms_p50", "latency_ms_p95", "tokens_per_s")
+
+
+def metric(key: str, value: Any) -> str:
+    """An evaluation or training figure by its name: latencies as durations, match rates as
+    percent, records (dicts, lists) as a dash (they have their own lines)."""
+    if key.startswith("latency_ms"):
+        return millis(value)
+    if key in ("exact_match", "contains_match"):
+        return percent(value)
+    if isinstance(value, dict | list):
+        return DASH
+    return figure(value)

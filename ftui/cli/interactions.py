@@ -1,0 +1,102 @@
+"""`ftui ui`, `import`, `demo`, `stats`, `export`: the terminal UI and the interaction store."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ftui import REASONING_MODES
+from ftui.cli.common import EXIT_ERROR, EXIT_OK, EXIT_SKIPPED, emit, leaf, settings_for, store_for
+
+ORDER = 10
+
+
+def cmd_ui(args: argparse.Namespace) -> int:
+    settings = settings_for(args)
+    store = store_for(args)  # fail here, with a clear message, before the screen takes over
+    from ftui.screens.app import FtuiApp
+
+    FtuiApp(store=store, settings=settings).run()
+    return EXIT_OK
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from ftui.ingest import import_files
+
+    store = store_for(args)
+    report = import_files(store, args.files, fmt=args.format, mode=args.mode, source=args.source)
+
+    def human() -> None:
+        fmts = ", ".join(f"{k}: {v}" for k, v in report.formats.items())
+        print(f"imported {report.imported}, duplicates {report.duplicates}, "
+              f"skipped {report.skipped}" + (f"  ({fmts})" if fmts else ""))
+        for err in report.errors[:20]:
+            print(f"  skipped {err['where']}: {err['reason']}", file=sys.stderr)
+        if report.skipped > 20:
+            print(f"  ... and {report.skipped - 20} more (--json lists the first "
+                  f"{len(report.errors)})", file=sys.stderr)
+
+    emit(args, report.as_dict(), human)
+    if report.skipped > len(report.failed_files):  # bad records: a fix for all of them
+        named = "listed under errors" if args.json else "named above"
+        print(f"  fix: correct or remove the records {named} and import the file again "
+              "(what was imported stays; duplicates are skipped)", file=sys.stderr)
+    if report.skipped and not (report.imported or report.duplicates):
+        print(f"ftui: nothing was imported from {len(args.files)} file(s)", file=sys.stderr)
+        return EXIT_ERROR
+    return EXIT_SKIPPED if report.skipped else EXIT_OK
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from ftui.demo import load_demo
+
+    report = load_demo(store_for(args))
+    emit(args, report.as_dict(), lambda: print(
+        f"demo data: imported {report.imported}, already present {report.duplicates}"))
+    return EXIT_OK
+
+
+def cmd_stats(args: argparse.Namespace) -> int:
+    from ftui.store.interactions import stats
+
+    data = stats(store_for(args))
+
+    def human() -> None:
+        print(f"interactions: {data['total']}  (with correction: {data['with_correction']})")
+        for group in ("status", "rating", "mode", "model", "source"):
+            counts = data[f"by_{group}"]
+            line = ", ".join(f"{k} {v}" for k, v in counts.items()) or "-"
+            print(f"  {group:<7} {line}")
+
+    emit(args, data, human)
+    return EXIT_OK
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from ftui.ingest.export import export_interactions
+
+    n = export_interactions(store_for(args), args.out)
+    emit(args, {"exported": n, "path": str(args.out)},
+         lambda: print(f"exported {n} interactions to {args.out}"))
+    return EXIT_OK
+
+
+def register(sub) -> None:
+    leaf(sub, "ui", cmd_ui, help="open the terminal UI (the default)", json=False,
+         creates_store=True)
+    p = leaf(sub, "import", cmd_import, creates_store=True,
+             help="import interaction files (JSONL, JSON arrays or parquet)")
+    p.add_argument("files", nargs="+", metavar="FILE")
+    p.add_argument("--format", default="auto",
+                   choices=["auto", "openai", "sharegpt", "alpaca", "ftui"],
+                   help="record shape (default: detected per file)")
+    p.add_argument("--mode", choices=REASONING_MODES,
+                   help="reasoning mode for records that do not carry one (default: standard)")
+    p.add_argument("--source", help="source label for records that do not carry one "
+                   "(default: import:<file name>)")
+    leaf(sub, "demo", cmd_demo, help="load the sample interactions shipped with ftui",
+         creates_store=True)
+    leaf(sub, "stats", cmd_stats, help="counts by status, rating, mode, model and source")
+    p = leaf(sub, "export", cmd_export,
+             help="write every interaction to a JSONL file in ftui's format")
+    p.add_argument("out", metavar="FILE")
