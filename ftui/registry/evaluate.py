@@ -118,10 +118,10 @@ def _loss(store: Store, model: RegisteredModel, examples: list, home: Path, max_
         return None  # Ollama does not return token log-probabilities for a given reply
     import torch
 
-    from ftui.inference import _local_model
+    from ftui.inference import local_model
     from ftui.train.data import IGNORE, encode
 
-    tok, net = _local_model(target["base"], target.get("adapter"), home)
+    tok, net = local_model(target["base"], target.get("adapter"), home)
     total, count = 0.0, 0
     started = time.perf_counter()
     with torch.no_grad():
