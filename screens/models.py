@@ -9,8 +9,8 @@ import threading
 import time
 
 from ftui.screens.base import FtuiScreen
-from ftui.screens.dialogs import ConfirmDialog, PickDialog, TextDialog, TextInputDialog
-from ftui.screens.evaluate_dialog import EvaluateDialog
+from ftui.screens.dialogs import ConfirmDialog, PickDialog, TextInputDialog
+from ftui.screens.evaluate_dialog import CompareDialog, EvaluateDialog
 from ftui.screens.promote_dialog import GatedPromotion
 from ftui.widgets.detail import DetailPane
 from ftui.widgets.footer import KeyFooter
@@ -184,6 +184,10 @@ class ModelsScreen(FtuiScreen):
                         f"{ev.get('examples')} examples)\n", style="bold")
             for k in EVAL_KEYS:
                 text.append(f"  {k.replace('_', ' '):<22} {figure_of(k, ev.get(k))}\n")
+            from ftui.judge.evaluation import judge_lines
+
+            for line in judge_lines(ev):  # the judge's opinion, apart from the figures
+                text.append(line + "\n", style="magenta")
         params = m.params
         if params:
             shown = ", ".join(f"{k}={fmt.figure(params[k])}" for k in (
@@ -317,7 +321,12 @@ class ModelsScreen(FtuiScreen):
                          f"{figure_of(r['metric'], r['b']):>12}  {r['better'] or ''}")
         if not result["same_data"]:
             lines.append("\nevaluated on different data: the figures do not compare")
-        self.app.push_screen(TextDialog("Compare (esc closes)", "\n".join(lines)))
+        from ftui.judge.evaluation import compare_judge_lines
+
+        ea = registry.get_model(self.store, self.marked).metrics.get("eval") or {}
+        lines += [*compare_judge_lines(result), "", "j: judge A against B pairwise"]
+        self.app.push_screen(CompareDialog("\n".join(lines), self.marked, m.id,
+                                           ea.get("dataset_id"), ea.get("split")))
 
     def action_interactions(self) -> None:
         m = self._model()
@@ -410,7 +419,8 @@ class ModelsScreen(FtuiScreen):
             ev = evaluate(self.store, model_id, home=self.settings.home,
                           host=self.settings.ollama_host, dataset_id=answer["dataset_id"],
                           split=answer["split"], limit=answer["limit"],
-                          max_new_tokens=answer["max_new_tokens"], on_progress=progress)
+                          max_new_tokens=answer["max_new_tokens"], on_progress=progress,
+                          judge=answer.get("judge"), rubric=answer.get("rubric"))
             line = (f"{name}: loss {figure_of('loss', ev['loss'])}, ROUGE-L "
                     f"{figure_of('rouge_l', ev['rouge_l'])}, p50 "
                     f"{figure_of('latency_ms_p50', ev['latency_ms_p50'])} "

@@ -143,3 +143,54 @@ def test_pairwise_on_a_split_both_orders_with_wilson(store, judged_world, tmp_pa
               for b in judge_asks]
     assert firsts.count("GOOD,") == n  # B (GOOD) shown first in exactly one of each two
     assert "B's win rate over decisive pairs 100%" in "\n".join(pairwise_lines(r))
+
+
+async def test_f4_evaluate_with_a_judge_then_compare_and_judge_pairwise(store, judged_world,
+                                                                         tmp_path):
+    from ftui.screens.evaluate_dialog import CompareDialog, EvaluateDialog, PairwiseDialog
+    from ftui.screens.models import ModelsScreen
+    from test_judge import JUDGE
+    from test_models_screen import wait_until
+
+    from ftui import registry
+    from ftui.config import Settings
+    from ftui.registry.evaluate import evaluate
+
+    server, version, good, bad = judged_world
+    evaluate(store, bad.id, home=tmp_path, host=server.url, dataset_id=version.id, judge=JUDGE)
+    app = FtuiApp(store, Settings(home=tmp_path, database_url=store.url,
+                                  ollama_host=server.url))
+    async with app.run_test(size=(160, 48)) as pilot:
+        await pilot.press("f4")
+        await wait_until(pilot, lambda: isinstance(app.screen, ModelsScreen)
+                         and app.screen.selected == bad.id)  # newest first
+        screen = app.screen
+        await pilot.press("m")  # bad is A
+        await pilot.press("j")
+        await wait_until(pilot, lambda: screen.selected == good.id)
+        await pilot.press("e")
+        await wait_until(pilot, lambda: isinstance(app.screen, EvaluateDialog))
+        app.screen.query_one("#ev-judge").value = JUDGE
+        await pilot.press("ctrl+s")
+        await wait_until(pilot, lambda: screen.evaluating is None and "judge" in (
+            registry.get_model(store, good.id).metrics.get("eval") or {}), timeout=30)
+        await wait_until(pilot, lambda: "judged by judge:7b (a model's opinion" in str(
+            screen.query_one("#model-info").render()))
+        assert "clarity" in str(screen.query_one("#model-info").render())
+
+        await pilot.press("c")
+        await wait_until(pilot, lambda: isinstance(app.screen, CompareDialog))
+        body = app.screen.body
+        assert "judge scores, mean [95%]" in body and "clarity" in body
+        assert "2.00 [" in body and "5.00 [" in body
+        await pilot.press("j")
+        await wait_until(pilot, lambda: isinstance(app.screen, PairwiseDialog))
+        dialog = app.screen
+        assert dialog.query_one("#pw-judge").value == JUDGE  # the judge used last
+        await pilot.press("ctrl+s")
+        await wait_until(pilot, lambda: dialog.result is not None, timeout=30)
+        assert (dialog.result["a_wins"], dialog.result["b_wins"]) == (0, 4)
+        shown = str(dialog.query_one("#pw-result").render())
+        assert "B's win rate over decisive pairs 100%" in shown and "both orders" in shown
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: isinstance(app.screen, CompareDialog))
