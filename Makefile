@@ -32,8 +32,10 @@ lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 
+# One test process per core (pytest-xdist); "worksteal" keeps a long training test from
+# holding the rest back. A plain `.venv/bin/pytest tests/test_x.py` runs in one process.
 test: lint
-	$(BIN)/pytest
+	$(BIN)/pytest -n auto --dist worksteal
 
 bench: $(VENV)/.installed-test
 	$(BIN)/pip install --quiet -e '.[bench]'

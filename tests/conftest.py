@@ -102,8 +102,14 @@ def demo_store(store: Store) -> Store:
 
 
 @pytest.fixture(scope="session")
-def models_cache(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("models")
+def models_cache(tmp_path_factory, worker_id) -> Path:
+    """Built models (tiny, demo) for the whole run. Under pytest-xdist the workers share one
+    folder: the first to need a model builds it (under a file lock), the others wait for it."""
+    if worker_id == "master":
+        return tmp_path_factory.mktemp("models")
+    shared = tmp_path_factory.getbasetemp().parent / "models"
+    shared.mkdir(exist_ok=True)
+    return shared
 
 
 @pytest.fixture
