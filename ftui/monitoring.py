@@ -1,0 +1,495 @@
+"""The product's performance over time: per day or week, per model or reasoning mode.
+
+Figures, per period and group:
+- answers; response time p50/p95 (latency_ms); tokens per answer (completion_tokens);
+- satisfaction: mean rating and the share of answers rated;
+- task success: accepted share (accepted / reviewed), and in agent mode the share of tool
+  calls that succeeded (a tool result is a failure when it starts with "error", any case,
+  or is a JSON object whose first key is "error");
+- engagement: turns per session (interactions with a session id / distinct sessions);
+- retention: active users, and returning users (active in the period, seen before it);
+- fallback rate (answers tagged `fallback` by the gateway).
+
+Aggregated by the database: PostgreSQL computes exact percentiles (percentile_cont). SQLite has
+no percentile function: it counts latencies in log-spaced buckets (BUCKETS_PER_E per e-fold,
+about 2.5% wide) and the percentile is interpolated inside its bucket; SQLite's GROUP BY
+sorts, so it aggregates one period at a time (small in-memory sorts on the created_at index),
+two periods at once on two connections. `compute_naive` is the plain Python computation over
+the same rows: the reference for the tests and the benchmark, and the path for other databases.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field, replace
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import text
+
+from ftui.errors import FtuiError
+from ftui.store import Store, utcnow
+
+PERIODS = ("day", "week")
+GROUPINGS = ("model", "mode", "all")
+BUCKETS_PER_E = 40  # SQLite latency histogram: bucket k holds [e^(k/40), e^((k+1)/40)) ms
+NO_MODEL = "(none)"
+# A period that ended this long ago is kept in the caller's cache (SQLite): ratings and reviews
+# mostly arrive within the day; `compute` without a cache recomputes everything.
+CLOSED_AFTER = timedelta(days=1)
+
+
+@dataclass
+class Row:
+    period: date  # the day, or the Monday of the week
+    group: str  # a model, a reasoning mode, or "all"
+    answers: int = 0
+    latency_p50: float | None = None
+    latency_p95: float | None = None
+    tokens_per_answer: float | None = None
+    mean_rating: float | None = None
+    rated_share: float | None = None
+    accepted_share: float | None = None  # of the reviewed (accepted + rejected)
+    tool_calls: int = 0
+    tool_success: float | None = None  # agent mode: succeeded tool calls / tool calls
+    sessions: int = 0
+    turns_per_session: float | None = None
+    active_users: int = 0
+    returning_users: int = 0
+    fallback_rate: float | None = None
+
+
+@dataclass
+class Report:
+    period: str
+    by: str
+    since: datetime | None
+    until: datetime | None
+    exact_percentiles: bool  # False: SQLite's bucketed estimate
+    rows: list[Row] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        def plain(row: Row) -> dict[str, Any]:
+            d = asdict(row)
+            d["period"] = row.period.isoformat()
+            return d
+
+        return {"period": self.period, "by": self.by,
+                "since": self.since.isoformat() if self.since else None,
+                "until": self.until.isoformat() if self.until else None,
+                "exact_percentiles": self.exact_percentiles,
+                "rows": [plain(r) for r in self.rows]}
+
+    def groups(self) -> list[str]:
+        return sorted({r.group for r in self.rows})
+
+    def series(self, name: str, group: str) -> list[tuple[date, float]]:
+        """(period, value) of one figure for one group, periods in order, gaps left out."""
+        return [(r.period, getattr(r, name)) for r in self.rows
+                if r.group == group and getattr(r, name) is not None]
+
+
+# ------------------------------------------------------------------ shared definitions
+
+def period_start(moment: datetime | date, period: str) -> date:
+    day = moment.date() if isinstance(moment, datetime) else moment
+    return day - timedelta(days=day.weekday()) if period == "week" else day
+
+
+def _next(start: date, period: str) -> date:
+    return start + timedelta(days=7 if period == "week" else 1)
+
+
+def tool_failed(content: Any) -> bool:
+    """A tool result that reports a failure (see the module's docstring)."""
+    if content is None:
+        return False
+    if not isinstance(content, str):
+        content = json.dumps(content, separators=(",", ":"), ensure_ascii=False, sort_keys=True)
+    head = content.lstrip(" ")
+    return head[:5].lower() == "error" or head.startswith('{"error"')
+
+
+def _check(period: str, by: str) -> None:
+    if period not in PERIODS:
+        raise FtuiError(f"unknown period {period!r}", f"use one of: {', '.join(PERIODS)}")
+    if by not in GROUPINGS:
+        raise FtuiError(f"unknown grouping {by!r}", f"use one of: {', '.join(GROUPINGS)}")
+
+
+def _ratio(num: float, den: float) -> float | None:
+    return num / den if den else None
+
+
+@dataclass
+class _Acc:
+    """Additive sums of one (period, group), filled by either path."""
+
+    answers: int = 0
+    latencies: int = 0
+    tokens: float = 0
+    tokened: int = 0
+    rated: int = 0
+    rating_sum: float = 0
+    accepted: int = 0
+    rejected: int = 0
+    fallbacks: int = 0
+    session_turns: int = 0
+    sessions: int = 0
+    active_users: int = 0
+    returning_users: int = 0
+    tool_calls: int = 0
+    tool_failed: int = 0
+    p50: float | None = None
+    p95: float | None = None
+    hist: dict[int, int] = field(default_factory=dict)
+
+    def row(self, period: date, group: str) -> Row:
+        if self.hist:
+            self.p50, self.p95 = hist_percentile(self.hist, 0.5), hist_percentile(self.hist, 0.95)
+        return Row(period, group, self.answers, self.p50, self.p95,
+                   _ratio(self.tokens, self.tokened), _ratio(self.rating_sum, self.rated),
+                   _ratio(self.rated, self.answers),
+                   _ratio(self.accepted, self.accepted + self.rejected),
+                   self.tool_calls, _ratio(self.tool_calls - self.tool_failed, self.tool_calls),
+                   self.sessions, _ratio(self.session_turns, self.sessions),
+                   self.active_users, self.returning_users,
+                   _ratio(self.fallbacks, self.answers))
+
+
+def bucket_of(latency_ms: float) -> int:
+    """SQLite's latency bucket (the same formula in SQL): below 1 ms is bucket -1."""
+    return int(math.log(latency_ms) * BUCKETS_PER_E) if latency_ms >= 1 else -1
+
+
+def hist_percentile(hist: dict[int, int], p: float) -> float | None:
+    """percentile_cont's value estimated from bucket counts: the rank (n-1)*p is found in its
+    bucket and interpolated geometrically inside it."""
+    n = sum(hist.values())
+    if not n:
+        return None
+    rank = (n - 1) * p
+    seen = 0
+    for k in sorted(hist):
+        count = hist[k]
+        if rank < seen + count:
+            frac = (rank - seen + 0.5) / count
+            if k < 0:
+                return frac  # [0, 1) ms
+            return math.exp((k + frac) / BUCKETS_PER_E)
+        seen += count
+    return math.exp((max(hist) + 1) / BUCKETS_PER_E)
+
+
+def _exact_percentile(values: list[float], p: float) -> float | None:
+    """percentile_cont: linear interpolation between the two nearest order statistics."""
+    if not values:
+        return None
+    values = sorted(values)
+    rank = (len(values) - 1) * p
+    lo = math.floor(rank)
+    hi = min(lo + 1, len(values) - 1)
+    return values[lo] + (values[hi] - values[lo]) * (rank - lo)
+
+
+# ------------------------------------------------------------------ entry point
+
+def compute(store: Store, *, period: str = "week", by: str = "model",
+            since: datetime | None = None, until: datetime | None = None,
+            cache: dict | None = None) -> Report:
+    """The figures of every period from `since` (default: the oldest interaction) to `until`
+    (default: the newest), per group. `cache` (a dict the caller keeps, e.g. a screen between
+    polls) holds SQLite's figures of periods closed for CLOSED_AFTER, so a poll recomputes only
+    the open ones."""
+    _check(period, by)
+    dialect = store.engine.dialect.name
+    if dialect == "postgresql":
+        return _compute_postgres(store, period, by, since, until)
+    if dialect == "sqlite":
+        return _compute_sqlite(store, period, by, since, until, cache)
+    return compute_naive(store, period=period, by=by, since=since, until=until)
+
+
+def _bounds(store: Store, since: datetime | None, until: datetime | None
+            ) -> tuple[datetime, datetime] | None:
+    """The time span to show: the given bounds, else that of the stored interactions."""
+    if since is None or until is None:
+        with store.engine.connect() as conn:
+            first, last = conn.execute(text(
+                "SELECT min(created_at), max(created_at) FROM interaction")).one()
+        if first is None:
+            return None
+        if isinstance(first, str):  # SQLite hands text back from a raw aggregate
+            first, last = datetime.fromisoformat(first), datetime.fromisoformat(last)
+        since = since or first
+        until = until or last + timedelta(microseconds=1)
+    return (since, until) if since < until else None
+
+
+def _group_sql(by: str) -> str:
+    return {"model": f"coalesce(model, '{NO_MODEL}')", "mode": "reasoning_mode",
+            "all": "'all'"}[by]
+
+
+def _group_of(by: str, model: str | None, mode: str) -> str:
+    return {"model": model if model is not None else NO_MODEL, "mode": mode, "all": "all"}[by]
+
+
+# ------------------------------------------------------------------ PostgreSQL
+
+_PG_FAILED = ("(ltrim(m.value ->> 'content') ILIKE 'error%' "
+              "OR ltrim(m.value ->> 'content') LIKE '{\"error\"%')")
+
+
+def _compute_postgres(store, period, by, since, until) -> Report:
+    report = Report(period, by, since, until, exact_percentiles=True)
+    span = _bounds(store, since, until)
+    if span is None:
+        return report
+    g = _group_sql(by)
+    args = {"since": span[0], "until": span[1], "unit": period}
+    where = "created_at >= :since AND created_at < :until"
+    main = text(f"""
+        SELECT date_trunc(:unit, created_at)::date AS p, {g} AS g, count(*),
+          percentile_cont(0.5) WITHIN GROUP (ORDER BY latency_ms),
+          percentile_cont(0.95) WITHIN GROUP (ORDER BY latency_ms),
+          coalesce(sum(completion_tokens), 0), count(completion_tokens),
+          count(rating), coalesce(sum(rating), 0),
+          count(*) FILTER (WHERE status = 'accepted'), count(*) FILTER (WHERE status = 'rejected'),
+          count(*) FILTER (WHERE strpos(',' || tags || ',', ',fallback,') > 0),
+          count(session_id), count(DISTINCT session_id), count(DISTINCT user_id)
+        FROM interaction WHERE {where} GROUP BY 1, 2""")
+    # Returning: active in the period, with an interaction before it (any group, any time).
+    returning = text(f"""
+        WITH active AS (SELECT DISTINCT date_trunc(:unit, created_at)::date AS p, {g} AS g,
+                               user_id FROM interaction
+                        WHERE {where} AND user_id IS NOT NULL),
+             first AS (SELECT user_id, min(created_at) AS t FROM interaction
+                       WHERE user_id IN (SELECT user_id FROM active) GROUP BY user_id)
+        SELECT a.p, a.g, count(*) FROM active a JOIN first f USING (user_id)
+        WHERE f.t < a.p GROUP BY 1, 2""")
+    # \\u0000 in a stored conversation is valid JSON that PostgreSQL's json cannot unescape.
+    tools = text(f"""
+        SELECT date_trunc(:unit, created_at)::date AS p, {g} AS g, count(*),
+               count(*) FILTER (WHERE {_PG_FAILED})
+        FROM interaction i,
+             LATERAL json_array_elements(replace(i.messages_json, '\\u0000', '')::json) m
+        WHERE {where} AND reasoning_mode = 'agent' AND messages_json LIKE '%"role":"tool"%'
+          AND m.value ->> 'role' = 'tool' GROUP BY 1, 2""")
+    accs: dict[tuple[date, str], _Acc] = {}
+    with store.engine.connect() as conn:
+        for (p, grp, n, p50, p95, tok, toked, rated, rsum, acc, rej, fb, sturns, sess,
+             users) in conn.execute(main, args):
+            accs[(p, grp)] = _Acc(
+                answers=n, tokens=float(tok), tokened=toked, rated=rated,
+                rating_sum=float(rsum), accepted=acc, rejected=rej, fallbacks=fb,
+                session_turns=sturns, sessions=sess, active_users=users,
+                p50=float(p50) if p50 is not None else None,
+                p95=float(p95) if p95 is not None else None)
+        for p, grp, n in conn.execute(returning, args):
+            accs[(p, grp)].returning_users = n
+        for p, grp, calls, failed in conn.execute(tools, args):
+            accs[(p, grp)].tool_calls, accs[(p, grp)].tool_failed = calls, failed
+    report.rows = [accs[k].row(*k) for k in sorted(accs)]
+    return report
+
+
+# ------------------------------------------------------------------ SQLite
+
+def _sqlite_time(moment: datetime | date) -> str:
+    """A bound in SQLAlchemy's SQLite text form (compared as text with stored times)."""
+    if not isinstance(moment, datetime):
+        moment = datetime(moment.year, moment.month, moment.day)
+    return moment.isoformat(" ", "microseconds")
+
+
+_SQLITE_TOOLS = """(SELECT count(*) FROM json_each(interaction.messages_json) m
+    WHERE json_extract(m.value, '$.role') = 'tool'{})"""
+_SQLITE_FAILED = (" AND (ltrim(json_extract(m.value, '$.content')) LIKE 'error%'"
+                  " OR ltrim(json_extract(m.value, '$.content')) LIKE '{\"error\"%')")
+_HAS_TOOLS = """reasoning_mode = 'agent' AND messages_json LIKE '%"role":"tool"%'"""
+
+
+def _sqlite_chunk_sql(by: str) -> str:
+    """One statement, one pass over the period's rows (the table is read once, through the
+    created_at index, into a narrow materialized set), then three small groupings of it,
+    told apart by their first column."""
+    g = _group_sql(by)
+    return f"""
+    WITH c AS MATERIALIZED (
+      SELECT {g} AS g,
+        CASE WHEN latency_ms >= 1 THEN CAST(ln(latency_ms) * {BUCKETS_PER_E} AS INTEGER)
+             WHEN latency_ms IS NOT NULL THEN -1 END AS b,
+        completion_tokens AS tok, rating, status,
+        instr(',' || tags || ',', ',fallback,') > 0 AS fb, session_id, user_id,
+        CASE WHEN {_HAS_TOOLS} THEN {_SQLITE_TOOLS.format("")} ELSE 0 END AS calls,
+        CASE WHEN {_HAS_TOOLS} THEN {_SQLITE_TOOLS.format(_SQLITE_FAILED)} ELSE 0 END AS failed
+      FROM interaction WHERE created_at >= :start AND created_at < :end)
+    SELECT 0, g, b, count(*), total(tok), count(tok), count(rating), total(rating),
+           sum(status = 'accepted'), sum(status = 'rejected'), sum(fb), sum(calls), sum(failed)
+      FROM c GROUP BY g, b
+    UNION ALL
+    SELECT 1, g, NULL, count(session_id), count(DISTINCT session_id), 0, 0, 0, 0, 0, 0, 0, 0
+      FROM c GROUP BY g
+    UNION ALL
+    SELECT DISTINCT 2, g, user_id, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0
+      FROM c WHERE user_id IS NOT NULL"""
+
+
+def _sqlite_chunk(store: Store, by: str, start: str, end: str):
+    """One period's figures per group, and its (user, group) pairs, on a connection of its
+    own (run in a thread)."""
+    accs: dict[str, _Acc] = defaultdict(_Acc)
+    users: list[tuple[str, str]] = []
+    with store.engine.connect() as conn:
+        _ensure_ln(conn)
+        result = conn.execute(text(_sqlite_chunk_sql(by)), {"start": start, "end": end})
+        for (kind, grp, b, n, tok, toked, rated, rsum, acc, rej, fb, calls, failed) in result:
+            a = accs[grp]
+            if kind == 0:
+                a.answers += n
+                a.tokens += tok
+                a.tokened += toked
+                a.rated += rated
+                a.rating_sum += rsum
+                a.accepted += acc
+                a.rejected += rej
+                a.fallbacks += fb
+                a.tool_calls += calls
+                a.tool_failed += failed
+                if b is not None:
+                    a.hist[b] = a.hist.get(b, 0) + n
+            elif kind == 1:
+                a.session_turns, a.sessions = n, int(tok)
+            else:
+                users.append((b, grp))
+    return accs, users
+
+
+def _ensure_ln(conn) -> None:
+    """SQLite builds without the math functions get `ln` from Python."""
+    try:
+        conn.execute(text("SELECT ln(1.0)"))
+    except Exception:  # noqa: BLE001 - "no such function: ln"
+        conn.connection.dbapi_connection.create_function("ln", 1, _ln, deterministic=True)
+
+
+def _ln(x):
+    return math.log(x) if x is not None and x > 0 else None
+
+
+def _compute_sqlite(store, period, by, since, until, cache) -> Report:
+    report = Report(period, by, since, until, exact_percentiles=False)
+    span = _bounds(store, since, until)
+    if span is None:
+        return report
+    chunks: list[tuple[date, str, str]] = []
+    start = period_start(span[0], period)
+    while datetime(start.year, start.month, start.day) < span[1]:
+        end = _next(start, period)
+        lo = max(span[0], datetime(start.year, start.month, start.day))
+        hi = min(span[1], datetime(end.year, end.month, end.day))
+        chunks.append((start, _sqlite_time(lo), _sqlite_time(hi)))
+        start = end
+    closed = _sqlite_time(utcnow() - CLOSED_AFTER)
+    cache = cache if cache is not None else {}
+
+    def chunk(c: tuple[date, str, str]):
+        key = (by, c[1], c[2])
+        if key not in cache:
+            found = _sqlite_chunk(store, by, c[1], c[2])
+            if c[2] > closed:
+                return found
+            cache[key] = found
+        return cache[key]
+
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="ftui-monitor") as pool:
+        results = list(pool.map(chunk, chunks))
+    # Returning users: active in the period and seen in an earlier one (or before the span).
+    first = _sqlite_time(chunks[0][0])
+    seen = cache.get(("seen", first))
+    if seen is None:
+        with store.engine.connect() as conn:
+            seen = frozenset(conn.execute(text(
+                "SELECT DISTINCT user_id FROM interaction WHERE created_at < :start "
+                "AND user_id IS NOT NULL"), {"start": first}).scalars())
+        if first <= closed:
+            cache[("seen", first)] = seen
+    seen = set(seen)
+    for (start, _, _), (found, users) in zip(chunks, results, strict=True):
+        accs = {g: replace(a, hist=dict(a.hist)) for g, a in found.items()}
+        for user, grp in users:
+            accs[grp].active_users += 1
+            accs[grp].returning_users += user in seen
+        seen.update(user for user, _ in users)
+        report.rows += [accs[g].row(start, g) for g in sorted(accs)]
+    return report
+
+
+# ------------------------------------------------------------------ the plain Python path
+
+def compute_naive(store: Store, *, period: str = "week", by: str = "model",
+                  since: datetime | None = None, until: datetime | None = None,
+                  exact: bool = True) -> Report:
+    """Every row read into Python and counted there. `exact=False` gives SQLite's bucketed
+    percentiles (for comparing the two SQLite paths figure for figure)."""
+    _check(period, by)
+    report = Report(period, by, since, until, exact_percentiles=exact)
+    span = _bounds(store, since, until)
+    if span is None:
+        return report
+    accs: dict[tuple[date, str], _Acc] = defaultdict(_Acc)
+    lat: dict[tuple[date, str], list[float]] = defaultdict(list)
+    sessions: dict[tuple[date, str], set[str]] = defaultdict(set)
+    users: dict[tuple[date, str], set[str]] = defaultdict(set)
+    first_seen: dict[str, datetime] = {}
+    cols = ("created_at, model, reasoning_mode, latency_ms, completion_tokens, rating, status, "
+            "tags, session_id, user_id, messages_json")
+    with store.engine.connect() as conn:
+        for (created, model, mode, latency, tokens, rating, status, tags, session, user,
+             messages) in conn.execute(text(f"SELECT {cols} FROM interaction")):
+            if isinstance(created, str):
+                created = datetime.fromisoformat(created)
+            if user is not None and (user not in first_seen or created < first_seen[user]):
+                first_seen[user] = created
+            if not span[0] <= created < span[1]:
+                continue
+            key = (period_start(created, period), _group_of(by, model, mode))
+            a = accs[key]
+            a.answers += 1
+            if latency is not None:
+                lat[key].append(latency)
+            if tokens is not None:
+                a.tokens += tokens
+                a.tokened += 1
+            if rating is not None:
+                a.rated += 1
+                a.rating_sum += rating
+            a.accepted += status == "accepted"
+            a.rejected += status == "rejected"
+            a.fallbacks += "fallback" in tags.split(",")
+            if session is not None:
+                a.session_turns += 1
+                sessions[key].add(session)
+            if user is not None:
+                users[key].add(user)
+            if mode == "agent":
+                for m in json.loads(messages):
+                    if m.get("role") == "tool":
+                        a.tool_calls += 1
+                        a.tool_failed += tool_failed(m.get("content"))
+    for key, a in accs.items():
+        a.sessions = len(sessions[key])
+        a.active_users = len(users[key])
+        start = datetime(key[0].year, key[0].month, key[0].day)
+        a.returning_users = sum(first_seen[u] < start for u in users[key])
+        if exact:
+            a.p50, a.p95 = _exact_percentile(lat[key], 0.5), _exact_percentile(lat[key], 0.95)
+        else:
+            for v in lat[key]:
+                a.hist[bucket_of(v)] = a.hist.get(bucket_of(v), 0) + 1
+    report.rows = [accs[k].row(*k) for k in sorted(accs)]
+    return report

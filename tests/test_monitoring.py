@@ -1,0 +1,212 @@
+"""Monitoring figures: the database's aggregation against a plain Python computation over the same
+rows, on SQLite and on PostgreSQL, with hostile rows among them."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import insert
+
+from ftui import monitoring
+from ftui.conversation import canonical_json
+from ftui.errors import FtuiError
+from ftui.store import Interaction
+
+sys.path.insert(0, str(Path(__file__).parent / "benchmarks"))
+import monitoring_synth  # noqa: E402
+
+BUCKET_TOLERANCE = math.exp(1 / monitoring.BUCKETS_PER_E) - 1  # one bucket's relative width
+COUNTS = ("answers", "tool_calls", "sessions", "active_users", "returning_users")
+RATIOS = ("tokens_per_answer", "mean_rating", "rated_share", "accepted_share", "tool_success",
+          "turns_per_session", "fallback_rate")
+
+
+@pytest.fixture
+def store(any_store):
+    return any_store
+
+
+def _agent(tool_contents, i):
+    msgs = [{"role": "user", "content": f"hostile {i}"}]
+    for k, content in enumerate(tool_contents):
+        msgs.append({"role": "assistant", "content": None, "tool_calls": [
+            {"id": f"c{k}", "type": "function", "function": {"name": "f", "arguments": "{}"}}]})
+        msgs.append({"role": "tool", "tool_call_id": f"c{k}", "name": "f", "content": content})
+    msgs.append({"role": "assistant", "content": "done"})
+    return msgs
+
+
+def _hostile_rows(base: datetime) -> list[dict]:
+    """Rows that a careless aggregation gets wrong."""
+    cases = [
+        # tool results: failures in every spelling, and look-alikes that are not failures
+        dict(mode="agent", msgs=_agent(["ERROR: boom", "  error here", "fine", "errors are ok?"], 0)),
+        dict(mode="agent", msgs=_agent([{"error": "x"}, {"result": "error"}, None, ""], 1)),
+        dict(mode="agent", msgs=_agent(["nul \u0000 inside", "Error\u0000", "x\ty"], 2)),
+        dict(mode="agent", msgs=_agent([], 3)),  # agent mode without tools
+        dict(mode="standard", msgs=_agent(["Error: not agent mode"], 4)),  # not counted
+        # latencies at the edges, tags that only look like a fallback
+        dict(latency=0.0, tags="fallback"), dict(latency=0.4, tags="fallback,slow"),
+        dict(latency=1.0, tags="nofallback"), dict(latency=1e6, tags="fallback-x"),
+        dict(latency=None, model=None, tags="a,fallback"),
+        dict(model="m\ufffdodd'name", user="u'; DROP TABLE interaction;--", session="s1"),
+        dict(model="m\ufffdodd'name", user="u'; DROP TABLE interaction;--", session="s1",
+             day=8),  # the same user a week later: returning
+    ]
+    rows = []
+    for i, case in enumerate(cases):
+        msgs = case.get("msgs") or [{"role": "user", "content": f"q{i}"},
+                                    {"role": "assistant", "content": "a"}]
+        created = base + timedelta(days=case.get("day", 0), hours=i)
+        rows.append({
+            "uid": None, "created_at": created, "updated_at": created, "source": "t",
+            "user_id": case.get("user"), "session_id": case.get("session"),
+            "reasoning_mode": case.get("mode", "standard"), "model": case.get("model", "m1"),
+            "messages_json": canonical_json(msgs), "tools_json": None, "context_json": None,
+            "preview": "", "latency_ms": case.get("latency", 500.0), "prompt_tokens": 1,
+            "completion_tokens": 7, "rating": 5 if i % 2 else None,
+            "status": ("accepted", "rejected", "new")[i % 3], "correction": None,
+            "tags": case.get("tags", ""), "notes": None, "content_hash": f"hostile{i}",
+            "experiment_id": None, "arm": None})
+    return rows
+
+
+@pytest.fixture
+def filled(store):
+    monitoring_synth.fill(store, 4_000, seed=3, days=40)
+    with store.engine.begin() as conn:
+        conn.execute(insert(Interaction.__table__), _hostile_rows(datetime(2025, 1, 20, 1)))
+    return store
+
+
+def _same(sql: monitoring.Report, py: monitoring.Report, percentile_tol: float,
+          dense: int = 0) -> None:
+    """Equal figures; percentiles within `percentile_tol` (relative), compared on groups of at
+    least `dense` answers (a bucketed estimate of a sparse group can sit anywhere between the
+    two order statistics it falls between)."""
+    assert [(r.period, r.group) for r in sql.rows] == [(r.period, r.group) for r in py.rows]
+    for a, b in zip(sql.rows, py.rows, strict=True):
+        where = (a.period, a.group)
+        for name in COUNTS:
+            assert getattr(a, name) == getattr(b, name), (where, name)
+        for name in RATIOS:
+            x, y = getattr(a, name), getattr(b, name)
+            assert (x is None) == (y is None), (where, name)
+            assert x is None or math.isclose(x, y, rel_tol=1e-9), (where, name, x, y)
+        for name in ("latency_p50", "latency_p95"):
+            x, y = getattr(a, name), getattr(b, name)
+            assert (x is None) == (y is None), (where, name)
+            if x is not None and a.answers >= dense:
+                assert abs(x - y) <= percentile_tol * max(y, 1.0), (where, name, x, y)
+
+
+def _within_a_bucket_of_the_order_statistics(store, report: monitoring.Report) -> None:
+    """SQLite's estimate of percentile p lies between the two order statistics that
+    percentile_cont interpolates between, widened by one bucket."""
+    from sqlalchemy import text
+
+    values: dict = {}
+    with store.engine.connect() as conn:
+        for created, model, mode, latency in conn.execute(text(
+                "SELECT created_at, model, reasoning_mode, latency_ms FROM interaction "
+                "WHERE latency_ms IS NOT NULL")):
+            created = datetime.fromisoformat(str(created))
+            key = (monitoring.period_start(created, report.period),
+                   monitoring._group_of(report.by, model, mode))
+            values.setdefault(key, []).append(latency)
+    for row in report.rows:
+        vals = sorted(values.get((row.period, row.group), []))
+        for p, est in ((0.5, row.latency_p50), (0.95, row.latency_p95)):
+            if not vals:
+                assert est is None
+                continue
+            lo = vals[math.floor((len(vals) - 1) * p)]
+            hi = vals[math.ceil((len(vals) - 1) * p)]
+            slack = 1 + BUCKET_TOLERANCE
+            # below 1 ms everything shares one bucket, [0, 1)
+            assert lo / slack - (lo < 1) <= est <= max(hi, 1) * slack, (row, p, lo, hi, est)
+
+
+@pytest.mark.parametrize(("period", "by"), [("week", "model"), ("day", "mode"), ("week", "all")])
+def test_sql_figures_equal_the_python_computation(filled, period, by):
+    sql = monitoring.compute(filled, period=period, by=by)
+    exact = monitoring.compute_naive(filled, period=period, by=by)
+    assert sql.rows and sum(r.answers for r in sql.rows) == 4_000 + 12
+    if sql.exact_percentiles:  # PostgreSQL: percentile_cont
+        _same(sql, exact, 1e-9)
+    else:  # SQLite: the same buckets give the same estimate; it is within a bucket of exact
+        _same(sql, monitoring.compute_naive(filled, period=period, by=by, exact=False), 1e-9)
+        _same(sql, exact, math.inf)
+        _within_a_bucket_of_the_order_statistics(filled, sql)
+    assert sum(r.tool_calls for r in sql.rows) > 100
+    assert any(r.returning_users for r in sql.rows)
+
+
+def test_hostile_rows_counted_as_defined(store):
+    with store.engine.begin() as conn:
+        conn.execute(insert(Interaction.__table__), _hostile_rows(datetime(2025, 1, 20, 1)))
+    report = monitoring.compute(store, period="week", by="mode")
+    agent = next(r for r in report.rows if r.group == "agent")
+    # 11 tool results in agent mode: failed are "ERROR: boom", "  error here", "errors are ok?",
+    # {"error": ...} and "Error\0"
+    assert (agent.tool_calls, round(agent.tool_success * 11)) == (11, 6)
+    standard = [r for r in report.rows if r.group == "standard"]
+    assert sum(r.tool_calls for r in standard) == 0
+    first_week = [r for r in standard if r.period.isoformat() == "2025-01-20"][0]
+    assert round(first_week.fallback_rate * first_week.answers) == 3
+    second = [r for r in standard if r.period.isoformat() == "2025-01-27"][0]
+    assert (second.active_users, second.returning_users) == (1, 1)
+    by_model = monitoring.compute(store, by="model")
+    assert {r.group for r in by_model.rows} >= {monitoring.NO_MODEL, "m\ufffdodd'name"}
+    assert json.loads(json.dumps(by_model.as_dict()))["rows"][0]["period"] == "2025-01-20"
+
+
+def test_window_and_returning_users_count_history_before_it(filled):
+    since = datetime(2025, 1, 27)
+    sql = monitoring.compute(filled, period="week", by="all", since=since)
+    py = monitoring.compute_naive(filled, period="week", by="all", since=since)
+    assert sql.rows[0].period.isoformat() == "2025-01-27"
+    assert sql.rows[0].returning_users == py.rows[0].returning_users > 0
+    _same(sql, py, 1e-9 if sql.exact_percentiles else math.inf)
+
+
+def test_cache_reuses_closed_periods_and_recomputes_the_open_one(filled):
+    cache: dict = {}
+    first = monitoring.compute(filled, cache=cache)
+    again = monitoring.compute(filled, cache=cache)
+    assert again.as_dict() == first.as_dict()
+    # a new interaction today lands in an open period: it is counted despite the cache
+    from ftui.ingest import log_interaction
+
+    log_interaction(filled, [{"role": "user", "content": "now"},
+                             {"role": "assistant", "content": "ok"}], model="m1")
+    latest = monitoring.compute(filled, cache=cache)
+    assert sum(r.answers for r in latest.rows) == sum(r.answers for r in first.rows) + 1
+
+
+def test_empty_store_and_bad_arguments(store):
+    assert monitoring.compute(store).rows == []
+    assert monitoring.compute_naive(store).rows == []
+    with pytest.raises(FtuiError, match="period"):
+        monitoring.compute(store, period="month")
+    with pytest.raises(FtuiError, match="grouping"):
+        monitoring.compute(store, by="user")
+
+
+def test_hist_percentile_matches_percentile_cont_within_a_bucket():
+    values = [0.2, 3.0, 3.1, 50, 51, 52, 700, 1e4]
+    hist: dict[int, int] = {}
+    for v in values:
+        hist[monitoring.bucket_of(v)] = hist.get(monitoring.bucket_of(v), 0) + 1
+    for p in (0.5, 0.95):
+        exact = monitoring._exact_percentile(values, p)
+        # between order statistics the estimate may fall anywhere in the spanned buckets
+        lo = sorted(values)[math.floor((len(values) - 1) * p)]
+        hi = sorted(values)[math.ceil((len(values) - 1) * p)]
+        est = monitoring.hist_percentile(hist, p)
+        assert lo / (1 + BUCKET_TOLERANCE) <= est <= hi * (1 + BUCKET_TOLERANCE), (p, exact, est)
