@@ -8,6 +8,7 @@ ftui can read a newer file.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -73,3 +74,67 @@ def load_settings(database_url: str | None = None) -> Settings:
         advance_on_rate=_as_bool(advance),
         extra=file_values,
     )
+
+
+# ------------------------------------------------------------ users and teams (personal slots)
+# A personal slot is `user:<id>` or `team:<name>`. User ids come from the chat app (X-FTUI-User):
+# letters of any script, digits and . _ @ + - (an e-mail address fits), at most 128; a colon,
+# space or control character never makes a slot. Team names are simple names, like other slots.
+USER_ID = re.compile(r"^[\w.@+-]{1,128}$")
+TEAM_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,40}$")
+PERSONAL_KINDS = ("user", "team")
+
+
+def personal_slot(slot: str) -> tuple[str, str] | None:
+    """("user"|"team", name) for a well-formed personal slot, else None."""
+    kind, sep, name = (slot or "").partition(":")
+    if not sep or kind not in PERSONAL_KINDS:
+        return None
+    ok = USER_ID if kind == "user" else TEAM_NAME
+    return (kind, name) if ok.fullmatch(name) and name.isprintable() else None
+
+
+def user_slot(user: str | None) -> str | None:
+    """The slot of a user id, or None when the id cannot name one (empty, too long, odd
+    characters): such a user is served as if anonymous."""
+    return f"user:{user}" if user and personal_slot(f"user:{user}") else None
+
+
+def team_map(values: dict) -> dict[str, str]:
+    """user id -> team, from the config file's `[teams]` table (team = [user ids]).
+    A user belongs to at most one team: routing must be unambiguous."""
+    raw = values.get("teams") or {}
+    fix = 'write it as: [teams]\nplatform = ["alice", "bob"]'
+    if not isinstance(raw, dict):
+        raise FtuiError("config: [teams] is not a table of team = [user ids]", fix)
+    out: dict[str, str] = {}
+    for team, members in raw.items():
+        if not TEAM_NAME.fullmatch(team):
+            raise FtuiError(f"config: team name {team!r} is not a simple name",
+                            "use lower-case letters, digits, - and _ (e.g. platform)")
+        if not isinstance(members, list) or not all(isinstance(m, str) for m in members):
+            raise FtuiError(f"config: team {team!r} is not a list of user ids", fix)
+        for user in members:
+            if not user_slot(user):
+                raise FtuiError(f"config: team {team!r} lists {user!r}, which is not a user id",
+                                "user ids are letters, digits and . _ @ + - (at most 128)")
+            if out.get(user, team) != team:
+                raise FtuiError(f"config: user {user!r} is in two teams ({out[user]} and "
+                                f"{team})", "keep each user in one team")
+            out[user] = team
+    return out
+
+
+def people(users: tuple[str, ...] | list[str], teams: tuple[str, ...] | list[str],
+           values: dict | None = None) -> list[str]:
+    """The user ids that dataset rules `users` and `teams` select: the users named, and the
+    members of the teams named as config.toml's [teams] lists them now (so a changed map
+    changes what a rebuild selects; the version's content hash shows it)."""
+    members = team_map(load_settings().extra if values is None else values)
+    known = set(members.values())
+    unknown = [t for t in teams if t not in known]
+    if unknown:
+        raise FtuiError(f"dataset rules name team {', '.join(map(repr, unknown))}, which "
+                        "config.toml's [teams] does not list",
+                        'add it: [teams]\nplatform = ["alice", "bob"]  (or fix the name)')
+    return sorted(set(users) | {u for u, team in members.items() if team in teams})

@@ -2,10 +2,13 @@
 
 Every request is forwarded upstream and the reply streamed back chunk by chunk as it arrives.
 Chat requests (/api/chat, /api/generate, /v1/chat/completions) are also:
-- routed: an experiment's alias goes to arm A or B (sticky per user, else session); `ftui` or
-  `ftui:<slot>` goes to that slot's production model, falling back to its base when it errors or
-  does not start answering in time (recorded);
-- answered with `X-FTUI-Interaction-Id` (and `X-FTUI-Model`, `X-FTUI-Arm`);
+- routed: an experiment's alias goes to arm A or B (sticky per user, else session); `ftui`,
+  `ftui:auto` or `ftui:<slot>` goes to the production model of the first slot that has one among
+  the user's (`user:<X-FTUI-User>`), the user's team's, the mode's, the domain's and `general`
+  (ftui.inference.router.slot_chain), falling back to its base when it errors or does not start
+  answering in time (recorded). The user header is trusted as the chat app sends it: the
+  gateway trusts its clients (loopback, or the token);
+- answered with `X-FTUI-Interaction-Id` (and `X-FTUI-Model`, `X-FTUI-Slot`, `X-FTUI-Arm`);
 - logged as interactions (source `gateway`) by a writer thread, after the reply is sent;
   only successful replies get an interaction id.
 `POST /ftui/feedback {"interaction_id", "rating"}` rates an interaction and its outcome; the
@@ -13,6 +16,7 @@ rating is committed before it answers ok (404 for an id that is not stored).
 Request bodies the gateway reads (chat paths, feedback) are limited to `max_body` bytes (413
 above); every other request body (blob uploads, create) streams through unbuffered. On /v1/* the
 gateway's own errors have OpenAI's shape, so OpenAI clients show them.
+`GET /metrics` is the Prometheus exposition (ftui.metrics), behind the token like the rest.
 """
 
 from __future__ import annotations
@@ -32,8 +36,10 @@ from urllib.parse import quote
 from aiohttp import ClientError, ClientSession, ClientTimeout, TCPConnector, web
 
 from ftui import REASONING_MODES
-from ftui.ab.logwriter import LogWriter, clean_text
+from ftui.ab.logwriter import LogWriter, clean_text, reply_of
+from ftui.config import TEAM_NAME
 from ftui.errors import FtuiError
+from ftui.metrics import GatewayMetrics, exposition
 from ftui.store import Store
 
 CHAT_PATHS = ("/api/chat", "/api/generate", "/v1/chat/completions")
@@ -41,6 +47,7 @@ HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", 
               "content-length", "host", "proxy-authorization", "proxy-authenticate"}
 CACHE_S = 2.0  # how stale routing decisions may be (experiments, production models)
 CUT_OFF = web.ResponseKey("cut_off", str)  # on a relayed reply that did not end: who left
+FIRST_AT = web.ResponseKey("first_at", float)  # perf_counter() when the first reply bytes came
 MAX_BODY = 32 << 20  # bytes of a request body the gateway reads (chat paths, feedback)
 MAX_MESSAGE = 1 << 20  # bytes of one message's text that are stored
 OPENAI_TYPES = {400: "invalid_request_error", 401: "authentication_error",
@@ -71,13 +78,15 @@ class Route:
     experiment_id: int | None = None
     arm: str | None = None
     unit: str | None = None
+    slot: str | None = None  # the slot whose production model serves (slot aliases only)
 
 
 @dataclass
 class _Cache:
     at: float = 0.0
     experiments: dict[str, Any] = field(default_factory=dict)
-    slots: dict[str, tuple[str, str | None] | None] = field(default_factory=dict)
+    production: dict[str, Any] = field(default_factory=dict)  # slot -> its production model
+    slots: dict[str, tuple[str, str | None]] = field(default_factory=dict)
     arms: dict[tuple[int, str], str] = field(default_factory=dict)
 
 
@@ -89,6 +98,10 @@ def _ollama_name_of(store: Store, ref: str) -> tuple[str, str | None]:
         m = get_model(store, ref)
     except FtuiError:
         return ref, None
+    return _served_names(m)
+
+
+def _served_names(m) -> tuple[str, str | None]:
     if not m.ollama_name:
         raise FtuiError(f"model {m.name} is not in Ollama yet",
                         f"deploy it first: ftui models deploy {m.id}")
@@ -97,11 +110,32 @@ def _ollama_name_of(store: Store, ref: str) -> tuple[str, str | None]:
     return m.ollama_name, fallback
 
 
+class _MalformedRequests(logging.Filter):
+    """aiohttp logs a request its HTTP parser refuses (a header over 8 KiB, a control character)
+    with a traceback, after answering it 400; any client could fill the log with those: one
+    line each is enough."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from aiohttp.http_exceptions import BadHttpMessage
+
+        err = record.exc_info[1] if record.exc_info else None
+        if isinstance(err, BadHttpMessage):
+            record.msg, record.args = "refused a malformed request (400): %s", (
+                str(err).splitlines()[0][:200],)
+            record.exc_info, record.exc_text, record.levelno = None, None, logging.WARNING
+            record.levelname = "WARNING"
+        return True
+
+
+MALFORMED = _MalformedRequests()
+
+
 class Gateway:
     def __init__(self, store: Store, upstream: str, *, token: str | None = None,
                  fallback: str | None = None, first_byte_timeout_s: float = 60.0,
                  max_body: int = MAX_BODY, max_message: int = MAX_MESSAGE,
-                 feedback_wait_s: float = 30.0, spill_dir: Path | None = None) -> None:
+                 feedback_wait_s: float = 30.0, spill_dir: Path | None = None,
+                 teams: dict[str, str] | None = None) -> None:
         self.store = store
         self.upstream = upstream.rstrip("/")
         self.token = token
@@ -113,13 +147,17 @@ class Gateway:
         self.cache = _Cache()
         self.session: ClientSession | None = None
         self.unlogged = 0  # chat requests forwarded without logging (unreadable JSON)
+        self.teams = teams or {}  # user id -> team (config.toml's [teams])
+        self.metrics = GatewayMetrics(self.writer, lambda: self.unlogged)
 
     # ------------------------------------------------------------ app
 
     def app(self) -> web.Application:
         app = web.Application(middlewares=[self._auth], client_max_size=self.max_body)
+        logging.getLogger("aiohttp.server").addFilter(MALFORMED)  # once: filters are a set
         app.router.add_post("/ftui/feedback", self._feedback)
         app.router.add_get("/ftui/health", self._health)
+        app.router.add_get("/metrics", self._metrics)
         app.router.add_route("*", "/{tail:.*}", self._proxy)
         app.on_startup.append(self._start)
         app.on_cleanup.append(self._stop)
@@ -168,19 +206,26 @@ class Gateway:
                                   "unlogged_requests": self.unlogged, "writer": writer},
                                  status=200 if writer["alive"] else 503)
 
+    async def _metrics(self, request: web.Request) -> web.Response:
+        body, content_type = exposition(self.metrics.registry, request.headers.get("Accept"))
+        return web.Response(body=body, headers={"Content-Type": content_type})
+
     # ------------------------------------------------------------ routing
 
     def _refresh(self) -> None:
         if time.monotonic() - self.cache.at < CACHE_S:
             return
         from ftui.ab.experiments import list_experiments
+        from ftui.inference.router import production_by_slot
 
         self.cache.experiments = {e.alias: e for e in list_experiments(self.store)
                                   if e.status == "running"}
+        self.cache.production = production_by_slot(self.store)
         self.cache.slots = {}
         self.cache.at = time.monotonic()
 
-    def _route(self, requested: str, unit: str | None, mode: str) -> Route:
+    def _route(self, requested: str, unit: str | None, mode: str, user: str | None = None,
+               domain: str | None = None) -> Route:
         """Runs in a thread (it may read and write the store)."""
         self._refresh()
         exp = self.cache.experiments.get(requested)
@@ -196,22 +241,37 @@ class Gateway:
                                               else exp.model_b)
             return Route(model, fallback or self.default_fallback, exp.id, arm, unit)
         if requested == "ftui" or requested.startswith("ftui:"):
-            slot = requested.partition(":")[2] or "general"
-            if slot == "auto":
-                slot = mode
-            if slot not in self.cache.slots:
-                from ftui.inference.router import select_model
-
-                m = select_model(self.store, slot)
-                self.cache.slots[slot] = _ollama_name_of(self.store, str(m.id)) if m else None
-            found = self.cache.slots[slot]
-            if found is None:
-                if self.default_fallback:
-                    return Route(self.default_fallback)
-                raise FtuiError(f"no production model for slot {slot!r} (nor general)",
-                                "promote one: ftui models promote ID --slot SLOT")
-            return Route(found[0], found[1] or self.default_fallback)
+            return self._route_slot(requested.partition(":")[2], mode, user, domain)
         return Route(requested)
+
+    def _route_slot(self, named: str, mode: str, user: str | None,
+                    domain: str | None) -> Route:
+        """`ftui` (general), `ftui:auto` (the request's mode) or `ftui:<mode or domain>`, each
+        served first by the user's slot, then the user's team's."""
+        from ftui.inference.router import first_served, slot_chain
+
+        if named.partition(":")[0] in ("user", "team"):
+            raise FtuiError(f"the model name ftui:{named} names a personal slot",
+                            "personal slots are picked by the X-FTUI-User header: ask for ftui "
+                            "or ftui:auto")
+        if named in ("", "auto"):
+            wanted_mode = mode if named == "auto" else None
+        elif named in REASONING_MODES:
+            wanted_mode = named
+        else:
+            wanted_mode, domain = None, named
+        chain = slot_chain(wanted_mode, domain, user=user,
+                           team=self.teams.get(user) if user else None)
+        slot = first_served(chain, self.cache.production)
+        if slot is None:
+            if self.default_fallback:
+                return Route(self.default_fallback)
+            raise FtuiError(f"no production model in any of the slots {', '.join(chain)}",
+                            "promote one: ftui models promote ID --slot SLOT")
+        if slot not in self.cache.slots:
+            self.cache.slots[slot] = _served_names(self.cache.production[slot])
+        name, fallback = self.cache.slots[slot]
+        return Route(name, fallback or self.default_fallback, slot=slot)
 
     # ------------------------------------------------------------ handlers
 
@@ -288,6 +348,8 @@ class Gateway:
         who = "upstream"
         try:
             async for chunk in up.content.iter_any():
+                if FIRST_AT not in resp:
+                    resp[FIRST_AT] = time.perf_counter()
                 who = "client"
                 await resp.write(chunk)
                 who = "upstream"
@@ -338,21 +400,31 @@ class Gateway:
         h = request.headers
         messages = self._messages(path, payload)
         mode = self._mode(h.get("X-FTUI-Mode"), messages, payload.get("tools"))
+        requested = payload["model"]
+        users = set(h.getall("X-FTUI-User", []))
+        if len(users) > 1:  # two claims of who is asking: serve nobody's personal model
+            self._count(self.metrics.labels(requested, mode, None, None), 400, started)
+            return self._error(request, 400, f"ftui gateway: the request names {len(users)} "
+                               "different users in X-FTUI-User headers; send one",
+                               "ambiguous_user")
         user = h.get("X-FTUI-User") or (payload.get("user") if isinstance(
             payload.get("user"), str) else None)
         session_id = h.get("X-FTUI-Session")
         # ids that hash and store: headers may carry bytes that are not UTF-8
         user, session_id = (clean_text(v) if v else None for v in (user, session_id))
-        requested = payload["model"]
+        domain = h.get("X-FTUI-Domain")
+        domain = domain if domain and TEAM_NAME.fullmatch(domain) else None  # a simple name
         loop = asyncio.get_running_loop()
         try:
             route = await loop.run_in_executor(None, self._route, requested, user or session_id,
-                                               mode)
+                                               mode, user, domain)
         except FtuiError as err:
+            self._count(self.metrics.labels(requested, mode, None, None), 404, started)
             return self._error(request, 404, f"ftui gateway: {err.message}; {err.hint}",
                                "model_not_found")
         except Exception as err:  # noqa: BLE001 - e.g. the store is unreadable
             log.exception("routing %r failed", requested)
+            self._count(self.metrics.labels(requested, mode, None, None), 503, started)
             return self._error(request, 503, f"ftui gateway: cannot route {requested!r} "
                                f"({type(err).__name__}: {err}); check the store",
                                "routing_failed")
@@ -367,14 +439,18 @@ class Gateway:
                     self.upstream + request.path_qs, headers=headers, data=data),
                     self.first_byte_timeout_s)
             except (TimeoutError, ClientError, OSError) as err:
+                late = isinstance(err, asyncio.TimeoutError)
                 reason = (f"{model} did not answer in {self.first_byte_timeout_s:g} s"
-                          if isinstance(err, asyncio.TimeoutError)
-                          else f"{model}: {type(err).__name__}")
+                          if late else f"{model}: {type(err).__name__}")
                 if attempt + 1 < len(tried):
+                    self.metrics.fallback(model, route.slot, "timeout" if late else "unreachable")
                     continue
+                labels = self.metrics.labels(model, mode, route.slot, route.arm)
+                self._count(labels, 502, started)
                 return self._bad_gateway(request, err)
             if up.status >= 400 and attempt + 1 < len(tried):
                 reason = f"{model} answered {up.status}"
+                self.metrics.fallback(model, route.slot, "error_status")
                 up.release()
                 continue
             break
@@ -384,6 +460,8 @@ class Gateway:
         uid = uuid.uuid4().hex
         if status < 400:  # only a reply gets an id: errors are not stored and cannot be rated
             extra["X-FTUI-Interaction-Id"] = uid
+        if route.slot:
+            extra["X-FTUI-Slot"] = header_value(route.slot)
         if route.arm:
             extra["X-FTUI-Arm"] = route.arm
         if fell_back:
@@ -391,19 +469,35 @@ class Gateway:
         kept: list[bytes] = []
         resp = await self._relay(request, up, extra, kept)
         cut_off = resp.get(CUT_OFF)
+        raw = b"".join(kept)
+        labels = self.metrics.labels(model, mode, route.slot, route.arm)
+        if cut_off:
+            self.metrics.cut_off.labels(by=cut_off).inc()
+        whole = status < 400 and cut_off != "upstream"
+        first = resp.get(FIRST_AT)
+        self._count(labels, status, started, first - started if first and whole else None,
+                    *(usage_of(path, raw) if whole else (None, None)),
+                    uid=uid if whole else None)
         if cut_off == "upstream":  # the model's reply never arrived whole: nothing to store
             self.writer.not_stored[uid] = "upstream cut the reply off"
         elif status < 400:  # whole, or what had arrived when the client left (tagged)
             self.writer.put({
-                "kind": "interaction", "uid": uid, "path": path, "raw": b"".join(kept),
+                "kind": "interaction", "uid": uid, "path": path, "raw": raw,
                 "messages": messages, "tools": payload.get("tools"), "mode": mode,
                 "model": model, "latency_ms": (time.perf_counter() - started) * 1000,
                 "user_id": user, "session_id": session_id, "fell_back": fell_back,
-                "context": {"requested_model": requested, "fallback_reason": reason}
+                "context": {"requested_model": requested, "fallback_reason": reason,
+                            **({"slot": route.slot} if route.slot else {})}
                 if fell_back or requested != model else None,
                 "experiment_id": route.experiment_id, "arm": route.arm,
                 "unit": route.unit, "sanitized": repaired, "abandoned": bool(cut_off)})
         return resp
+
+    def _count(self, labels: dict[str, str], status: int, started: float,
+               first_token_s: float | None = None, tokens_in: int | None = None,
+               tokens_out: int | None = None, uid: str | None = None) -> None:
+        self.metrics.request(labels, status, time.perf_counter() - started, first_token_s,
+                             tokens_in, tokens_out, uid)
 
     async def _feedback(self, request: web.Request) -> web.Response:
         """Rate an interaction (and its experiment outcome); committed before answering ok."""
@@ -439,7 +533,15 @@ class Gateway:
             why = self.writer.not_stored.get(uid, "no stored interaction has this id")
             return web.json_response({"error": f"interaction {uid} is not stored: {why}"},
                                      status=404)
+        self.metrics.rated(uid, rating)
         return web.json_response({"ok": True, "interaction_id": uid, "rating": rating})
+
+
+def usage_of(path: str, raw: bytes) -> tuple[int | None, int | None]:
+    """(prompt tokens, reply tokens) from the last lines of a reply, where Ollama's final line
+    and OpenAI's usage chunk are (reading only those keeps the event loop free)."""
+    found = reply_of(path, b"\n".join(raw.rstrip().rsplit(b"\n", 3)[-3:]))
+    return found.prompt_tokens, found.completion_tokens
 
 
 def parse_body(body: bytes) -> tuple[Any, str | None]:
@@ -473,44 +575,49 @@ def parse_size(text: str, option: str) -> int:
     return value
 
 
-def parse_listen(listen: str) -> tuple[str, int]:
+def parse_listen(listen: str, option: str = "--listen") -> tuple[str, int]:
     """HOST:PORT (IPv6 in brackets; PORT alone means 127.0.0.1) as (host, port)."""
-    fix = "e.g. --listen 127.0.0.1:11435 (port 0 picks a free one)"
+    fix = f"e.g. {option} 127.0.0.1:11435 (port 0 picks a free one)"
     host, sep, port = listen.strip().rpartition(":")
     if not sep and listen.strip().isdigit():
         host, port = "127.0.0.1", listen.strip()
     if not sep and not port.isdigit():
-        raise FtuiError(f"--listen {listen!r} is not HOST:PORT", fix)
+        raise FtuiError(f"{option} {listen!r} is not HOST:PORT", fix)
     if not port.isdigit() or int(port) > 65535:
-        raise FtuiError(f"--listen {listen!r}: port {port!r} is not a number from 0 to 65535",
+        raise FtuiError(f"{option} {listen!r}: port {port!r} is not a number from 0 to 65535",
                         fix)
     host = host or "127.0.0.1"
     if host.startswith("[") != host.endswith("]"):
-        raise FtuiError(f"--listen {listen!r}: unbalanced brackets around the address",
-                        "IPv6 goes in brackets: --listen [::1]:11435")
+        raise FtuiError(f"{option} {listen!r}: unbalanced brackets around the address",
+                        f"IPv6 goes in brackets: {option} [::1]:11435")
     bare = host.strip("[]")
     looks_ip = host.startswith("[") or all(c.isdigit() or c == "." for c in bare)
     if looks_ip:
         try:
             ipaddress.ip_address(bare)
         except ValueError:
-            raise FtuiError(f"--listen {listen!r}: {bare!r} is not an IP address", fix) from None
+            raise FtuiError(f"{option} {listen!r}: {bare!r} is not an IP address", fix) from None
     return bare, int(port)
 
 
 def serve(store: Store, listen: str, upstream: str, *, token: str | None = None,
           fallback: str | None = None, max_body: int = MAX_BODY,
           max_message: int = MAX_MESSAGE, spill_dir: Path | None = None,
-          print_fn=print) -> None:
+          teams: dict[str, str] | None = None, print_fn=print) -> None:
     """Run the gateway until ctrl+c (or SIGTERM); on exit the log queue is written out (to a
-    file in `spill_dir` if the store will not take it within a minute)."""
+    file in `spill_dir` if the store will not take it within a minute). `teams` (user id ->
+    team) defaults to config.toml's [teams]."""
+    from ftui.config import load_settings, team_map
+
     host, port = parse_listen(listen)
     if not is_loopback(host) and not token:
         raise FtuiError(f"binding to {host} exposes the gateway beyond this machine without a "
                         "token", "pass --token SECRET (clients send Authorization: Bearer "
                         "SECRET), or listen on 127.0.0.1")
+    if teams is None:
+        teams = team_map(load_settings().extra)
     gateway = Gateway(store, upstream, token=token, fallback=fallback, max_body=max_body,
-                      max_message=max_message, spill_dir=spill_dir)
+                      max_message=max_message, spill_dir=spill_dir, teams=teams)
     asyncio.run(_serve(gateway, host, port, upstream, print_fn))
 
 

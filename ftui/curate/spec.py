@@ -50,6 +50,8 @@ class DatasetSpec:
     desirable_min_rating: int = 4  # unpaired: this rating or more (or accepted) is desirable
     undesirable_max_rating: int = 2  # unpaired: this or less (or rejected) is undesirable
     judged_min: int | None = None  # unrated ones the judge (current judgement) scored >= this
+    users: tuple[str, ...] = ()  # these users' interactions (user id as logged) ...
+    teams: tuple[str, ...] = ()  # ... and these teams' members' (config.toml's [teams])
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def validate(self) -> DatasetSpec:
@@ -87,11 +89,23 @@ class DatasetSpec:
             problems.append("validation and test fractions must be in [0, 1) and sum below 1")
         if self.judged_min is not None and not 1 <= self.judged_min <= 5:
             problems.append(f"judged min {self.judged_min} is not 1-5")
+        problems.extend(self._people_problems())
         problems.extend(self._preference_problems())
         if problems:
             raise FtuiError("invalid dataset rules: " + "; ".join(problems),
                             "change the rules named above")
         return self
+
+    def _people_problems(self) -> list[str]:
+        from ftui.config import TEAM_NAME
+
+        problems = []
+        if any(not isinstance(u, str) or not u.strip() for u in self.users):
+            problems.append("a user id in the rules is empty")
+        bad = [t for t in self.teams if not isinstance(t, str) or not TEAM_NAME.fullmatch(t)]
+        if bad:
+            problems.append(f"team {', '.join(map(repr, bad))} is not a simple name")
+        return problems
 
     def _preference_problems(self) -> list[str]:
         problems = []
@@ -115,8 +129,9 @@ class DatasetSpec:
         else:  # ratings and status are the signal of these kinds, not a selection rule
             for name in ("min_rating", "include_unrated", "statuses"):
                 out.pop(name)
-        if self.judged_min is None:  # older versions keep their hash
-            out.pop("judged_min")
+        for name in ("judged_min", "users", "teams"):  # older versions keep their hash
+            if not out[name]:
+                out.pop(name)
         return out
 
     def canonical(self) -> str:

@@ -3,8 +3,10 @@
 - `pick_mode` is the documented `auto` rule (below).
 - `with_mode` puts the mode's standard system prompt (assets/system_prompts.toml, overridable in
   $FTUI_HOME) in front of the conversation, keeping the app's own system prompt after it.
-- `select_model` takes the production model of the mode's slot, else of the domain's slot, else
-  of `general`, else none (the caller's base model).
+- `slot_chain` is the order slots are tried in: the user's (`user:<id>`), the user's team's
+  (`team:<name>`, from config.toml's [teams]), the mode's, the domain's, `general`.
+  `select_model` takes the production model of the first slot in it that has one, else none
+  (the caller's base model).
 - `generate` runs a registered model (or an Ollama name) and, when it errors or times out, falls
   back to its base model and says so in the result.
 """
@@ -50,14 +52,45 @@ def with_mode(messages: list[dict[str, Any]], mode: str,
     return [{"role": "system", "content": prompt}, *messages]
 
 
-def select_model(store, mode: str, domain: str | None = None):
+def slot_chain(mode: str | None, domain: str | None = None, *, user: str | None = None,
+               team: str | None = None) -> list[str]:
+    """The slots to try, most personal first. A user id that cannot name a slot (see
+    ftui.config.user_slot) is skipped, as is a team that is not a simple name."""
+    from ftui.config import TEAM_NAME, user_slot
+
+    chain = [user_slot(user), f"team:{team}" if team and TEAM_NAME.fullmatch(team) else None,
+             mode, domain, "general"]
+    out: list[str] = []
+    for slot in chain:
+        if slot and slot not in out:
+            out.append(slot)
+    return out
+
+
+def first_served(chain: list[str], production: dict[str, Any]) -> str | None:
+    """The first slot of `chain` that `production` (slot -> its production model) serves."""
+    return next((slot for slot in chain if production.get(slot) is not None), None)
+
+
+def production_by_slot(store) -> dict[str, Any]:
+    """Every slot's production model, in one query (the gateway caches it for a moment)."""
+    from sqlmodel import select
+
+    from ftui.store import RegisteredModel
+
+    with store.session() as s:
+        found = s.exec(select(RegisteredModel).where(RegisteredModel.stage == "production"))
+        return {m.slot: m for m in found}
+
+
+def select_model(store, mode: str, domain: str | None = None, *, user: str | None = None,
+                 team: str | None = None):
     from ftui.registry import production_model
 
-    for slot in (mode, domain, "general"):
-        if slot:
-            found = production_model(store, slot)
-            if found is not None:
-                return found
+    for slot in slot_chain(mode, domain, user=user, team=team):
+        found = production_model(store, slot)
+        if found is not None:
+            return found
     return None
 
 

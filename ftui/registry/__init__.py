@@ -2,9 +2,10 @@
 lineage (run, dataset version and hash) and their stage in a slot.
 
 Stages: candidate -> staging -> production -> archived. A slot is a reasoning mode
-(`chain_of_thought`, `agent`, ...), a domain (`programming`, `docs`, ...) or `general`. At most one
-production model per slot: promoting one demotes the previous one to staging. Every change is
-kept in the model's history with the operator's note.
+(`chain_of_thought`, `agent`, ...), a domain (`programming`, `docs`, ...), `general`, or personal
+(`user:alice`, `team:platform`: the gateway serves them first, see ftui.inference.router).
+At most one production model per slot: promoting one demotes the previous one to staging. Every
+change is kept in the model's history with the operator's note.
 """
 
 from __future__ import annotations
@@ -104,10 +105,12 @@ def register(store: Store, *, kind: str, name: str, path: str | None = None,
 
 
 def _check_slot(slot: str) -> None:
-    if not _SLOT.match(slot or ""):
+    from ftui.config import personal_slot
+
+    if not (_SLOT.match(slot or "") or personal_slot(slot)):
         raise FtuiError(f"slot {slot!r} is not a simple name",
                         "use a mode (chain_of_thought, agent, ...), a domain (programming, docs, "
-                        "...) or general")
+                        "...), general, or a personal slot: user:ID or team:NAME")
 
 
 def list_models(store: Store, include_archived: bool = True) -> list[RegisteredModel]:
