@@ -12,6 +12,7 @@ from ftui.screens.datasets import DatasetsScreen
 from ftui.screens.experiments import ExperimentsScreen
 from ftui.screens.interactions import InteractionsScreen
 from ftui.screens.models import ModelsScreen
+from ftui.screens.monitoring import MonitoringScreen
 from ftui.screens.playground import PlaygroundScreen
 from ftui.screens.training import TrainingScreen
 from ftui.widgets.section_bar import SECTIONS
@@ -39,6 +40,7 @@ class FtuiApp(App):
         "models": ModelsScreen,
         "playground": PlaygroundScreen,
         "experiments": ExperimentsScreen,
+        "monitoring": MonitoringScreen,
     }
     BINDINGS = [
         *(Binding(key.lower(), f"switch_mode('{mode}')", label, show=False)

@@ -13,10 +13,11 @@ SECTIONS: tuple[tuple[str, str, str], ...] = (
     ("models", "F4", "Models"),
     ("experiments", "F5", "Experiments"),
     ("playground", "F6", "Playground"),
+    ("monitoring", "F8", "Monitoring"),
 )
 # Below the full width the inactive tabs take a short name (whole words, not cut ones).
 SHORT = {"interactions": "Log", "datasets": "Data", "training": "Train", "models": "Models",
-         "experiments": "A/B", "playground": "Play"}
+         "experiments": "A/B", "playground": "Play", "monitoring": "Mon"}
 
 
 class SectionBar(Widget):

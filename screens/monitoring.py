@@ -1,0 +1,192 @@
+"""Monitoring: the product's figures over time (ftui.monitoring), one chart of the chosen figure
+per model or mode, and a table of every figure per period and group.
+
+Computed in a worker thread, only while the screen is visible; a poll recomputes only the open
+periods (closed ones are kept in the screen's cache; r recomputes everything)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from ftui.screens.base import FtuiScreen
+from ftui.widgets.footer import KeyFooter
+from ftui.widgets.run_plots import downsample
+from ftui.widgets.section_bar import SectionBar
+from ftui.widgets.table import RecordTable
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.widgets import Static
+from textual_plotext import PlotextPlot
+
+from ftui import fmt, monitoring
+from ftui.store import utcnow
+
+REFRESH_S = 10.0
+# (attribute, chart title, cell format)
+FIGURES = (
+    ("latency_p50", "response time p50 (ms)", fmt.millis),
+    ("latency_p95", "response time p95 (ms)", fmt.millis),
+    ("tokens_per_answer", "tokens per answer", lambda v: fmt.figure(v, 3)),
+    ("mean_rating", "mean rating", lambda v: fmt.figure(v, 3)),
+    ("rated_share", "share rated", fmt.percent),
+    ("accepted_share", "accepted (of reviewed)", fmt.percent),
+    ("tool_success", "agent tool calls that succeeded", fmt.percent),
+    ("turns_per_session", "turns per session", lambda v: fmt.figure(v, 3)),
+    ("returning_users", "returning users", str),
+    ("fallback_rate", "fallback rate", fmt.percent),
+)
+WINDOWS = (("8 weeks", 8), ("26 weeks", 26), ("all", None), ("2 weeks", 2))
+COLUMNS = ("period", "group", "answers", "p50", "p95", "tok/ans", "rating", "rated", "accepted",
+           "tools ok", "turns", "users", "return", "fallback")
+
+
+def table_cells(row: monitoring.Row) -> list[str]:
+    return [row.period.isoformat(), row.group, str(row.answers), fmt.millis(row.latency_p50),
+            fmt.millis(row.latency_p95), fmt.figure(row.tokens_per_answer, 3),
+            fmt.figure(row.mean_rating, 3), fmt.percent(row.rated_share),
+            fmt.percent(row.accepted_share), fmt.percent(row.tool_success),
+            fmt.figure(row.turns_per_session, 3), str(row.active_users),
+            str(row.returning_users), fmt.percent(row.fallback_rate, 1)]
+
+
+class TrendPlot(PlotextPlot):
+    def show(self, report: monitoring.Report, figure: str, title: str) -> None:
+        plt = self.plt
+        plt.clear_data()
+        plt.clear_figure()
+        plt.title(title)
+        width = self.size.width or 60
+        periods = sorted({r.period for r in report.rows})
+        index = {p: i for i, p in enumerate(periods)}
+        for group in report.groups()[:6]:  # more lines than that cannot be told apart
+            points = [(index[p], float(v)) for p, v in report.series(figure, group)]
+            if points:
+                points = downsample(points, width)
+                plt.plot([x for x, _ in points], [y for _, y in points], label=group[:18],
+                         marker="braille")
+        if periods:
+            step = max(1, len(periods) // 4)
+            ticks = list(range(0, len(periods), step))
+            plt.xticks(ticks, [periods[i].strftime("%m-%d") for i in ticks])
+        self.refresh()
+
+
+class MonitoringScreen(FtuiScreen):
+    DEFAULT_CSS = """
+    #mon-head { height: 1; padding: 0 1; }
+    #mon-plot { height: 1fr; min-height: 8; }
+    #mon-table { height: 1fr; min-height: 5; }
+    """
+    BINDINGS = [
+        Binding("m", "next_figure", "Figure"),
+        Binding("b", "next_grouping", "By"),
+        Binding("p", "next_period", "Day/week"),
+        Binding("w", "next_window", "Window"),
+        Binding("r", "recompute", "Recompute"),
+    ]
+    HELP_GROUPS = {"next_figure": "Monitoring", "next_grouping": "Monitoring",
+                   "next_period": "Monitoring", "next_window": "Monitoring",
+                   "recompute": "Monitoring"}
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.figure = 0
+        self.by = "model"
+        self.period = "week"
+        self.window = 0
+        self.cache: dict = {}
+        self.report: monitoring.Report | None = None
+        self.took_s = 0.0
+
+    def compose(self) -> ComposeResult:
+        yield SectionBar("monitoring")
+        yield Static("", id="mon-head")
+        yield TrendPlot(id="mon-plot")
+        yield RecordTable(*COLUMNS, id="mon-table",
+                          empty_text="no interactions yet: import some (ftui import FILE) or "
+                                     "route the chat app through ftui proxy")
+        yield KeyFooter()
+
+    def on_mount(self) -> None:
+        saved = self.recall("monitoring.view", {}, dict)
+        self.by = saved.get("by") if saved.get("by") in monitoring.GROUPINGS else "model"
+        self.period = saved.get("period") if saved.get("period") in monitoring.PERIODS else "week"
+        self.figure = saved.get("figure") if saved.get("figure") in range(len(FIGURES)) else 0
+        self.every(REFRESH_S, self.poll)
+        self.poll()
+        self.query_one("#mon-table").focus()
+
+    def on_screen_resume(self) -> None:
+        super().on_screen_resume()
+        self.poll()
+
+    # ------------------------------------------------------------ reading (worker thread)
+
+    def since(self) -> datetime | None:
+        weeks = WINDOWS[self.window][1]
+        if weeks is None:
+            return None
+        start = monitoring.period_start(utcnow() - timedelta(weeks=weeks - 1), "week")
+        return datetime(start.year, start.month, start.day)
+
+    def poll(self) -> None:
+        if not self.is_current:
+            return
+        by, period, since, cache = self.by, self.period, self.since(), self.cache
+
+        def fetch():
+            started = datetime.now()
+            report = monitoring.compute(self.store, period=period, by=by, since=since,
+                                        cache=cache)
+            return report, (datetime.now() - started).total_seconds()
+
+        self.gather(fetch, self.show, group="monitoring", latest=True)
+
+    def show(self, result) -> None:
+        self.report, self.took_s = result
+        self.render_view()
+
+    def render_view(self) -> None:
+        report = self.report
+        if report is None:
+            return
+        name, title, _ = FIGURES[self.figure]
+        estimate = "" if report.exact_percentiles else " (percentiles ~2%)"
+        self.query_one("#mon-head", Static).update(
+            f"{WINDOWS[self.window][0]} · per {report.period} · by {report.by} · "
+            f"m: {title}{estimate} · {self.took_s:.2f} s")
+        self.query_one(TrendPlot).show(report, name, title)
+        rows = sorted(report.rows, key=lambda r: (r.period, r.group), reverse=True)
+        self.query_one(RecordTable).show_rows(
+            (f"{r.period}|{r.group}", table_cells(r)) for r in rows)
+
+    # ------------------------------------------------------------ keys
+
+    def _changed(self, recompute: bool = True) -> None:
+        self.remember("monitoring.view", {"by": self.by, "period": self.period,
+                                          "figure": self.figure})
+        if recompute:
+            self.poll()
+        else:
+            self.render_view()
+
+    def action_next_figure(self) -> None:
+        self.figure = (self.figure + 1) % len(FIGURES)
+        self._changed(recompute=False)
+
+    def action_next_grouping(self) -> None:
+        self.by = monitoring.GROUPINGS[(monitoring.GROUPINGS.index(self.by) + 1)
+                                       % len(monitoring.GROUPINGS)]
+        self._changed()
+
+    def action_next_period(self) -> None:
+        self.period = "day" if self.period == "week" else "week"
+        self._changed()
+
+    def action_next_window(self) -> None:
+        self.window = (self.window + 1) % len(WINDOWS)
+        self._changed()
+
+    def action_recompute(self) -> None:
+        self.cache.clear()
+        self.poll()
