@@ -301,6 +301,20 @@ def test_every_leaf_has_a_happy_path():
     assert not set(HAPPY) - found, f"HAPPY names commands that are gone: {set(HAPPY) - found}"
 
 
+def test_one_handler_per_leaf_and_none_for_groups():
+    """Each leaf is answered by its own handler (declared with common.leaf), so no handler
+    dispatches on an action name and reads flags only some leaves declare."""
+    handlers: dict[object, tuple[str, ...]] = {}
+    for path, parser, is_leaf in tree(build_parser()):
+        handler = parser.get_default("handler")
+        if not is_leaf:
+            assert handler is None, path
+            continue
+        assert callable(handler), f"{path} was not declared with common.leaf"
+        assert handler not in handlers, f"{path} and {handlers[handler]} share {handler}"
+        handlers[handler] = path
+
+
 def test_every_command_answers_help(capsys):
     paths = [path for path, _, _ in tree(build_parser())]
     assert len(paths) > 50

@@ -100,38 +100,6 @@ def cmd_judge_agreement(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def register(sub) -> None:
-    jsub = group(sub, "judge", help="pre-rate interactions with a judge model; its agreement "
-                 "with the human ratings",
-                 description="A judge is a model plus a rubric (one per reasoning mode).")
-    p = leaf(jsub, "run", cmd_judge_run,
-             help="judge the unrated interactions (of the filter); cached judgements are free")
-    p.add_argument("--judge", metavar="MODEL",
-                   help="an Ollama model or a registered model (default: judge in config.toml)")
-    p.add_argument("--rubric", metavar="NAME",
-                   help="one rubric for all (default: the rubric of each interaction's mode)")
-    p.add_argument("--limit", type=int, help="judge at most N interactions (newest first)")
-    p.add_argument("--parallel", type=int, default=4,
-                   help="requests to Ollama at once (default 4); batch size for local models")
-    p.add_argument("--include-rated", action="store_true",
-                   help="judge rated interactions too (what agreement compares)")
-    p.add_argument("--mode", action="append", choices=REASONING_MODES)
-    p.add_argument("--status", action="append", choices=STATUSES)
-    p.add_argument("--model", action="append", help="interactions answered by this model")
-    p.add_argument("--source", action="append")
-    p.add_argument("--tag")
-    p.add_argument("--text", help="words the conversation, correction or notes contain")
-    p.add_argument("--since", help="created on or after this date (YYYY-MM-DD)")
-    p.add_argument("--until", help="created before this date (YYYY-MM-DD)")
-    p = leaf(jsub, "agreement", cmd_judge_agreement,
-             help="how far the judge agrees with the human ratings (kappa, Spearman)")
-    p.add_argument("--judge", metavar="MODEL", help="only this judge's judgements")
-    p = leaf(jsub, "failures", cmd_judge_failures, help="the judgements that failed, and why")
-    p.add_argument("--limit", type=int, default=50)
-    add_compare_command(jsub)
-    add_experiment_command(jsub)
-
-
 def cmd_judge_compare(args: argparse.Namespace) -> int:
     from ftui.judge.pairwise import compare_models
     from ftui.judge.run import resolve_judge, select_ids
@@ -161,23 +129,6 @@ def cmd_judge_compare(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def add_compare_command(jsub) -> None:
-    p = leaf(jsub, "compare", cmd_judge_compare,
-             help="A against B on the prompts of stored interactions, judged pairwise in both "
-             "orders (a tie when the orders disagree)")
-    p.add_argument("a", help="model A (an Ollama model or a registered model)")
-    p.add_argument("b", help="model B")
-    p.add_argument("--judge", metavar="MODEL")
-    p.add_argument("--rubric", metavar="NAME", help="whose criteria the judge weighs "
-                   "(default: each prompt's mode)")
-    p.add_argument("--limit", type=int, default=50, help="prompts to compare (default 50)")
-    p.add_argument("--parallel", type=int, default=4)
-    for flag in ("--mode", "--status", "--model", "--source"):
-        p.add_argument(flag, action="append")
-    for flag in ("--tag", "--text", "--since", "--until"):
-        p.add_argument(flag)
-
-
 def cmd_judge_experiment(args: argparse.Namespace) -> int:
     from ftui.judge.experiment import judged_report
 
@@ -204,7 +155,50 @@ def cmd_judge_experiment(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def add_experiment_command(jsub) -> None:
+def _add_filter(p) -> None:
+    """The interaction filter `_filter` reads (judge run and judge compare)."""
+    p.add_argument("--mode", action="append", choices=REASONING_MODES)
+    p.add_argument("--status", action="append", choices=STATUSES)
+    p.add_argument("--model", action="append", help="interactions answered by this model")
+    p.add_argument("--source", action="append")
+    p.add_argument("--tag")
+    p.add_argument("--text", help="words the conversation, correction or notes contain")
+    p.add_argument("--since", help="created on or after this date (YYYY-MM-DD)")
+    p.add_argument("--until", help="created before this date (YYYY-MM-DD)")
+
+
+def register(sub) -> None:
+    jsub = group(sub, "judge", help="pre-rate interactions with a judge model; its agreement "
+                 "with the human ratings",
+                 description="A judge is a model plus a rubric (one per reasoning mode).")
+    p = leaf(jsub, "run", cmd_judge_run,
+             help="judge the unrated interactions (of the filter); cached judgements are free")
+    p.add_argument("--judge", metavar="MODEL",
+                   help="an Ollama model or a registered model (default: judge in config.toml)")
+    p.add_argument("--rubric", metavar="NAME",
+                   help="one rubric for all (default: the rubric of each interaction's mode)")
+    p.add_argument("--limit", type=int, help="judge at most N interactions (newest first)")
+    p.add_argument("--parallel", type=int, default=4,
+                   help="requests to Ollama at once (default 4); batch size for local models")
+    p.add_argument("--include-rated", action="store_true",
+                   help="judge rated interactions too (what agreement compares)")
+    _add_filter(p)
+    p = leaf(jsub, "agreement", cmd_judge_agreement,
+             help="how far the judge agrees with the human ratings (kappa, Spearman)")
+    p.add_argument("--judge", metavar="MODEL", help="only this judge's judgements")
+    p = leaf(jsub, "failures", cmd_judge_failures, help="the judgements that failed, and why")
+    p.add_argument("--limit", type=int, default=50)
+    p = leaf(jsub, "compare", cmd_judge_compare,
+             help="A against B on the prompts of stored interactions, judged pairwise in both "
+             "orders (a tie when the orders disagree)")
+    p.add_argument("a", help="model A (an Ollama model or a registered model)")
+    p.add_argument("b", help="model B")
+    p.add_argument("--judge", metavar="MODEL")
+    p.add_argument("--rubric", metavar="NAME", help="whose criteria the judge weighs "
+                   "(default: each prompt's mode)")
+    p.add_argument("--limit", type=int, default=50, help="prompts to compare (default 50)")
+    p.add_argument("--parallel", type=int, default=4)
+    _add_filter(p)
     p = leaf(jsub, "experiment", cmd_judge_experiment,
              help="an experiment's arms by the judge's score on unrated traffic (kept apart "
              "from the human ratings)")
