@@ -1,24 +1,28 @@
-"""Opening the store: engine, SQLite pragmas, schema creation and the schema-version check."""
+"""Opening the store: engine, SQLite pragmas, and its schema (Alembic migrations, checked and
+applied on open; see ftui/store/migrations)."""
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import event, inspect
+from sqlalchemy import delete, event, insert, inspect
 from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import ArgumentError, DatabaseError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, DatabaseError, SQLAlchemyError
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import Boolean
-from sqlmodel import Session, SQLModel, create_engine, select
+from sqlmodel import Session, create_engine, select
 
 from ftui.errors import StoreError
 from ftui.store.models import StoreMeta
 
-SCHEMA_VERSION = 5  # 2: datasets, 3: training runs, 4: model registry, 5: experiments
+# 2: datasets, 3: training runs, 4: model registry, 5: experiments, 6: the schema is Alembic's
+# (ftui/store/migrations); later changes are revisions there, and this number stays.
+SCHEMA_VERSION = 6
 BUSY_TIMEOUT_S = 30
 
 
@@ -122,9 +126,12 @@ def sqlite_path(url: str) -> Path | None:
     return Path(parsed.database)
 
 
-def open_store(url: str, create: bool = True) -> Store:
-    """Open the store at `url` and check its schema version. A SQLite file that does not exist
-    is created, folders included, only with `create` (otherwise: StoreError)."""
+def open_store(url: str, create: bool = True, upgrade: bool | None = None,
+               check: bool = True) -> Store:
+    """Open the store at `url`, check its schema and bring it up to date (migrations under a
+    lock; `upgrade=False`, or FTUI_DB_AUTO_UPGRADE=0, refuses a store that is behind instead).
+    A SQLite file that does not exist is created, folders included, only with `create`
+    (otherwise: StoreError). `check=False` leaves the schema alone (`ftui db ...`)."""
     shown = masked_url(url)
     try:
         parsed = make_url(url)
@@ -162,8 +169,10 @@ def open_store(url: str, create: bool = True) -> Store:
         event.listen(engine, "connect", _sqlite_pragmas)
     elif engine.dialect.name == "postgresql":
         event.listen(engine, "before_cursor_execute", _pg_without_nul, retval=True)
+    if not check:
+        return Store(engine)
     try:
-        _prepare_schema(engine)
+        _prepare_schema(engine, upgrade)
     except DatabaseError as err:  # also "file is not a database"
         engine.dispose()
         raise store_failure(err, url) from err
@@ -205,26 +214,90 @@ def store_failure(err: BaseException, url: str) -> StoreError:
                       "check that the file is a SQLite database and that its folder is writable")
 
 
-def _prepare_schema(engine: Engine) -> None:
-    found = None
-    if inspect(engine).has_table(StoreMeta.__tablename__):
-        with Session(engine) as session:
-            row = session.exec(select(StoreMeta).where(StoreMeta.key == "schema_version")).first()
-            found = int(row.value) if row else None
-    if found is not None and found > SCHEMA_VERSION:
+def auto_upgrade_enabled() -> bool:
+    """Opening a store brings its schema up to date unless FTUI_DB_AUTO_UPGRADE is 0/false/no
+    (operators who upgrade a shared store explicitly, with `ftui db upgrade`)."""
+    return os.environ.get("FTUI_DB_AUTO_UPGRADE", "1").strip().lower() not in ("0", "false", "no",
+                                                                              "off")
+
+
+def _newer_store(found: str) -> StoreError:
+    from ftui.store import migrations
+
+    return StoreError(
+        f"this store was written by a newer ftui (schema {found}; this ftui knows up to "
+        f"{SCHEMA_VERSION}, revision {migrations.head()})",
+        "upgrade ftui (pip install -U ftui), or open another store with --db",
+    )
+
+
+def _meta_version(conn) -> int | None:
+    if not inspect(conn).has_table(StoreMeta.__tablename__):
+        return None
+    value = conn.execute(select(StoreMeta.value).where(StoreMeta.key == "schema_version")).scalar()
+    return int(value) if value is not None else None
+
+
+def _write_meta(conn) -> None:
+    # Kept for ftui versions from before Alembic: they refuse a store whose number is above
+    # theirs, which is right, since they would not know the later revisions' tables.
+    table = StoreMeta.__table__
+    conn.execute(delete(table).where(table.c.key == "schema_version"))
+    conn.execute(insert(table).values(key="schema_version", value=str(SCHEMA_VERSION)))
+
+
+def schema_state(engine: Engine) -> dict:
+    """Where the store's schema stands: its revision, the code's head, what is pending."""
+    from ftui.store import migrations
+
+    with engine.connect() as conn:
+        revision = migrations.current_revision(conn)
+        version = _meta_version(conn)
+        empty = revision is None and not migrations.has_tables(conn)
+    known = revision is None or revision in migrations.revision_graph()
+    newer = (version is not None and version > SCHEMA_VERSION) or not known
+    return {"revision": revision, "head": migrations.head(), "schema_version": version,
+            "empty": empty, "newer": newer,
+            "pending": [] if newer else migrations.pending(revision)}
+
+
+def _prepare_schema(engine: Engine, upgrade: bool | None = None) -> dict:
+    """Check the schema; migrate it (under the migration lock) when it is behind the code and
+    upgrading is on. Returns what was done: {"from": rev, "to": rev} or {} when nothing was."""
+    from ftui.store import migrations
+
+    state = schema_state(engine)
+    if state["newer"]:
         engine.dispose()
+        raise _newer_store(state["revision"] or str(state["schema_version"]))
+    if not state["pending"]:
+        return {}
+    wanted = auto_upgrade_enabled() if upgrade is None else upgrade
+    if not wanted and not state["empty"]:
+        engine.dispose()
+        was = state["revision"] or "none: made before migrations"
         raise StoreError(
-            f"this store was written by a newer ftui (schema {found}; this ftui knows up to "
-            f"{SCHEMA_VERSION})",
-            "upgrade ftui (pip install -U ftui), or open another store with --db",
-        )
+            f"this store's schema is behind this ftui (revision {was}; this ftui is at "
+            f"{state['head']})",
+            "upgrade it: ftui db upgrade (FTUI_DB_AUTO_UPGRADE=0 turns off upgrading on open)")
     try:
-        SQLModel.metadata.create_all(engine)
-    except OperationalError as err:  # another process (a torchrun rank) created them first
-        if "already exists" not in str(err):
-            raise
-        SQLModel.metadata.create_all(engine)
-    if found != SCHEMA_VERSION:
-        with Session(engine) as session:
-            session.merge(StoreMeta(key="schema_version", value=str(SCHEMA_VERSION)))
-            session.commit()
+        before, after = migrations.upgrade(engine, after=_write_meta)
+    except migrations.UnknownRevision as err:  # a newer ftui migrated while we waited
+        engine.dispose()
+        raise _newer_store(str(err)) from err
+    return {"from": before, "to": after}
+
+
+def upgrade_store(url: str) -> dict:
+    """`ftui db upgrade`: bring an existing store to this ftui's schema. Returns
+    {"from", "to", "applied": [revisions]} (applied is empty when it was already current)."""
+    store = open_store(url, create=False, upgrade=False, check=False)
+    try:
+        state = schema_state(store.engine)
+        done = _prepare_schema(store.engine, upgrade=True)
+    except DatabaseError as err:
+        raise store_failure(err, url) from err
+    finally:
+        store.close()
+    return {"from": state["revision"], "to": done.get("to", state["revision"]),
+            "applied": state["pending"] if done else []}
