@@ -12,6 +12,8 @@ from ftui.widgets.detail import DetailPane
 from ftui.widgets.footer import KeyFooter
 from ftui.widgets.section_bar import SectionBar
 from ftui.widgets.table import RecordTable
+from rich import box
+from rich.table import Table
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
@@ -39,6 +41,7 @@ from ftui.curate import (
 )
 from ftui.curate.export import EXPORT_FORMATS, export_dataset
 from ftui.curate.redact import KINDS
+from ftui.curate.spec import PAIR_SOURCES
 from ftui.errors import FtuiError
 
 # A rule typed waits this long for the next key (the preview itself: ~0.5 s on 100k interactions)
@@ -72,6 +75,68 @@ def highlight_redactions(text: str) -> Text:
     for m in PLACEHOLDER.finditer(text):
         out.stylize("bold reverse yellow", m.start(), m.end())
     return out
+
+
+def signal_lines(r: BuildResult) -> Text:
+    """Where the pairs (or labels) came from, kept of found per source, and for unpaired the
+    desirable/undesirable balance (KTO weights the two sides by it)."""
+    sources = r.stats.get("sources", {})
+    found, kept = sources.get("candidates", {}), sources.get("all", {})
+    out = Text()
+    what = "pairs" if r.spec.kind == "preference" else "labelled replies"
+    parts = [f"{name} {kept.get(name, 0):,}/{n:,}" for name, n in found.items()]
+    out.append(f"  {what} by source (kept/found): {', '.join(parts) or 'none'}\n", style="cyan")
+    balance = r.stats.get("balance")
+    if balance:
+        good, bad = balance["desirable"], balance["undesirable"]
+        share = good / (good + bad) if good + bad else 0
+        out.append(f"  balance: {good:,} desirable · {bad:,} undesirable "
+                   f"({share:.0%} desirable)\n", style="cyan")
+    return out
+
+
+def _said(msg: dict | None, width: int = 300) -> Text:
+    if not msg:
+        return Text("—", style="dim")
+    text = msg.get("content") or ""
+    if not isinstance(text, str):
+        text = str(text)
+    if msg.get("tool_calls"):
+        text += " [tool calls]"
+    return highlight_redactions(" ".join(text.split())[:width])
+
+
+def preference_samples(r: BuildResult, count: int = 4) -> Table | Text:
+    """Samples of a preference version, chosen and rejected side by side (unpaired: the reply
+    and its label), under the prompt's last user turn."""
+    if not r.examples:
+        return Text("no example", style="dim")
+    paired = r.spec.kind == "preference"
+    table = Table(expand=True, show_lines=True, box=box.SIMPLE_HEAD)
+    table.add_column("prompt", ratio=2)
+    if paired:
+        table.add_column("chosen", ratio=3, style="green")
+        table.add_column("rejected", ratio=3, style="red")
+    else:
+        table.add_column("reply", ratio=5)
+        table.add_column("label", width=12)
+    # one of each source first, so every kind of signal is seen
+    by_source: dict[str, list] = {}
+    for ex in r.examples:
+        by_source.setdefault(ex.source, []).append(ex)
+    shown = [group[0] for group in by_source.values()]
+    shown += [ex for ex in r.examples if ex not in shown][:max(0, count - len(shown))]
+    for ex in shown[:max(count, len(by_source))]:
+        user = next((m for m in reversed(ex.messages[:-1]) if m["role"] == "user"), None)
+        head = Text(f"#{ex.interaction_id or '-'} {ex.source} {ex.split}\n", style="bold")
+        head.append_text(_said(user, 160))
+        if paired:
+            table.add_row(head, _said(ex.messages[-1]), _said(ex.rejected))
+        else:
+            label = Text("desirable", style="green") if ex.label else Text("undesirable",
+                                                                            style="red")
+            table.add_row(head, _said(ex.messages[-1]), label)
+    return table
 
 
 class ExportDialog(FtuiDialog[tuple[str, str] | None]):
@@ -145,6 +210,14 @@ class DatasetsScreen(FtuiScreen):
         with Container(id="ds-body"):
             with VerticalScroll(id="ds-rules"):
                 yield _row("name", Input("demo", id="name", compact=True))
+                yield _row("kind", Select([("sft: conversations", "sft"),
+                                           ("preference: chosen/rejected", "preference"),
+                                           ("unpaired: labelled replies", "unpaired")],
+                                          value="sft", allow_blank=False, id="kind", compact=True))
+                yield Label("preference signals (preference, unpaired)", classes="ds-note")
+                yield Horizontal(*(Checkbox(s, True, id=f"src_{s}", compact=True)
+                                   for s in PAIR_SOURCES), classes="ds-row")
+                yield _row("rating gap", Input("2", id="min_rating_gap", compact=True))
                 yield _row("min rating", Select([(str(i), i) for i in range(1, 6)], value=4,
                                                  prompt="any", id="min_rating", compact=True))
                 yield Checkbox("include unrated", id="include_unrated", compact=True)
@@ -204,6 +277,7 @@ class DatasetsScreen(FtuiScreen):
         q = self.query_one
         text = lambda wid: q(f"#{wid}", Input).value  # noqa: E731
         min_rating = q("#min_rating", Select).value
+        kind = str(q("#kind", Select).value)
         near = text("near_dup").strip().lower()
         statuses = tuple(s for s in ("new", "accepted", "rejected")
                          if q(f"#st_{s}", Checkbox).value)
@@ -227,6 +301,11 @@ class DatasetsScreen(FtuiScreen):
             val=_float(text("val"), "validation"), test=_float(text("test"), "test"),
             seed=_int(text("seed"), "seed") or 0,
             tokenizer=text("tokenizer").strip() or "approx",
+            kind=kind,  # the signal rules below count for preference and unpaired only
+            pair_sources=tuple(s for s in PAIR_SOURCES if q(f"#src_{s}", Checkbox).value)
+            if kind != "sft" else PAIR_SOURCES,
+            min_rating_gap=(_int(text("min_rating_gap"), "rating gap") or 2) if kind != "sft"
+            else 2,
         ).validate()
 
     # ------------------------------------------------------------ live preview
@@ -278,6 +357,8 @@ class DatasetsScreen(FtuiScreen):
             lines.append(f"  − {n:,} {rule.replace('_', ' ')}\n", style="red")
         for what, n in r.changed.items():
             lines.append(f"  ~ {n:,} {what.replace('_', ' ')}\n", style="yellow")
+        if r.spec.kind != "sft":
+            lines.append_text(signal_lines(r))
         s = r.splits
         lines.append(f"→ train {s['train']:,}   validation {s['validation']:,}   test {s['test']:,}",
                      style="bold green")
@@ -286,6 +367,9 @@ class DatasetsScreen(FtuiScreen):
         stats = r.stats["all"]
         self.query_one(ModeBars).show(stats["by_mode"])
         self.query_one(RatingBars).show(stats["by_rating"])
+        if r.spec.kind != "sft":
+            self.query_one("#samples", Static).update(preference_samples(r))
+            return
         body = Text()
         shown = sorted(r.examples, key=lambda e: -e.redactions)[:6]
         for ex in shown:
