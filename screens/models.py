@@ -28,8 +28,7 @@ from ftui import fmt, registry
 from ftui.errors import FtuiError
 from ftui.registry.lineage import lineage, lineage_lines
 
-EVAL_KEYS = ("loss", "perplexity", "rouge_l", "exact_match", "contains_match", "answer_words",
-             "latency_ms_p50", "latency_ms_p95", "tokens_per_s")
+EVAL_KEYS = fmt.EVAL_KEYS  # the CLI lists the same figures, the same way
 COLUMNS = ("id", "name", "stage", "slot", "kind", "base", "eval loss", "created")
 
 
@@ -37,15 +36,7 @@ class EvaluationCancelled(Exception):
     """Raised from the progress callback to stop an evaluation between two examples."""
 
 
-def figure_of(key: str, value) -> str:
-    """An evaluation or training figure as read: latencies as durations, rates as percent."""
-    if key.startswith("latency_ms"):
-        return fmt.millis(value)
-    if key in ("exact_match", "contains_match"):
-        return fmt.percent(value)
-    if isinstance(value, dict | list):
-        return fmt.DASH  # records have their own lines
-    return fmt.figure(value)
+figure_of = fmt.metric  # evaluation and training figures, as the CLI prints them
 
 
 def deployed_line(model) -> str | None:
