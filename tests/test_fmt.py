@@ -29,3 +29,11 @@ def test_durations_latencies_sizes():
     start = datetime(2026, 1, 1)
     assert fmt.clock(start, start + timedelta(seconds=3725), start) == "1:02:05"
     assert fmt.clock(None, None, start) == "-"
+
+
+def test_metric_by_name_as_cli_and_screen_show_it():
+    assert fmt.metric("latency_ms_p50", 13270.0) == "13.3 s"  # not 1.327e+04
+    assert fmt.metric("exact_match", 0.25) == "25%"
+    assert fmt.metric("loss", 0.42131) == "0.4213" and fmt.metric("loss", None) == "-"
+    assert fmt.metric("eval", {"loss": 1.0}) == "-"  # a record has its own lines
+    assert "perplexity" in fmt.EVAL_KEYS and fmt.EVAL_KEYS[0] == "loss"
