@@ -114,7 +114,7 @@ class _Beat:
         self._thread.join(timeout=HEARTBEAT_S + 1)
 
 
-def _make_callback(store: Store, run_id: int, is_main: bool, counter: dict[str, Any]):
+def make_callback(store: Store, run_id: int, is_main: bool, counter: dict[str, Any]):
     from transformers import TrainerCallback
 
     class StoreCallback(TrainerCallback):
@@ -304,7 +304,7 @@ def _train(store: Store, run, home: Path, is_main: bool) -> str:
     note(store, run.id, f"loading base model {run.base_model} ({precision})"
          + (f" on {world()[1]} processes" if is_distributed() else ""))
     if is_distributed():
-        _prepare_base_on_rank0(run.base_model, home, is_main)
+        prepare_base_on_rank0(run.base_model, home, is_main)
     tokenizer, model = load_base(run.base_model, home, "fp32" if precision == "fp32" else precision,
                                  quantize_4bit=config.qlora,
                                  progress=lambda line: note(store, run.id, line))
@@ -356,7 +356,7 @@ def _train(store: Store, run, home: Path, is_main: bool) -> str:
         seed=config.seed,
         bf16=precision == "bf16",
         fp16=precision == "fp16",
-        use_cpu=precision == "fp32" and not _cuda(),
+        use_cpu=precision == "fp32" and not cuda_available(),
         train_sampling_strategy="group_by_length" if config.group_by_length else "random",
         report_to="none",
         disable_tqdm=True,
@@ -364,7 +364,7 @@ def _train(store: Store, run, home: Path, is_main: bool) -> str:
         dataloader_num_workers=0,
     )
     counter = {"tokens": 0, "samples": 0, "tokens_before": 0, "seconds_before": 0.0}
-    callback = _make_callback(store, run.id, is_main, counter)
+    callback = make_callback(store, run.id, is_main, counter)
     callbacks = [callback]
     if config.early_stopping_patience and has_eval:
         callbacks.append(EarlyStoppingCallback(config.early_stopping_patience))
@@ -388,14 +388,28 @@ def _train(store: Store, run, home: Path, is_main: bool) -> str:
     trainer.train(resume_from_checkpoint=resume)
     if not is_main:
         return "completed"
+    return finish_run(store, run, home, model, trainer, tokenizer, dataset, config, callback,
+                      targets=targets)
+
+
+def finish_run(store: Store, run, home: Path, model, trainer, tokenizer, dataset,
+               config: RunConfig, callback, *, targets: list[str], adapters: list[str] | None = None,
+               extra_summary=None, label: str = "") -> str:
+    """The end of a run on rank 0, for every method: a cancelled run keeps its checkpoint; a
+    finished one saves its adapter (only `adapters`, when given), records its base, writes the
+    last figures, summary (plus `extra_summary(store, run_id)`, read after them) and model
+    card, and is registered as a candidate model."""
     if callback.cancelled:
         update_run(store, run.id, status="cancelled", finished_at=utcnow(),
                    step=trainer.state.global_step)
         log(store, run.id, f"cancelled at step {trainer.state.global_step}; checkpoint kept")
         return "cancelled"
-    adapter = out / "adapter"
+    adapter = run_dir(home, run.id) / "adapter"
     # safetensors: adapter_model.safetensors + adapter_config.json (only the LoRA layers)
-    model.save_pretrained(adapter, save_embedding_layers=False)
+    saving: dict[str, Any] = {"save_embedding_layers": False}
+    if adapters:
+        saving["selected_adapters"] = adapters
+    model.save_pretrained(adapter, **saving)
     tokenizer.save_pretrained(adapter)
     from ftui.train.base import describe_base
 
@@ -404,20 +418,22 @@ def _train(store: Store, run, home: Path, is_main: bool) -> str:
     tokens, seconds = callback.trained_tokens(), callback.running_seconds()
     write_metrics(store, run.id, trainer.state.global_step, callback.carried())
     summary = _summary(store, run.id, tokens, seconds)
+    if extra_summary is not None:
+        summary.update(extra_summary(store, run.id))
     (adapter / "README.md").write_text(_model_card(run, dataset, config, targets, summary, base),
                                        encoding="utf-8")
     update_run(store, run.id, status="completed", finished_at=utcnow(), adapter_dir=str(adapter),
                step=trainer.state.global_step, summary_json=json.dumps(summary),
                train_tokens=tokens)
-    log(store, run.id, f"completed: adapter in {adapter}")
+    log(store, run.id, f"completed{label}: adapter in {adapter}")
     from ftui.registry import register_run
 
-    model = register_run(store, get_run(store, run.id))
-    log(store, run.id, f"registered as model {model.id} ({model.name}), stage candidate")
+    registered = register_run(store, get_run(store, run.id))
+    log(store, run.id, f"registered as model {registered.id} ({registered.name}), stage candidate")
     return "completed"
 
 
-def _prepare_base_on_rank0(base: str, home: Path, is_main: bool) -> None:
+def prepare_base_on_rank0(base: str, home: Path, is_main: bool) -> None:
     """Only rank 0 builds `tiny` / `demo` (transformers' save_pretrained on another rank of a
     distributed job leaves files out); the others wait for its outcome, error included, so a
     failure cannot leave them waiting forever."""
@@ -434,7 +450,7 @@ def _prepare_base_on_rank0(base: str, home: Path, is_main: bool) -> None:
         raise FtuiError(failure.split("\n  fix: ")[0], "see the error on rank 0")
 
 
-def _cuda() -> bool:
+def cuda_available() -> bool:
     import torch
 
     return torch.cuda.is_available()

@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from ftui.errors import FtuiError
-from ftui.store import Store, utcnow
+from ftui.store import Store
 from ftui.train.config import RunConfig
 from ftui.train.distributed import is_distributed, world
-from ftui.train.runs import get_run, log, rewind_metrics, update_run, write_metrics
+from ftui.train.runs import log, rewind_metrics, update_run
 
 
 def _trl(method: str):
@@ -177,7 +177,7 @@ def train_preference(store: Store, run, home: Path, is_main: bool) -> str:
         update_run(store, run.id, output_dir=str(out))
     note(store, run.id, f"loading base model {run.base_model} ({precision}) for {config.method}")
     if is_distributed():  # only rank 0 builds tiny / demo; the others wait for it
-        sft._prepare_base_on_rank0(run.base_model, home, is_main)
+        sft.prepare_base_on_rank0(run.base_model, home, is_main)
     tokenizer, model = load_base(run.base_model, home, precision,
                                  progress=lambda line: note(store, run.id, line))
     sets, shortened = {}, 0
@@ -234,7 +234,7 @@ def train_preference(store: Store, run, home: Path, is_main: bool) -> str:
         seed=config.seed,
         bf16=precision == "bf16",
         fp16=precision == "fp16",
-        use_cpu=precision == "fp32" and not sft._cuda(),
+        use_cpu=precision == "fp32" and not sft.cuda_available(),
         gradient_checkpointing=config.gradient_checkpointing,
         report_to="none",
         disable_tqdm=True,
@@ -242,7 +242,7 @@ def train_preference(store: Store, run, home: Path, is_main: bool) -> str:
         **extra,
     )
     counter = {"tokens": 0, "samples": 0, "tokens_before": 0, "seconds_before": 0.0}
-    callback = sft._make_callback(store, run.id, is_main, counter)
+    callback = sft.make_callback(store, run.id, is_main, counter)
     trainer = _counting(trainer_cls, counter)(
         model=model, args=args, train_dataset=Dataset.from_list(sets["train"]),
         eval_dataset=Dataset.from_list(sets["validation"]) if has_eval else None,
@@ -261,45 +261,12 @@ def train_preference(store: Store, run, home: Path, is_main: bool) -> str:
     trainer.train(resume_from_checkpoint=resume)
     if world()[0] != 0:
         return "completed"
-    if callback.cancelled:
-        update_run(store, run.id, status="cancelled", finished_at=utcnow(),
-                   step=trainer.state.global_step)
-        log(store, run.id, f"cancelled at step {trainer.state.global_step}; checkpoint kept")
-        return "cancelled"
-    return _finish(store, run, home, trainer, tokenizer, dataset, config, callback)
-
-
-def _finish(store: Store, run, home: Path, trainer, tokenizer, dataset, config: RunConfig,
-            callback) -> str:
-    import json
-
-    from ftui.train import trainer as sft
-    from ftui.train.base import describe_base
-
-    out = sft.run_dir(home, run.id)
-    adapter = out / "adapter"
     model = trainer.model
     # only the trained adapter: TRL's frozen "ref" copy (when continuing) stays behind
-    model.save_pretrained(adapter, save_embedding_layers=False, selected_adapters=["default"])
-    tokenizer.save_pretrained(adapter)
-    base = describe_base(run.base_model, home)
-    sft._record_base(adapter, base["recorded"])
-    tokens, seconds = callback.trained_tokens(), callback.running_seconds()
-    write_metrics(store, run.id, trainer.state.global_step, callback.carried())
-    summary = sft._summary(store, run.id, tokens, seconds)
-    summary.update(_method_summary(store, run.id))
-    targets = list(model.peft_config["default"].target_modules or [])
-    (adapter / "README.md").write_text(
-        sft._model_card(run, dataset, config, sorted(targets), summary, base), encoding="utf-8")
-    update_run(store, run.id, status="completed", finished_at=utcnow(), adapter_dir=str(adapter),
-               step=trainer.state.global_step, summary_json=json.dumps(summary),
-               train_tokens=tokens)
-    log(store, run.id, f"completed ({config.method}): adapter in {adapter}")
-    from ftui.registry import register_run
-
-    registered = register_run(store, get_run(store, run.id))
-    log(store, run.id, f"registered as model {registered.id} ({registered.name}), stage candidate")
-    return "completed"
+    return sft.finish_run(store, run, home, model, trainer, tokenizer, dataset, config, callback,
+                          targets=sorted(model.peft_config["default"].target_modules or []),
+                          adapters=["default"], extra_summary=_method_summary,
+                          label=f" ({config.method})")
 
 
 def _method_summary(store: Store, run_id: int) -> dict[str, float]:
