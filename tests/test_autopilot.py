@@ -13,7 +13,7 @@ from ollama_standin import StandIn, llama_info
 
 from ftui import registry
 from ftui.ab.experiments import get_experiment
-from ftui.autopilot import advance, once, plan, set_paused, status, undo_cycle
+from ftui.autopilot import once, plan, set_paused, status, undo_cycle
 from ftui.autopilot import state as ap_state
 from ftui.autopilot.machine import Context
 from ftui.autopilot.policy import parse_policy, policy_path
@@ -49,7 +49,7 @@ batch_size = 2
 max_seq_len = 128
 eval_steps = 2
 save_steps = 2
-learning_rate = {{lr}}
+{{recipe}}
 
 [gate]
 general_items = 4
@@ -75,8 +75,8 @@ max_judge_drop = 0
 """
 
 
-def write_policy(home, lr: float = 1e-3, gate_extra: str = "") -> None:
-    text = POLICY.format(lr=lr, gate_extra=gate_extra)
+def write_policy(home, recipe: str = "learning_rate = 1e-3", gate_extra: str = "") -> None:
+    text = POLICY.format(recipe=recipe, gate_extra=gate_extra)
     parse_policy(text)  # the test's own policy must be valid
     policy_path(home).write_text(text)
 
@@ -96,18 +96,29 @@ def step(store, home, host):
     return once(store, home, host)
 
 
-def traffic(gw_url: str, users: range, rate: dict[str, int]) -> dict[str, str]:
-    """One chat per user through the gateway on the alias, then the user's rating by arm."""
-    arms = {}
-    for i in users:
+def traffic(gw, first: int, rate: dict[str, int], per_arm: int) -> dict[str, str]:
+    """Users chat through the gateway on the alias (one chat each) until both arms have
+    `per_arm` users; then each user rates the answer by arm (after the log writer has stored
+    the chats, so no feedback waits for it). Assignment is by a random salt: the number of
+    users it takes varies, the per-arm counts do not."""
+    arms, ids = {}, {}
+    i = first
+    client = httpx.Client(timeout=30)
+    while min(list(arms.values()).count("A"), list(arms.values()).count("B")) < per_arm:
+        assert i < first + 20 * per_arm, arms
         user = f"user-{i}"
-        r = httpx.post(gw_url + "/api/chat", json={**CHAT, "model": "assistant"},
-                       headers={"X-FTUI-User": user}, timeout=30)
+        i += 1
+        r = client.post(gw.url + "/api/chat", json={**CHAT, "model": "assistant"},
+                        headers={"X-FTUI-User": user})
         assert r.status_code == 200, r.text
-        arms[user] = arm = r.headers["X-FTUI-Arm"]
-        ok = httpx.post(gw_url + "/ftui/feedback", json={
-            "interaction_id": r.headers["X-FTUI-Interaction-Id"], "rating": rate[arm]})
+        arms[user] = r.headers["X-FTUI-Arm"]
+        ids[user] = r.headers["X-FTUI-Interaction-Id"]
+    gw.drain()
+    for user, uid in ids.items():
+        ok = client.post(gw.url + "/ftui/feedback", json={"interaction_id": uid,
+                                                          "rating": rate[arms[user]]})
         assert ok.status_code == 200
+    client.close()
     return arms
 
 
@@ -144,7 +155,7 @@ def test_whole_cycle_promotes_then_a_guardrail_breach_rolls_back(demo_store, hom
         assert waiting.action == "waiting" and "not enough data" in waiting.why
 
         with RunningGateway(store, host) as gw:
-            traffic(gw.url, range(60), {"A": 2, "B": 5})
+            traffic(gw, 0, {"A": 2, "B": 5}, per_arm=12)
             gw.drain()
         decided = step(store, home, host)
         assert decided.action == "promoted", decided
@@ -170,7 +181,7 @@ def test_whole_cycle_promotes_then_a_guardrail_breach_rolls_back(demo_store, hom
         assert exp2.model_a == model.name  # the production model from cycle 1 is arm A
         ollama.fail_chat[cycle2.ollama_name] = 500
         with RunningGateway(store, host) as gw:
-            traffic(gw.url, range(100, 140), {"A": 4, "B": 4})
+            traffic(gw, 1000, {"A": 4, "B": 4}, per_arm=8)
             gw.drain()
         rolled = step(store, home, host)
         assert rolled.action == "rolled_back", rolled
@@ -187,3 +198,112 @@ def test_whole_cycle_promotes_then_a_guardrail_breach_rolls_back(demo_store, hom
     assert registry.history(store, model.id)[-1].note == f"undo of autopilot cycle {cycle_id}"
     out = status(store, home, "http://127.0.0.1:9")
     assert [c["outcome"] for c in out["cycles"]] == ["rolled_back", "promoted"]
+
+
+def test_a_bad_candidate_is_stopped_by_the_gate(demo_store, home):
+    """Production is a model (Ollama only) that answers the general check set right; the new
+    candidate (tiny, which answers nothing right) is far worse on it: the gate refuses it,
+    the cycle ends there, nothing is deployed or tested on users, production stays, and the
+    candidate is archived saying why."""
+    from test_gate import _reference_answer
+
+    from ftui.registry.gate import load_checks
+
+    store = demo_store
+    write_policy(home)
+    answers = {it["prompt"]: _reference_answer(it["check"]) for it in load_checks()}
+
+    def competent(body):
+        asked = body["messages"][-1]["content"]
+        return answers.get(asked, "I am not sure.")
+
+    with StandIn(models={BASE: "base says hi", "prod:1": "x"}, model_info=TINY_INFO) as ollama:
+        ollama.scripted["prod:1"] = competent
+        prod = registry.register(store, kind="ollama", name="prod", ollama_name="prod:1")
+        registry.set_stage(store, prod.id, "production", "general")
+        actions = [step(store, home, ollama.url).action for _ in range(4)]
+        assert actions == ["started", "dataset", "train", "finished"], actions
+        cycle = ap_state.list_cycles(store)[0]
+        assert cycle.status == "finished" and cycle.outcome == "gate_failed"
+        gate = [s for s in ap_state.steps_of(store, cycle.id) if s.name == "gate"][0]
+        assert gate.status == "failed" and "general accuracy" in gate.detail["failed"]
+        accuracy = next(f for f in gate.detail["figures"] if f["name"] == "general accuracy")
+        assert accuracy["incumbent"] == 1.0 and accuracy["candidate"] < 0.5
+        assert gate.detail["incumbent"]["name"] == "prod"
+        assert not ollama.created and cycle.experiment_id is None
+        model = registry.get_model(store, cycle.model_id)
+        assert model.stage == "archived"
+        assert "stopped by the regression gate" in registry.history(store, model.id)[-1].note
+        assert registry.production_model(store, "general").id == prod.id
+        assert step(store, home, ollama.url).action == "idle"  # no new feedback since
+
+
+def test_one_autopilot_per_store_and_a_stale_lock_is_taken_over(store, home):
+    from datetime import timedelta
+
+    from ftui.autopilot.runner import holding_lock
+
+    write_policy(home)
+    with holding_lock(store, "host:1:aaa"):
+        with pytest.raises(FtuiError, match="another autopilot runs") as err:
+            once(store, home, "http://127.0.0.1:9")
+        assert "host:1:aaa" in str(err.value) and "fix:" in str(err.value)
+        assert ap_state.lock_state(store)["holder"] == "host:1:aaa"
+        # the dry run takes no lock: it works beside a running autopilot
+        assert once(store, home, "http://127.0.0.1:9", dry_run=True).action == "idle"
+    assert ap_state.lock_state(store)["holder"] is None  # released
+    assert ap_state.acquire(store, "host:2:bbb")
+    assert not ap_state.acquire(store, "host:3:ccc")
+    with store.engine.begin() as conn:  # host 2 died: its heartbeat is older than the limit
+        conn.execute(ap_state.L.update().values(
+            heartbeat_at=utcnow() - timedelta(seconds=ap_state.STALE_AFTER_S + 5)))
+    assert ap_state.lock_state(store)["stale_holder"] == "host:2:bbb"
+    assert ap_state.acquire(store, "host:3:ccc")  # taken over
+    assert not ap_state.beat(store, "host:2:bbb")  # the old holder learns it lost the lock
+    assert ap_state.lock_state(store)["holder"] == "host:3:ccc"
+
+
+def test_pause_stops_new_steps_at_once_and_inside_training(demo_store, home):
+    """The kill switch: a paused autopilot starts nothing although the trigger fires; thrown
+    during training it cancels the run (resumable), and resume goes on from there."""
+    import threading
+    import time
+
+    from ftui.autopilot import run
+    from ftui.train import runs
+
+    store, host = demo_store, "http://127.0.0.1:9"
+    write_policy(home)
+    policy_path(home).write_text(policy_path(home).read_text().replace(
+        "max_steps = 2", "max_steps = 30").replace("save_steps = 2", "save_steps = 3").replace(
+        "eval_steps = 2", "eval_steps = 30"))
+    set_paused(store, True, "test")
+    assert once(store, home, host, dry_run=True).action == "paused"
+    got = once(store, home, host)
+    assert got.action == "paused" and not got.changed and ap_state.list_cycles(store) == []
+    set_paused(store, False)
+    assert [once(store, home, host).action for _ in range(2)] == ["started", "dataset"]
+
+    stop = threading.Event()
+    steps = []
+    loop = threading.Thread(target=lambda: steps.extend(run(
+        store, home, host, stop=stop, poll_s=0.2, max_steps=2)))
+    loop.start()
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        cycle = ap_state.active_cycle(store)
+        if cycle.run_id and runs.get_run(store, cycle.run_id).step >= 2:
+            break
+        time.sleep(0.05)
+    set_paused(store, True)
+    loop.join(60)
+    stop.set()
+    assert not loop.is_alive()
+    assert [s.action for s in steps] == ["paused", "paused"], steps
+    run_row = runs.get_run(store, cycle.run_id)
+    assert run_row.status == "cancelled" and 0 < run_row.step < 30
+    assert ap_state.active_cycle(store).stage == "train"  # the step is taken again later
+    set_paused(store, False)
+    resumed = once(store, home, host)
+    assert resumed.action == "train", resumed
+    assert runs.get_run(store, cycle.run_id).status == "completed"
