@@ -101,3 +101,26 @@ def test_a_busy_port_is_refused_with_a_fix(store):
         server.shutdown()
         server.server_close()
         thread.join(10)
+
+
+def test_ftui_worker_metrics_port_serves_until_stopped(store, tmp_path):
+    import os
+    import re
+    import subprocess
+    import sys
+
+    env = {**os.environ, "FTUI_HOME": str(tmp_path)}
+    proc = subprocess.Popen([sys.executable, "-m", "ftui", "--db", store.url, "worker",
+                             "--metrics-port", "127.0.0.1:0"], env=env, text=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        line = proc.stderr.readline()
+        found = re.search(r"worker metrics on (http://127\.0\.0\.1:\d+)/metrics", line)
+        assert found, line + (proc.stderr.read() if proc.poll() is not None else "")
+        scraped = families(found.group(1))
+        assert scraped["ftui_worker_busy"] == [({}, 0.0)]
+        assert scraped["process_resident_memory_bytes"][0][1] > 0
+    finally:
+        proc.terminate()
+        proc.wait(30)
+        proc.stderr.close()
