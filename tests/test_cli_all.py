@@ -198,6 +198,14 @@ def run_proxy(w: World, argv: list[str], monkeypatch) -> tuple[int, str, str]:
     return code, "" if ok else f"no answer through the gateway: {answered}", ""
 
 
+def end_the_cycle_rolled_back(w: World) -> None:
+    """As if autopilot cycle 1 had rolled its candidate (the adapter) back."""
+    from ftui.autopilot import state
+
+    model = w.refs()["adapter"]
+    state.update_cycle(w.store, 1, status="finished", outcome="rolled_back", model_id=int(model))
+
+
 # ---------------------------------------------------------------- the cases
 
 
@@ -289,6 +297,15 @@ HAPPY: dict[tuple[str, ...], Case] = {
                                 "--limit", "1"], words=["A (llama3.2:3b) wins 1"]),
     ("judge", "experiment"): Case(["judge", "experiment", "{experiment}"],
                                   words=["judge vs people"]),
+    ("autopilot", "init"): Case(["autopilot", "init"], words=["autopilot.toml"]),
+    ("autopilot", "once"): Case(["autopilot", "once", "--dry-run"], words=["would: start"]),
+    ("autopilot", "pause"): Case(["autopilot", "pause"], words=["autopilot paused"]),
+    ("autopilot", "resume"): Case(["autopilot", "resume"], words=["autopilot resumed"]),
+    ("autopilot", "run"): Case(["autopilot", "run", "--max-steps", "1"],
+                               words=["cycle 1 started", "stopped after 1 step"]),
+    ("autopilot", "status"): Case(["autopilot", "status"], words=["cycle 1", "trigger"]),
+    ("autopilot", "undo"): Case(["autopilot", "undo", "1"], before=end_the_cycle_rolled_back,
+                                words=["is a candidate again"]),
 }
 
 
