@@ -308,3 +308,40 @@ def test_dataset_rules_select_by_user_and_by_team(store, served, tmp_path, monke
         DatasetSpec(teams=("Not A Team",)).validate()
     # rules without users or teams keep the canonical form (and hash) they had before
     assert "users" not in DatasetSpec().as_dict() and "teams" not in DatasetSpec().as_dict()
+
+
+# ---------------------------------------------------------------- from the command line
+
+
+def test_cli_promotes_to_a_user_slot_and_builds_by_user_and_team(store, served, tmp_path,
+                                                                 monkeypatch, capsys):
+    from ftui.cli import main
+
+    gw, upstream = served
+    monkeypatch.setenv("FTUI_HOME", str(tmp_path))
+    monkeypatch.setenv("OLLAMA_HOST", upstream.url)
+    (tmp_path / "config.toml").write_text('[teams]\nplatform = ["alice", "bob"]\n')
+    mine = registry.register(store, kind="ollama", name="dave-own", ollama_name="cot-tuned:1")
+    code = main(["--db", store.url, "models", "promote", str(mine.id), "--slot", "user:dave",
+                 "--general-items", "2", "--force", "dave asked for his own", "--json"])
+    assert code == 0, capsys.readouterr()
+    assert json.loads(capsys.readouterr().out)["slot"] == "user:dave"
+    gw.gateway.cache.at = 0.0
+    r = post(gw, chat(PLAIN), **{"X-FTUI-User": "dave"})
+    assert (r.headers["X-FTUI-Slot"], r.headers["X-FTUI-Model"]) == ("user:dave", "cot-tuned:1")
+    assert main(["--db", store.url, "models", "promote", str(mine.id), "--slot", "user:a b",
+                 "--force", "x"]) == 2
+    assert "user:ID or team:NAME" in capsys.readouterr().err
+
+    for user in ("alice", "bob", "dave"):
+        assert post(gw, chat(f"{user} says hi"), **{"X-FTUI-User": user}).status_code == 200
+    gw.drain()
+    build = ["--db", store.url, "dataset", "build", "--min-rating", "0", "--include-unrated",
+             "--near-dup", "off", "--val", "0", "--json"]
+    assert main([*build[:4], "platform-set", *build[4:], "--team", "platform"]) == 0
+    assert json.loads(capsys.readouterr().out)["splits"]["train"] == 2
+    assert main([*build[:4], "dave-set", *build[4:], "--user", "dave"]) == 0
+    assert json.loads(capsys.readouterr().out)["splits"]["train"] == 2  # his two chats
+    assert main([*build[:4], "nope-set", *build[4:], "--team", "nope"]) == 2
+    err = capsys.readouterr().err
+    assert "team 'nope'" in err and "fix:" in err

@@ -23,7 +23,7 @@ def _spec_from_args(args: argparse.Namespace):
         exclude_tags=tuple(args.exclude_tag or ()), since=args.since, until=args.until,
         min_tokens=args.min_tokens, max_tokens=args.max_tokens, over_length=args.over_length,
         max_examples=args.max_examples, system_prompt=args.system_prompt, redact=args.redact,
-        judged_min=args.judged_min,
+        judged_min=args.judged_min, users=tuple(args.user or ()), teams=tuple(args.team or ()),
         near_dup=near, val=args.val, test=args.test, seed=args.seed, tokenizer=args.tokenizer,
         **_preference_rules(args),
     ).validate()
@@ -198,6 +198,10 @@ def register(sub) -> None:
     p.add_argument("--mode", action="append", choices=REASONING_MODES, help="modes kept (repeat)")
     p.add_argument("--model", action="append", help="models kept (repeat)")
     p.add_argument("--source", action="append", help="sources kept (repeat)")
+    p.add_argument("--user", action="append", metavar="ID",
+                   help="keep this user's interactions (repeat; the id as logged)")
+    p.add_argument("--team", action="append", metavar="NAME",
+                   help="keep the interactions of this team's members (config.toml [teams])")
     p.add_argument("--tag", action="append", help="keep interactions with any of these tags")
     p.add_argument("--exclude-tag", action="append", help="drop interactions with this tag")
     p.add_argument("--since", help="created on or after this date (YYYY-MM-DD)")

@@ -335,7 +335,9 @@ def register(sub) -> None:
              help="move to a stage (production demotes the slot's previous one)")
     p.add_argument("id")
     p.add_argument("--stage", default="production", choices=["candidate", "staging", "production"])
-    p.add_argument("--slot", help="the slot it serves (default: its current slot)")
+    p.add_argument("--slot", help="the slot it serves: a mode, a domain, general, or personal "
+                   "(user:ID, team:NAME; the gateway serves those first) (default: its current "
+                   "slot)")
     p.add_argument("--note", help="why (kept in the history)")
     p.add_argument("--force", metavar="REASON", help="promote to production even when the "
                    "regression gate fails (the reason is kept in the history)")
