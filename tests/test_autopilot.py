@@ -307,3 +307,97 @@ def test_pause_stops_new_steps_at_once_and_inside_training(demo_store, home):
     resumed = once(store, home, host)
     assert resumed.action == "train", resumed
     assert runs.get_run(store, cycle.run_id).status == "completed"
+
+
+HOSTILE_POLICIES = [  # (policy text, what the message must name)
+    ("[trigger", "cannot read the autopilot policy"),
+    ("triggr = 3", "unknown key triggr"),
+    ("trigger = 3", "[trigger] is not a table"),
+    ("[trigger]\nmin_new_feedback = 'ten'", "trigger.min_new_feedback = 'ten' is not a whole"),
+    ("[trigger]\nmin_new_feedback = true", "trigger.min_new_feedback = True"),
+    ("[trigger]\nevery_hours = nan", "trigger.every_hours = nan"),
+    ("[trigger]\nmin_new_feedback = -1", "must be 0 (off) or more"),
+    ("[trigger]\nmin_new_feedback = 0\nevery_hours = 0", "the trigger never fires"),
+    ("[trigger]\ncombine = 'either'", "trigger.combine"),
+    ("[data]\nkind = 'unpaired'", "data.kind"),
+    ("[data]\ndataset = '../etc'", "data.dataset '../etc' is not a simple name"),
+    ("[data.rules]\nmin_rating = 9", "min rating 9 is not 1-5"),
+    ("[data.rules]\nmin_ratin = 3", "unknown dataset rule min_ratin"),
+    ("[data.rules]\nmodes = 'standard'", "[data.rules]"),
+    ("[training]\nexecutor = 'cloud'", "training.executor"),
+    ("[training]\nbase = '  '", "training.base is empty"),
+    ("[training.config]\nlr = 0.1", "unknown run config keys: lr"),
+    ("[training.config]\nmethod = 'dpo'", "training method dpo does not train on data.kind sft"),
+    ("[training.config]\nlearning_rate = 5", "learning_rate 5.0 is not in (0, 1)"),
+    ("[gate]\ngeneral_items = 0", "general_items"),
+    ("[gate]\nmax_loss_increase = 'high'", "max_loss_increase"),
+    ("gate = 'strict'", "gate = 'strict' is not a table"),
+    ("[deploy]\nname = 'fixed-name'", "must contain {cycle} or {model}"),
+    ("[deploy]\nname = 'x-{foo}'", "deploy.name uses {foo}"),
+    ("[deploy]\nname = 'bad name {cycle}'", "not an Ollama model name"),
+    ("[deploy]\nname = 'x-{'", "deploy.name 'x-{'"),
+    ("[deploy]\nname = '{cycle.__class__}'", "deploy.name uses {cycle.__class__}"),
+    ("[experiment]\nb_share = 0", "experiment.b_share = 0.0 must be between 0 and 1"),
+    ("[experiment]\nb_share = 1.5", "experiment.b_share = 1.5"),
+    ("[experiment]\nalias = 'a b'", "experiment.alias 'a b' is not a simple name"),
+    ("[experiment]\nalias = \"a\\u0000b\"", "experiment.alias"),
+    ("[experiment]\nmin_samples = 0", "experiment.min_samples must be at least 1"),
+    ("[experiment.guardrails]\nmax_fallback_rate = 2", "max_fallback_rate must be in [0, 1]"),
+    ("[experiment.guardrails]\nmax_p99 = 2", "unknown key max_p99 in [experiment.guardrails]"),
+    ("[decision]\nmax_hours = -1", "decision.max_hours"),
+    ("[decision]\nrollback_when_worse = 'yes'", "decision.rollback_when_worse = 'yes' is not "
+                                                "true or false"),
+    ("slot = 'Not A Slot'", "slot 'Not A Slot' is not a simple name"),
+]
+
+
+@pytest.mark.parametrize("text,named", HOSTILE_POLICIES)
+def test_hostile_policies_are_refused_by_name_with_a_fix(text, named):
+    with pytest.raises(FtuiError) as err:
+        parse_policy(text)
+    assert named in err.value.message, err.value.message
+    assert err.value.hint  # the fix line
+
+
+def test_the_shipped_example_is_a_valid_policy_and_init_writes_it(home):
+    from ftui.autopilot import init_policy, load_policy
+
+    with pytest.raises(FtuiError, match="no autopilot policy") as err:
+        load_policy(home)
+    assert "ftui autopilot init" in err.value.hint
+    path = init_policy(home)
+    policy = load_policy(home)
+    assert policy.experiment.b_share == 0.1 and policy.source == str(path)
+    with pytest.raises(FtuiError, match="exists already"):
+        init_policy(home)
+    path.write_text("# mine\n" + path.read_text())
+    init_policy(home, force=True)
+    assert not path.read_text().startswith("# mine")
+
+
+def test_cli_errors_end_in_a_fix_line_and_status_json(store, home, monkeypatch, capsys):
+    import json
+
+    from ftui.cli import main
+
+    monkeypatch.setenv("FTUI_HOME", str(home))
+    db = ["--db", store.url]
+    assert main([*db, "autopilot", "once", "--dry-run"]) == 2
+    err = capsys.readouterr().err
+    assert "no autopilot policy" in err and "fix: write one with: ftui autopilot init" in err
+    policy_path(home).write_text("[experiment]\nb_share = 3\n")
+    assert main([*db, "autopilot", "once"]) == 2
+    err = capsys.readouterr().err
+    assert "experiment.b_share = 3.0" in err and "fix:" in err and "Traceback" not in err
+    assert main([*db, "autopilot", "status", "--json"]) == 0  # status still answers
+    data = json.loads(capsys.readouterr().out)
+    assert "b_share" in data["policy_error"] and data["cycles"] == [] and data["next"] is None
+    write_policy(home)
+    assert main([*db, "autopilot", "pause", "--note", "incident 12"]) == 0
+    capsys.readouterr()
+    assert main([*db, "autopilot", "status", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["lock"]["paused"] and data["lock"]["pause_note"] == "incident 12"
+    assert data["next"]["action"] == "paused"
+    assert main([*db, "autopilot", "undo", "7"]) == 2
+    assert "no autopilot cycle '7'" in capsys.readouterr().err
