@@ -12,6 +12,8 @@ import json
 import os
 import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -284,8 +286,9 @@ HAPPY: dict[tuple[str, ...], Case] = {
     ("ab", "assign"): Case(["ab", "assign", "{experiment}", "user-1"], words=["user-1 -> arm"]),
     ("ab", "report"): Case(["ab", "report", "{experiment}"], words=["verdict:"]),
     ("ab", "stop"): Case(["ab", "stop", "{experiment}"], words=["stopped"]),
-    ("ab", "pairs"): Case(["ab", "pairs", "--out", "{tmp}/arena.jsonl"], words=["wrote 0"]),
-    ("ab", "ranking"): Case(["ab", "ranking"], words=["no arena votes yet"]),
+    # `ftui demo` loads the demo's arena votes (issue 12): 93 decisive ones, two models
+    ("ab", "pairs"): Case(["ab", "pairs", "--out", "{tmp}/arena.jsonl"], words=["wrote 93"]),
+    ("ab", "ranking"): Case(["ab", "ranking"], words=["smollm2:135m", "llama3.2:3b"]),
     ("ab", "promote"): Case(["ab", "promote", "{experiment}", "--arm", "A", "--yes"],
                             words=["is production in general"]),
     ("proxy",): Case(["proxy"], run=run_proxy, words=["ftui gateway on http://127.0.0.1:"]),
@@ -330,6 +333,17 @@ def test_one_handler_per_leaf_and_none_for_groups():
         assert callable(handler), f"{path} was not declared with common.leaf"
         assert handler not in handlers, f"{path} and {handlers[handler]} share {handler}"
         handlers[handler] = path
+
+
+def test_the_parser_imports_nothing_heavy():
+    """Command modules import their libraries inside handlers: `ftui --help` answers at once."""
+    heavy = ("torch", "transformers", "sqlalchemy", "sqlmodel", "textual", "aiohttp", "scipy",
+             "httpx", "ollama")
+    code = ("import sys; from ftui.cli import build_parser; build_parser(); "
+            f"print([m for m in {heavy!r} if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=60, check=True).stdout
+    assert out.strip() == "[]", f"imported while building the parser: {out}"
 
 
 def test_every_command_answers_help(capsys):
