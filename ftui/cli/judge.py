@@ -139,14 +139,14 @@ def cmd_judge_experiment(args: argparse.Namespace) -> int:
         print(f"experiment {e['id']} {e['name']}: {r['metric']}")
         for arm in ("A", "B"):
             m = r["arms"][arm]
-            mean = "-" if m["mean_judge_unrated"] is None else f"{m['mean_judge_unrated']:.2f}"
+            mean = fmt.figure(m["mean_judge_unrated"], 3)
             print(f"  {arm} {e['model_' + arm.lower()][:24]:<24} interactions "
                   f"{m['interactions']:>6}  rated by people {m['human_rated']:>6}  judged "
                   f"unrated {m['judged_unrated']:>6}  mean judge score {mean}")
         if r["diff_mean_judge_unrated"] is not None:
             lo, hi = r["diff_ci95"]
             print(f"  B - A judge score {r['diff_mean_judge_unrated']:+.3f} [{lo:+.3f}, "
-                  f"{hi:+.3f}], Welch p = {r['p_value']:.3g}")
+                  f"{hi:+.3f}], Welch p = {fmt.figure(r['p_value'], 3)}")
         t = r["agreement"]
         print(f"  judge vs people: n {t['n']}, kappa {fmt.figure(t['kappa_quadratic'], 3)}"
               + (f"  warning: {t['warning']}" if t["warning"] else ""))
