@@ -28,6 +28,9 @@ from ftui.store import Store
 from ftui.store.edits import EditHistory
 from ftui.uistate import UiState
 
+PREBUILD_AFTER_S = 1.0  # after the first paint, the sections not shown yet are built off screen
+PREBUILD_GAP_S = 0.3  # one at a time, with a pause between: a key waits for one screen at most
+
 
 class FtuiApp(App):
     TITLE = "ftui"
@@ -50,8 +53,13 @@ class FtuiApp(App):
         Binding("question_mark", "help", "Help", show=False),
     ]
 
-    def __init__(self, store: Store, settings: Settings) -> None:
+    def __init__(self, store: Store, settings: Settings, prebuild: bool | None = None) -> None:
         super().__init__()
+        # build the other sections in the background after the first paint (None: yes in a
+        # terminal, no under run_test, where most tests visit one or two screens)
+        self.prebuild = prebuild
+        self._built_modes: set[str] = set()
+        self._building: Screen | None = None
         self.store = store
         self.settings = settings
         self.training_worker = None
@@ -69,6 +77,7 @@ class FtuiApp(App):
     def switch_mode(self, mode: str):
         if mode in self.MODES:
             self.ui_state.set("mode", mode)
+            self._built_modes.add(mode)
         return super().switch_mode(mode)
 
     def watch_theme(self, theme: str) -> None:
@@ -92,8 +101,33 @@ class FtuiApp(App):
         self._restoring = False
         mode = self.ui_state.get("mode", kind=str)
         self.switch_mode(mode if mode in self.MODES else "interactions")
+        if self.prebuild if self.prebuild is not None else not self.is_headless:
+            self.set_timer(PREBUILD_AFTER_S, self._prebuild_next)
         self._hung_up = False
         self.set_interval(2.0, self._check_terminal)
+
+    def _prebuild_next(self) -> None:
+        """Build the next section not shown yet off screen (composed and mounted; its timers
+        stay paused and the focus stays where it is), so its first visit is a switch, not a
+        0.5-2 s build: Textual styling a new screen's widgets is most of that time."""
+        if self._building is not None and not self._building.is_mounted:
+            self.set_timer(0.1, self._prebuild_next)  # the previous one is still composing
+            return
+        pending = [m for m in self.MODES if m not in self._built_modes]
+        if not pending:
+            self._building = None
+            return
+        mode = pending[0]
+        self._built_modes.add(mode)
+        screen = self.MODES[mode]()
+        self.install_screen(screen, f"section-{mode}")
+        self.remove_mode(mode)  # not shown yet: the mode now names the installed screen
+        self.add_mode(mode, f"section-{mode}")
+        # Textual starts a mode's screen when the mode is first shown, and has no public call
+        # to start one without showing it: this is that step of App._get_screen.
+        self._register(self, screen)
+        self._building = screen
+        self.set_timer(PREBUILD_GAP_S, self._prebuild_next)
 
     def _check_terminal(self) -> None:
         """When the terminal goes away (tmux killed, SSH dropped without SIGHUP reaching us),
