@@ -20,6 +20,10 @@ METHODS = ("sft", "dpo", "kto", "orpo")
 DPO_LOSSES = ("sigmoid", "hinge", "ipo", "exo_pair", "nca_pair", "robust", "bco_pair",
               "sppo_hard", "aot", "aot_unpaired", "apo_zero", "apo_down", "discopop",
               "sigmoid_norm")
+# Where else a run's logged figures go (besides ftui's store): `report_to` in the run config.
+REPORTERS = ("tensorboard", "mlflow")
+REPORTER_PACKAGES = {"tensorboard": ("tensorboard", "pip install 'ftui[tensorboard]'"),
+                     "mlflow": ("mlflow", "pip install mlflow (or mlflow-skinny)")}
 
 
 @dataclass(frozen=True)
@@ -54,6 +58,15 @@ class RunConfig:
     desirable_weight: float = 0.0  # kto; 0: from the balance of the dataset
     undesirable_weight: float = 0.0  # kto; 0: from the balance of the dataset
     from_model: str = ""  # continue this registered adapter (its run's SFT model = reference)
+    # Where it may run (several workers share one queue): at least `gpus` NVIDIA GPUs whose name
+    # contains `gpu_kind` (e.g. "H100"; any case) with `gpu_memory_gb` each (GB as on the box:
+    # 80 fits an 80GB H100). 0 / "": anywhere.
+    gpus: int = 0
+    gpu_kind: str = ""
+    gpu_memory_gb: float = 0.0
+    # also log to: tensorboard (event files in the run folder's tensorboard/), mlflow (where
+    # MLFLOW_TRACKING_URI points); empty or "none": ftui's store only
+    report_to: tuple[str, ...] = ()
 
     def validate(self) -> RunConfig:
         p = []
@@ -86,12 +99,29 @@ class RunConfig:
         if self.train_on not in TRAIN_ON:
             p.append(f"train_on must be one of {', '.join(TRAIN_ON)}")
         p.extend(self._method_problems())
+        p.extend(self._placement_problems())
+        unknown = [r for r in self.report_to if r not in (*REPORTERS, "none")]
+        if unknown:
+            p.append(f"report_to {', '.join(unknown)}: use none, or any of "
+                     f"{', '.join(REPORTERS)} (comma-separated)")
         if self.packing:
             p.append("packing is not supported yet: keep group_by_length = true, which removes "
                      "most padding")
         if p:
             raise FtuiError("invalid run config: " + "; ".join(p), "fix the values named above")
         return self
+
+    def _placement_problems(self) -> list[str]:
+        p = []
+        if not 0 <= self.gpus <= 64:
+            p.append(f"gpus {self.gpus} must be 0 (any worker) to 64")
+        if not 0 <= self.gpu_memory_gb <= 4096:
+            p.append(f"gpu_memory_gb {self.gpu_memory_gb:g} must be 0 (any) to 4096")
+        kind = self.gpu_kind
+        if len(kind) > 64 or not all(c.isascii() and (c.isalnum() or c in " -_.") for c in kind):
+            p.append(f"gpu_kind {kind[:64]!r} must be a short GPU name such as H100, A100 or "
+                     "RTX 4090 (letters, digits, space, - _ .)")
+        return p
 
     def _method_problems(self) -> list[str]:
         p = []
@@ -110,6 +140,22 @@ class RunConfig:
         if self.from_model and self.method == "sft":
             p.append("from_model continues an adapter with a preference method (dpo, kto, orpo)")
         return p
+
+    @property
+    def reporters(self) -> list[str]:
+        return [r for r in dict.fromkeys(self.report_to) if r in REPORTERS]
+
+    def check_reporters(self) -> RunConfig:
+        """Refuse, with the install command, a report_to whose package is not installed (before
+        a run is queued, and again on the worker that trains it)."""
+        import importlib.util
+
+        for name in self.reporters:
+            module, install = REPORTER_PACKAGES[name]
+            if importlib.util.find_spec(module) is None:
+                raise FtuiError(f"report_to {name}: the {module} package is not installed",
+                                f"{install}, or leave {name} out of report_to")
+        return self
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -179,7 +225,28 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
             raise FtuiError(f"override {item!r} is not key=value", "e.g. --set lora_r=8")
         key, value = item.split("=", 1)
         data[key.strip()] = value.strip()
-    return RunConfig.from_dict(data).validate()
+    return RunConfig.from_dict(data).validate().check_reporters()
+
+
+def attach_reporting(trainer: Any, config: RunConfig, run_dir: str | Path) -> list[Any]:
+    """Add the report_to callbacks to a transformers Trainer (TRL's too): TensorBoard event files
+    in `run_dir`/tensorboard, MLflow through its own settings (MLFLOW_TRACKING_URI,
+    MLFLOW_EXPERIMENT_NAME). Returns the callbacks added."""
+    config.check_reporters()
+    added: list[Any] = []
+    if "tensorboard" in config.reporters:
+        from torch.utils.tensorboard import SummaryWriter
+        from transformers.integrations import TensorBoardCallback
+
+        writer = SummaryWriter(log_dir=str(Path(run_dir) / "tensorboard"))
+        added.append(TensorBoardCallback(tb_writer=writer))
+    if "mlflow" in config.reporters:
+        from transformers.integrations import MLflowCallback
+
+        added.append(MLflowCallback())
+    for callback in added:
+        trainer.add_callback(callback)
+    return added
 
 
 PRESETS: dict[str, dict[str, Any]] = {

@@ -16,7 +16,7 @@ from typing import Any
 from ftui.curate import examples_of, get_dataset
 from ftui.errors import FtuiError
 from ftui.store import Store, utcnow
-from ftui.train.config import RunConfig
+from ftui.train.config import RunConfig, attach_reporting
 from ftui.train.distributed import broadcast, is_distributed, world
 from ftui.train.runs import (
     disk_full_message,
@@ -378,6 +378,7 @@ def _train(store: Store, run, home: Path, is_main: bool) -> str:
 
     for noisy in (PrinterCallback, ProgressCallback):  # they print over the TUI
         trainer.remove_callback(noisy)
+    attach_reporting(trainer, config, out)  # report_to: TensorBoard, MLflow
     resume = latest_checkpoint(out) if run.step > 0 else None
     if resume:
         note(store, run.id, f"resuming from {Path(resume).name}")

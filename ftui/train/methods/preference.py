@@ -15,7 +15,7 @@ from typing import Any
 
 from ftui.errors import FtuiError
 from ftui.store import Store
-from ftui.train.config import RunConfig
+from ftui.train.config import RunConfig, attach_reporting
 from ftui.train.distributed import is_distributed, world
 from ftui.train.runs import log, rewind_metrics, update_run
 
@@ -251,6 +251,7 @@ def train_preference(store: Store, run, home: Path, is_main: bool) -> str:
 
     for noisy in (PrinterCallback, ProgressCallback):
         trainer.remove_callback(noisy)
+    attach_reporting(trainer, config, out)  # report_to: TensorBoard, MLflow
     resume = sft.latest_checkpoint(out) if run.step > 0 else None
     if resume:
         note(store, run.id, f"resuming from {Path(resume).name}")
