@@ -110,9 +110,14 @@ class FtuiApp(App):
         """Build the next section not shown yet off screen (composed and mounted; its timers
         stay paused and the focus stays where it is), so its first visit is a switch, not a
         0.5-2 s build: Textual styling a new screen's widgets is most of that time."""
-        if self._building is not None and not self._building.is_mounted:
+        built = self._building
+        if built is not None and not built.is_mounted:
             self.set_timer(0.1, self._prebuild_next)  # the previous one is still composing
             return
+        if built is not None and not built.is_current:
+            # its widgets were styled as they mounted: without this, its first show would
+            # restyle every screen of the app again (Textual's check for a theme change)
+            built._css_update_count = self._css_update_count
         pending = [m for m in self.MODES if m not in self._built_modes]
         if not pending:
             self._building = None

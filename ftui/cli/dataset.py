@@ -106,7 +106,12 @@ def cmd_dataset_show(args: argparse.Namespace) -> int:
     d = get_dataset(store, args.id)
     report = d.report
     sample = []
-    for i, ex in enumerate(examples_of(store, d.id)):
+    kind = d.spec.get("kind", "sft")
+    if kind != "sft":  # pairs: the rejected reply beside the chosen one (unpaired: the label)
+        from ftui.curate.preference import sample_lines, sample_of
+
+        sample = sample_of(store, d.id, args.examples)
+    for i, ex in enumerate(examples_of(store, d.id) if kind == "sft" else ()):
         if i >= args.examples:
             break
         sample.append({"split": ex.split, "mode": ex.reasoning_mode, "tokens": ex.tokens,
@@ -128,6 +133,14 @@ def cmd_dataset_show(args: argparse.Namespace) -> int:
                       f"  turns {st['turns_mean']}  modes {st['by_mode']}")
         if not report.get("exact_tokens", False):
             print("  (token figures are approximate: built with --tokenizer approx)")
+        if kind != "sft":
+            sources = report["stats"].get("sources", {}).get("all", {})
+            print("  by source: " + (", ".join(f"{k} {v}" for k, v in sources.items())
+                                     or "none"))
+            if report["stats"].get("balance"):
+                b = report["stats"]["balance"]
+                print(f"  balance: {b['desirable']} desirable, {b['undesirable']} undesirable")
+            print("\n".join(sample_lines(sample)))
 
     emit(args, payload, human)
     return EXIT_OK

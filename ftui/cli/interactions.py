@@ -50,7 +50,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from ftui.demo import load_demo
 
-    report = load_demo(store_for(args))
+    report = load_demo(store_for(args), preferences=True)  # with its preference signals
     emit(args, report.as_dict(), lambda: print(
         f"demo data: imported {report.imported}, already present {report.duplicates}"))
     return EXIT_OK

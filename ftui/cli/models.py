@@ -74,7 +74,8 @@ def cmd_models_show(args: argparse.Namespace) -> int:
         if deployment:
             print(f"  deployment: {deployment}")
         for k, v in registry.training_figures(model).items():
-            print(f"  {k.replace('_', ' ')}: {v}")
+            if not isinstance(v, dict | list):  # records (the gate's) have their own views
+                print(f"  {k.replace('_', ' ')}: {fmt.metric(k, v)}")
         if model.metrics.get("eval"):
             print_eval(model.metrics["eval"])
         for e in events:
@@ -221,6 +222,19 @@ def cmd_models_compare(args: argparse.Namespace) -> int:
             print("no winner: the evaluations differ in " + "; ".join(result["differences"])
                   + ". Evaluate both the same way (ftui models evaluate ID --limit N "
                   "--max-new-tokens N)")
+        pref = result.get("preference")
+        if pref:  # both evaluated on preference pairs (issue 12)
+            print(f"preference pairs ({pref['split']} of dataset {pref['dataset_id']}, "
+                  f"{pref['pairs']['a']} vs {pref['pairs']['b']} pairs)")
+            for r in pref["rows"]:
+                cells = []
+                for side in ("a", "b"):
+                    ci = r.get(f"ci95_{side}")
+                    cells.append(f"{r[side]:.3f}" + (f" [{ci[0]:.2f}-{ci[1]:.2f}]" if ci else ""))
+                print(f"{r['metric'].replace('_', ' '):<20} {cells[0]:>22} {cells[1]:>22}  "
+                      f"{r['better'] or ''}")
+            if pref["differences"]:
+                print("no winner on pairs: they differ in " + "; ".join(pref["differences"]))
 
     emit(args, result, human)
     return EXIT_OK

@@ -366,3 +366,43 @@ def preference_examples(store: Store, dataset_id: int,
 
 def dataset_kind(version) -> str:
     return version.spec.get("kind", "sft")
+
+
+def _text(msg: dict[str, Any] | None) -> str:
+    if not msg:
+        return ""
+    text = msg.get("content") if isinstance(msg.get("content"), str) else ""
+    return text + (" [tool calls]" if msg.get("tool_calls") else "")
+
+
+def sample_of(store: Store, dataset_id: int, count: int) -> list[dict[str, Any]]:
+    """The first `count` examples of a preference or unpaired version as `dataset show` gives
+    them: the prompt, the chosen reply beside the rejected one (or the reply and its label)."""
+    out = []
+    for ex in preference_examples(store, dataset_id)[:max(0, count)]:
+        row: dict[str, Any] = {"split": ex.split, "source": ex.source, "prompt": ex.prompt}
+        if ex.label is None:
+            row |= {"chosen": ex.reply, "rejected": ex.rejected}
+        else:
+            row |= {"reply": ex.reply, "label": "desirable" if ex.label else "undesirable"}
+        out.append(row)
+    return out
+
+
+def sample_lines(sample: list[dict[str, Any]], width: int = 100) -> list[str]:
+    """The sample for a terminal: the prompt's last user turn, then chosen and rejected (or the
+    reply and its label), each on one line cut to `width`."""
+    def cut(text: str) -> str:
+        text = " ".join(text.split())
+        return text if len(text) <= width else text[:width - 1] + "…"
+
+    lines = []
+    for i, row in enumerate(sample, 1):
+        user = next((m for m in reversed(row["prompt"]) if m.get("role") == "user"), None)
+        lines.append(f"  [{i}] {row['split']} · {row['source']} · prompt: {cut(_text(user))}")
+        if "chosen" in row:
+            lines.append(f"      chosen:   {cut(_text(row['chosen']))}")
+            lines.append(f"      rejected: {cut(_text(row['rejected']))}")
+        else:
+            lines.append(f"      {row['label']}: {cut(_text(row['reply']))}")
+    return lines

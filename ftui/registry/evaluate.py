@@ -189,6 +189,9 @@ def evaluate(store: Store, ref: int | str, *, home: Path, host: str,
     from ftui.registry.preference_eval import preference_accuracy, wants_preference_eval
 
     cancel = cancel or threading.Event()
+    from ftui.train.runs import require_model_files
+
+    require_model_files(store, get_model(store, ref), "evaluate")  # on another machine: say so
     if wants_preference_eval(store, ref, dataset_id):  # pairs: preference accuracy (issue 12)
         return preference_accuracy(store, ref, home=home, dataset_id=dataset_id, split=split,
                                    limit=limit, max_len=max_len, on_progress=on_progress,
@@ -324,10 +327,17 @@ def compare(store: Store, a_ref: int | str, b_ref: int | str) -> dict[str, Any]:
 
     a, b = get_model(store, a_ref), get_model(store, b_ref)
     ea, eb = a.metrics.get("eval"), b.metrics.get("eval")
+    preference = compare_preference(a.metrics.get("eval_preference"),
+                                    b.metrics.get("eval_preference"))
     missing = [m.name for m, e in ((a, ea), (b, eb)) if not e]
-    if missing:
+    if missing and preference is None:
         raise FtuiError(f"not evaluated yet: {', '.join(missing)}",
                         "run: ftui models evaluate ID (or e on the Models screen)")
+    if missing:  # both have preference accuracy only: that is what compares
+        return {"a": {"id": a.id, "name": a.name}, "b": {"id": b.id, "name": b.name},
+                "same_data": False, "comparable": False,
+                "differences": [f"not evaluated on a sft split: {', '.join(missing)}"],
+                "rows": [], "judge": None, "preference": preference}
     differences = eval_differences(ea, eb)
     rows = []
     for key in COMPARED:
@@ -342,4 +352,36 @@ def compare(store: Store, a_ref: int | str, b_ref: int | str) -> dict[str, Any]:
     return {"a": {"id": a.id, "name": a.name}, "b": {"id": b.id, "name": b.name},
             "same_data": same, "comparable": not differences, "differences": differences,
             "rows": rows, "judge": compare_judged(ea.get("judge"), eb.get("judge"),
-                                                  differences)}
+                                                  differences),
+            "preference": preference}
+
+
+PREFERENCE_SAME = ("dataset_id", "split", "pairs", "max_len")
+
+
+def compare_preference(pa: dict | None, pb: dict | None) -> dict[str, Any] | None:
+    """Preference accuracy and mean margin of two models side by side (issue 12), when both were
+    evaluated on pairs. Comparable only on the same version, split, pairs and max_len; accuracy
+    names a better side only when the two Wilson 95% intervals part, the margin by its value."""
+    if not pa or not pb:
+        return None
+    differences = [f"{k} {pa.get(k)} vs {pb.get(k)}" for k in PREFERENCE_SAME
+                   if pa.get(k) != pb.get(k)]
+    rows = []
+    for key in ("preference_accuracy", "mean_margin"):
+        va, vb = pa.get(key), pb.get(key)
+        better = None
+        if not differences and va is not None and vb is not None:
+            if key == "mean_margin" and va != vb:
+                better = "A" if va > vb else "B"
+            elif key == "preference_accuracy" and pa.get("ci95") and pb.get("ci95"):
+                if pa["ci95"][0] > pb["ci95"][1]:
+                    better = "A"
+                elif pb["ci95"][0] > pa["ci95"][1]:
+                    better = "B"
+        rows.append({"metric": key, "a": va, "b": vb, "better": better,
+                     **({"ci95_a": pa.get("ci95"), "ci95_b": pb.get("ci95")}
+                        if key == "preference_accuracy" else {})})
+    return {"comparable": not differences, "differences": differences, "rows": rows,
+            "pairs": {"a": pa.get("pairs"), "b": pb.get("pairs")},
+            "dataset_id": pa.get("dataset_id"), "split": pa.get("split")}
