@@ -90,6 +90,7 @@ class GatewayMetrics:
                                 "/ftui/feedback (count, and sum for the mean)",
                                 ["model", "slot", "arm"], registry=r)
         self._labels: OrderedDict[str, tuple[str, str, str]] = OrderedDict()
+        self._series: dict[tuple, tuple] = {}
         if writer is not None:
             r.register(_WriterCollector(writer, unlogged or (lambda: 0)))
 
@@ -98,17 +99,32 @@ class GatewayMetrics:
         return {"model": self.models(model), "mode": mode if mode in REASONING_MODES else NONE,
                 "slot": slot_label(slot, self.slots), "arm": arm or NONE}
 
+    def _series_of(self, key: tuple, make) -> tuple:
+        """A request's labelled series, made once (label values are bounded, so is this):
+        `labels()` takes a lock and builds a key on every call."""
+        found = self._series.get(key)
+        if found is None:
+            found = self._series[key] = make()
+        return found
+
     def request(self, labels: dict[str, str], status: int, seconds: float,
                 first_token_s: float | None = None, tokens_in: int | None = None,
                 tokens_out: int | None = None, uid: str | None = None) -> None:
+        values = tuple(labels.values())
         done = {**labels, "status": str(status)}
-        self.requests.labels(**done).inc()
-        self.duration.labels(**done).observe(seconds)
-        if first_token_s is not None:
-            self.first_token.labels(**labels).observe(first_token_s)
-        for direction, count in (("in", tokens_in), ("out", tokens_out)):
-            if count and count > 0:
-                self.tokens.labels(**labels, direction=direction).inc(count)
+        count, duration = self._series_of((*values, status), lambda: (
+            self.requests.labels(**done), self.duration.labels(**done)))
+        count.inc()
+        duration.observe(seconds)
+        if first_token_s is not None:  # a reply: its series are made on the first one
+            first, t_in, t_out = self._series_of(values, lambda: (
+                self.first_token.labels(**labels), self.tokens.labels(**labels, direction="in"),
+                self.tokens.labels(**labels, direction="out")))
+            first.observe(first_token_s)
+            if tokens_in and tokens_in > 0:
+                t_in.inc(tokens_in)
+            if tokens_out and tokens_out > 0:
+                t_out.inc(tokens_out)
         if uid:  # a later rating of this reply is counted under the same labels
             self._labels[uid] = (labels["model"], labels["slot"], labels["arm"])
             while len(self._labels) > FEEDBACK_MEMORY:

@@ -638,7 +638,8 @@ async def _serve(gateway: Gateway, host: str, port: int, upstream: str, print_fn
         bound = site._server.sockets[0].getsockname()  # the port really bound (0 picks one)
         shown = f"[{bound[0]}]" if ":" in bound[0] else bound[0]
         print_fn(f"ftui gateway on http://{shown}:{bound[1]} -> {upstream}; point the chat "
-                 "app's OLLAMA_HOST at it. ctrl+c stops (queued logs are written first).")
+                 "app's OLLAMA_HOST at it (Prometheus: /metrics). ctrl+c stops (queued logs "
+                 "are written first).")
         sys.stdout.flush()
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()

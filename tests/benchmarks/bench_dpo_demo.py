@@ -26,8 +26,9 @@ from pathlib import Path
 
 from ftui.curate import DatasetSpec, build_dataset, examples_of
 from ftui.demo import load_demo
+from ftui.registry import register_run
 from ftui.registry.preference_eval import preference_accuracy
-from ftui.store import RegisteredModel, open_store
+from ftui.store import open_store
 from ftui.train import runs
 from ftui.train.config import RunConfig
 from ftui.train.worker import run_worker
@@ -103,10 +104,7 @@ def main() -> None:
     done = runs.get_run(store, run.id)
     if done.status != "completed":
         raise SystemExit(f"the DPO run did not complete: {done.status} {done.error}")
-    with store.session() as s:
-        from sqlmodel import select
-
-        model = s.exec(select(RegisteredModel).where(RegisteredModel.run_id == run.id)).one()
+    model = register_run(store, done)  # the worker registered it already: that one
     after = measure(model.id, "demo", model.path)
     rise = after["sft_val_loss"] / before["sft_val_loss"] - 1
     steps = runs.metric_series(store, run.id, "loss")
