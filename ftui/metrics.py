@@ -9,6 +9,7 @@ label (a personal slot `user:<id>` shows as `user`), and a label that takes valu
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections import OrderedDict
 from typing import Any
@@ -28,6 +29,7 @@ REQUEST_LABELS = ("model", "mode", "slot", "arm")
 DURATION_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300)
 FIRST_TOKEN_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 FEEDBACK_MEMORY = 20_000  # reply ids remembered for the labels of a later rating
+log = logging.getLogger("ftui.metrics")
 
 
 class Bounded:
@@ -241,7 +243,12 @@ def _gpu_families():
     total = GaugeMetricFamily("ftui_gpu_memory_total_bytes", "GPU memory", labels=["gpu", "name"])
     mine = GaugeMetricFamily("ftui_gpu_process_memory_bytes", "GPU memory this worker uses",
                              labels=["gpu", "name"])
-    for gpu in gpu_stats():
+    try:
+        gpus = gpu_stats()
+    except Exception:  # noqa: BLE001 - a driver hiccup must not fail the whole scrape
+        log.warning("no GPU figures in this scrape", exc_info=True)
+        gpus = []
+    for gpu in gpus:
         key = [str(gpu.index), gpu.name]
         for family, value, scale in ((util, gpu.util_pct, 0.01), (used, gpu.mem_used_mb, 2**20),
                                      (total, gpu.mem_total_mb, 2**20),
