@@ -16,7 +16,7 @@ from ftui.screens.monitoring import MonitoringScreen
 from ftui.screens.playground import PlaygroundScreen
 from ftui.screens.training import TrainingScreen
 from ftui.widgets.section_bar import SECTIONS
-from textual import work
+from textual import events, work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
@@ -131,6 +131,7 @@ class FtuiApp(App):
         # Textual starts a mode's screen when the mode is first shown, and has no public call
         # to start one without showing it: this is that step of App._get_screen.
         self._register(self, screen)
+        screen.post_message(events.Resize(self.size, self.size))  # its breakpoints, off screen
         self._building = screen
         self.set_timer(PREBUILD_GAP_S, self._prebuild_next)
 

@@ -229,6 +229,7 @@ HAPPY: dict[tuple[str, ...], Case] = {
     ("import",): Case(["import", "{tmp}/good.jsonl"], words=["imported 1"]),
     ("demo",): Case(["demo"], words=["already present"]),
     ("stats",): Case(["stats"], words=["interactions:"]),
+    ("monitor",): Case(["monitor", "--by", "mode", "--period", "day"], words=["p95", "standard"]),
     ("export",): Case(["export", "{tmp}/all.jsonl"], words=["exported"]),
     ("dataset", "build"): Case(["dataset", "build", "wide", "--min-rating", "0",
                                 "--include-unrated"], words=["built dataset"]),

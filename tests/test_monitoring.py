@@ -210,3 +210,21 @@ def test_hist_percentile_matches_percentile_cont_within_a_bucket():
         hi = sorted(values)[math.ceil((len(values) - 1) * p)]
         est = monitoring.hist_percentile(hist, p)
         assert lo / (1 + BUCKET_TOLERANCE) <= est <= hi * (1 + BUCKET_TOLERANCE), (p, exact, est)
+
+
+def test_cli_monitor_json_equals_the_core_and_bad_spans_say_how(filled, capsys):
+    from ftui.cli import main
+
+    assert main(["--db", filled.url, "monitor", "--json", "--by", "mode", "--period", "day",
+                 "--since", "2025-01-20"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    core = monitoring.compute(filled, period="day", by="mode", since=datetime(2025, 1, 20))
+    assert out == json.loads(json.dumps(core.as_dict()))
+    assert main(["--db", filled.url, "monitor"]) == 0
+    assert "p95" in capsys.readouterr().out
+    for bad in ("yesterday", "2025-13-01", "-5d", "5 weeks", "'; DROP TABLE interaction;--"):
+        assert main(["--db", filled.url, "monitor", f"--since={bad}"]) == 2
+        err = capsys.readouterr().err
+        assert "is neither a date nor a span" in err and "fix:" in err and "Traceback" not in err
+    assert main(["--db", filled.url, "monitor", "--since", "2w", "--until", "4w"]) == 2
+    assert "--since is not before --until" in capsys.readouterr().err
