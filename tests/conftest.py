@@ -30,6 +30,10 @@ POSTGRES_TOO: dict[str, str | set[str]] = {
         "test_hostile_corpus_every_answered_chat_is_stored_and_logging_goes_on",
         "test_a_bad_record_does_not_lose_the_rest_of_its_batch",
         "test_a_rating_given_anywhere_reaches_the_experiment"},
+    "test_gateway_personal": {  # personal slots, hostile user ids, rules by user and team
+        "test_archiving_walks_the_chain_down_to_general_then_says_what_is_missing",
+        "test_hostile_user_headers_never_reach_anothers_model",
+        "test_dataset_rules_select_by_user_and_by_team"},
     "test_judge": {  # the judgement cache and current flags, the judge filters and joins
         "test_run_parses_stores_caches_and_judges_again_on_a_new_digest_or_rubric",
         "test_agreement_figures_against_hand_computed_values",
