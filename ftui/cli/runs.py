@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from ftui import fmt
 from ftui.cli.common import EXIT_OK, emit, group, leaf, settings_for, store_for
 from ftui.cli.train import finished_code, run_line, run_payload
 
@@ -17,7 +18,7 @@ def _print_run(args: argparse.Namespace, run) -> None:
             print(f"  {run.error}")
         for key, value in run_payload(run).items():
             if key not in ("run_id", "status", "error") and value not in (None, ""):
-                print(f"  {key.replace('_', ' ')}: {value}")
+                print(f"  {key.replace('_', ' ')}: {fmt.metric(key, value)}")
 
     emit(args, run_payload(run), human)
 

@@ -6,6 +6,7 @@ import argparse
 import sys
 from typing import Any
 
+from ftui import fmt
 from ftui.cli.common import EXIT_ERROR, EXIT_OK, EXIT_SKIPPED, emit, leaf, settings_for, store_for
 
 ORDER = 30
@@ -77,7 +78,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         for key in ("first_train_loss", "final_train_loss", "final_eval_loss",
                     "tokens_per_second", "adapter_dir"):
             if payload.get(key) is not None:
-                print(f"  {key.replace('_', ' ')}: {payload[key]}")
+                print(f"  {key.replace('_', ' ')}: {fmt.metric(key, payload[key])}")
 
     emit(args, payload, human)
     return finished_code(run)
