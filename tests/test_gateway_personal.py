@@ -275,6 +275,34 @@ def test_the_gateway_reads_the_team_map_from_config_and_refuses_a_bad_one(store,
     assert people([], ["platform"]) == ["alice", "bob"]
 
 
+def test_a_changed_team_map_applies_without_a_restart_and_a_broken_one_is_refused(
+        store, promoted, tmp_path, caplog):
+    import os
+
+    config = tmp_path / "config.toml"
+
+    def write(text: str, tick: int) -> None:
+        config.write_text(text)
+        os.utime(config, ns=(tick * 10**9, tick * 10**9))  # a new mtime, whatever the clock
+
+    write('[teams]\nplatform = ["bob"]\n', 1)
+    with StandIn(models=REPLIES) as upstream, RunningGateway(
+            store, upstream.url, teams=team_map({"teams": {"platform": ["bob"]}}),
+            config_file=config) as gw:
+        def slot_of_bob() -> str:
+            gw.gateway.cache.at = 0.0
+            return post(gw, chat(PLAIN), **{"X-FTUI-User": "bob"}).headers["X-FTUI-Slot"]
+
+        assert slot_of_bob() == "team:platform"
+        write('[teams]\nresearch = ["bob"]\n', 2)  # research has no model: general serves
+        assert slot_of_bob() == "general"
+        write('[teams]\nplatform = ["bob"]\nresearch = ["bob"]\n', 3)  # refused
+        assert slot_of_bob() == "general"
+        assert "[teams] not applied: config: user 'bob' is in two teams" in caplog.text
+        write('[teams]\nplatform = ["bob"]\n', 4)
+        assert slot_of_bob() == "team:platform"
+
+
 # ---------------------------------------------------------------- dataset rules
 
 

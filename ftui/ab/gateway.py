@@ -135,7 +135,7 @@ class Gateway:
                  fallback: str | None = None, first_byte_timeout_s: float = 60.0,
                  max_body: int = MAX_BODY, max_message: int = MAX_MESSAGE,
                  feedback_wait_s: float = 30.0, spill_dir: Path | None = None,
-                 teams: dict[str, str] | None = None) -> None:
+                 teams: dict[str, str] | None = None, config_file: Path | None = None) -> None:
         self.store = store
         self.upstream = upstream.rstrip("/")
         self.token = token
@@ -148,6 +148,8 @@ class Gateway:
         self.session: ClientSession | None = None
         self.unlogged = 0  # chat requests forwarded without logging (unreadable JSON)
         self.teams = teams or {}  # user id -> team (config.toml's [teams])
+        self.config_file = config_file  # [teams] is read again from it when it changes
+        self._config_seen = _mtime(config_file)
         self.metrics = GatewayMetrics(self.writer, lambda: self.unlogged)
 
     # ------------------------------------------------------------ app
@@ -222,7 +224,22 @@ class Gateway:
                                   if e.status == "running"}
         self.cache.production = production_by_slot(self.store)
         self.cache.slots = {}
+        self._reload_teams()
         self.cache.at = time.monotonic()
+
+    def _reload_teams(self) -> None:
+        """A changed config file's [teams] applies from the next request; a broken one is
+        refused (logged) and the map in use stays."""
+        seen = _mtime(self.config_file)
+        if seen == self._config_seen:
+            return
+        from ftui.config import _read_toml, team_map
+
+        self._config_seen = seen
+        try:
+            self.teams = team_map(_read_toml(self.config_file))
+        except FtuiError as err:
+            log.warning("config.toml's [teams] not applied: %s; %s", err.message, err.hint)
 
     def _route(self, requested: str, unit: str | None, mode: str, user: str | None = None,
                domain: str | None = None) -> Route:
@@ -537,6 +554,13 @@ class Gateway:
         return web.json_response({"ok": True, "interaction_id": uid, "rating": rating})
 
 
+def _mtime(path: Path | None) -> float | None:
+    try:
+        return path.stat().st_mtime_ns if path is not None else None
+    except OSError:
+        return None
+
+
 def usage_of(path: str, raw: bytes) -> tuple[int | None, int | None]:
     """(prompt tokens, reply tokens) from the last lines of a reply, where Ollama's final line
     and OpenAI's usage chunk are (reading only those keeps the event loop free)."""
@@ -606,7 +630,7 @@ def serve(store: Store, listen: str, upstream: str, *, token: str | None = None,
           teams: dict[str, str] | None = None, print_fn=print) -> None:
     """Run the gateway until ctrl+c (or SIGTERM); on exit the log queue is written out (to a
     file in `spill_dir` if the store will not take it within a minute). `teams` (user id ->
-    team) defaults to config.toml's [teams]."""
+    team) defaults to config.toml's [teams], read again when the file changes."""
     from ftui.config import load_settings, team_map
 
     host, port = parse_listen(listen)
@@ -614,10 +638,13 @@ def serve(store: Store, listen: str, upstream: str, *, token: str | None = None,
         raise FtuiError(f"binding to {host} exposes the gateway beyond this machine without a "
                         "token", "pass --token SECRET (clients send Authorization: Bearer "
                         "SECRET), or listen on 127.0.0.1")
-    if teams is None:
-        teams = team_map(load_settings().extra)
+    config_file = None
+    if teams is None:  # from config.toml, read again when it changes
+        settings = load_settings()
+        teams, config_file = team_map(settings.extra), settings.config_file
     gateway = Gateway(store, upstream, token=token, fallback=fallback, max_body=max_body,
-                      max_message=max_message, spill_dir=spill_dir, teams=teams)
+                      max_message=max_message, spill_dir=spill_dir, teams=teams,
+                      config_file=config_file)
     asyncio.run(_serve(gateway, host, port, upstream, print_fn))
 
 
