@@ -20,8 +20,6 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from textual.binding import Binding
-from textual.events import Resize
-from textual.geometry import Size
 from textual.screen import Screen
 from textual.timer import Timer
 from textual.worker import Worker, get_current_worker
@@ -65,7 +63,6 @@ class FtuiScreen(Screen):
         self._visible_timers: list[Timer] = []
         self._busy_groups: set[str] = set()
         self._pending: dict[str, tuple[Callable[[], Any], Callable[[Any], None]]] = {}
-        self._laid_out_for: Size | None = None  # the size its breakpoints were set for
 
     # ------------------------------------------------------------ shared state
 
@@ -134,13 +131,6 @@ class FtuiScreen(Screen):
     def on_screen_resume(self) -> None:
         for timer in self._visible_timers:
             timer.resume()
-        if self._laid_out_for != self.app.size:
-            # resized while hidden (or built off screen): Textual sends Resize to the visible
-            # screen only, and this one's breakpoint classes (-narrow, -wide) would be stale
-            self.post_message(Resize(self.app.size, self.app.size))
-
-    def on_resize(self, event: Resize) -> None:
-        self._laid_out_for = event.size
 
     def gather(self, fetch: Callable[[], T], show: Callable[[T], None], *, group: str,
                skip_if_busy: bool = True, latest: bool = False) -> Worker | None:
