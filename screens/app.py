@@ -7,6 +7,7 @@ import sys
 from collections.abc import Iterable
 from functools import partial
 
+from ftui.screens.autopilot import AutopilotScreen
 from ftui.screens.base import FtuiScreen
 from ftui.screens.datasets import DatasetsScreen
 from ftui.screens.experiments import ExperimentsScreen
@@ -43,6 +44,7 @@ class FtuiApp(App):
         "models": ModelsScreen,
         "playground": PlaygroundScreen,
         "experiments": ExperimentsScreen,
+        "autopilot": AutopilotScreen,
         "monitoring": MonitoringScreen,
     }
     BINDINGS = [

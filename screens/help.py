@@ -15,7 +15,8 @@ GUIDE = """\
 The loop: F1 rate and correct what the assistant answered → F2 build a dataset from the good \
 (and corrected) interactions → F3 fine-tune on it and watch the loss → F4 register, evaluate and \
 deploy the model to Ollama → F5 A/B test it against the base through `ftui proxy`, promote the \
-winner → new interactions arrive in F1. F6 tries any model by hand; F8 shows how the product \
+winner → new interactions arrive in F1. F7 shows the autopilot running that loop by policy \
+(x pauses it). F6 tries any model by hand; F8 shows how the product \
 does over time (response time, ratings, task success, retention) per model or mode.
 
 ctrl+p opens the command palette (every key below is there too); ctrl+t switches light/dark; \

@@ -5,6 +5,7 @@ from __future__ import annotations
 from ftui.screens.app import FtuiApp
 from ftui.screens.datasets import DatasetsScreen, ExportDialog
 from textual.widgets import Input, Select
+from ui_wait import wait_for
 
 from ftui.curate import DatasetSpec, list_datasets
 from ftui.curate.build import count_matching
@@ -41,8 +42,7 @@ async def test_preview_build_and_export(demo_store, settings, tmp_path):
         assert screen.query_one("#versions").row_count == 1
 
         await pilot.press("x")
-        await pilot.pause(0.2)
-        assert isinstance(app.screen, ExportDialog)
+        await wait_for(pilot, lambda: isinstance(app.screen, ExportDialog), what="export dialog")
         app.screen.query_one("#out", Input).value = str(tmp_path / "out")
         await pilot.press("ctrl+s")
         await settle(pilot)

@@ -63,7 +63,7 @@ async def test_register_from_ollama_list_then_chat_and_rate_in_place(demo_store,
         app = FtuiApp(store, settings)
         async with app.run_test(size=(160, 44)) as pilot:
             await pilot.press("f4")
-            await pilot.pause(0.2)
+            await wait_until(pilot, lambda: isinstance(app.screen, ModelsScreen))
             await pilot.press("o")
             await wait_until(pilot, lambda: isinstance(app.screen, PickDialog))
             await pilot.press("enter")  # the one model Ollama has
@@ -71,10 +71,9 @@ async def test_register_from_ollama_list_then_chat_and_rate_in_place(demo_store,
             model = registry.list_models(store)[0]
             assert (model.kind, model.ollama_name) == ("ollama", "llama3.2:3b")
             await pilot.press("t")  # chat with it
-            await wait_until(pilot, lambda: isinstance(app.screen, PlaygroundScreen))
-            await pilot.pause(0.3)
+            await wait_until(pilot, lambda: isinstance(app.screen, PlaygroundScreen)
+                             and app.screen.query_one("#play-model").value == str(model.id))
             screen = app.screen
-            assert screen.query_one("#play-model").value == str(model.id)
             screen.query_one("#play-mode").value = "chain_of_thought"
             screen.query_one("#prompt").focus()
             await pilot.press(*"Why is Paris the capital?")
@@ -84,8 +83,8 @@ async def test_register_from_ollama_list_then_chat_and_rate_in_place(demo_store,
             turn = screen.turns[-1]
             assert turn.answer == "Paris is the capital of France."
             await pilot.press("4")
-            await pilot.pause(0.1)
-            assert "★★★★" in str(turn.meta()) and "chain_of_thought" in str(turn.meta())
+            await wait_until(pilot, lambda: "★★★★" in str(turn.meta()))
+            assert "chain_of_thought" in str(turn.meta())
             sent = [b for m, p, b in server.requests if p == "/api/chat"][-1]
             assert sent["messages"][0]["role"] == "system"  # the mode's prompt went along
             await asyncio.sleep(0)

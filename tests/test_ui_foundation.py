@@ -101,9 +101,9 @@ async def test_timers_pause_while_hidden_and_resume(tmp_path):
         screen = app.screen
         await wait_for(pilot, lambda: screen.ticks >= 2)
         app.switch_screen("other")
-        await pilot.pause(0.05)
+        await wait_for(pilot, lambda: app.screen is not screen, what="the other screen")
         hidden = screen.ticks
-        await pilot.pause(0.3)
+        await pilot.pause(0.3)  # an absence: some time must pass (6 periods of the timer)
         assert screen.ticks == hidden  # nothing ran while another screen was shown
         app.switch_screen("table")
         await wait_for(pilot, lambda: screen.ticks > hidden + 1)

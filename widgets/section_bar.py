@@ -13,11 +13,13 @@ SECTIONS: tuple[tuple[str, str, str], ...] = (
     ("models", "F4", "Models"),
     ("experiments", "F5", "Experiments"),
     ("playground", "F6", "Playground"),
+    ("autopilot", "F7", "Autopilot"),
     ("monitoring", "F8", "Monitoring"),
 )
 # Below the full width the inactive tabs take a short name (whole words, not cut ones).
 SHORT = {"interactions": "Log", "datasets": "Data", "training": "Train", "models": "Models",
-         "experiments": "A/B", "playground": "Play", "monitoring": "Mon"}
+         "experiments": "A/B", "playground": "Play", "autopilot": "AP",
+         "monitoring": "Mon"}
 
 
 class SectionBar(Widget):

@@ -316,3 +316,34 @@ def _deploy_problems(p: Policy) -> list[str]:
     if "cycle" not in names and "model" not in names:
         return ["deploy.name must contain {cycle} or {model}: every cycle deploys a new model"]
     return []
+
+
+def save_policy_text(home: Path, text: str) -> Policy:
+    """Check `text` as a policy and, only when it is valid, write it as autopilot.toml
+    (atomically: a crash leaves the old file). A running autopilot reads it before its next
+    step."""
+    import os
+    import tempfile
+
+    path = policy_path(home)
+    policy = parse_policy(text, str(path))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".autopilot-", suffix=".toml", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(text)
+        os.replace(tmp, path)
+    except OSError as err:
+        Path(tmp).unlink(missing_ok=True)
+        raise FtuiError(f"cannot write {path}: {err.strerror}",
+                        "check that $FTUI_HOME is writable") from err
+    return policy
+
+
+def policy_text(home: Path) -> str:
+    """The policy file's text, or the example when there is none yet (for the editor)."""
+    path = policy_path(home)
+    try:
+        return path.read_text(encoding="utf-8") if path.is_file() else example_text()
+    except (OSError, UnicodeDecodeError) as err:
+        raise FtuiError(f"cannot read {path}: {err}", "check the file") from err

@@ -97,12 +97,15 @@ def status(store: Store, home: Path, host: str, settings_extra: dict | None = No
     """The lock, the kill switch, the policy (or why it cannot be used), what the next step
     would be and why, and the recent cycles with their steps."""
     out: dict[str, Any] = {"lock": state.lock_state(store), "policy": str(policy_path(home))}
+    out["policy_error"], out["next"] = None, None
     try:
         ctx = make_context(store, home, host, settings_extra)
-        out["policy_error"] = None
-        out["next"] = plan(ctx).as_dict()
     except FtuiError as err:
         out["policy_error"] = str(err)
-        out["next"] = None
+    else:
+        try:
+            out["next"] = plan(ctx).as_dict()
+        except FtuiError as err:  # e.g. a model or experiment deleted by hand
+            out["next"] = Step("error", "cannot tell what the next step is", str(err)).as_dict()
     out["cycles"] = [state.cycle_dict(store, c) for c in state.list_cycles(store, cycles)]
     return out
