@@ -96,6 +96,35 @@ def step(store, home, host):
     return once(store, home, host)
 
 
+def _counts(store) -> dict[str, int]:
+    from sqlalchemy import func, select
+
+    from ftui.store import (
+        AutopilotCycle,
+        AutopilotStep,
+        Dataset,
+        Experiment,
+        ModelEvent,
+        RegisteredModel,
+        TrainingRun,
+    )
+
+    with store.engine.connect() as conn:
+        return {t.__tablename__: conn.execute(select(func.count()).select_from(t)).scalar_one()
+                for t in (AutopilotCycle, AutopilotStep, Dataset, TrainingRun, RegisteredModel,
+                          ModelEvent, Experiment)}
+
+
+def dry_then_step(store, home, host):
+    """`once --dry-run` first: it writes nothing, and says the step `once` then takes."""
+    before = _counts(store)
+    dry = once(store, home, host, dry_run=True)
+    assert _counts(store) == before, dry
+    got = once(store, home, host)
+    assert dry.action == got.action, (dry, got)
+    return got
+
+
 def traffic(gw, first: int, rate: dict[str, int], per_arm: int) -> dict[str, str]:
     """Users chat through the gateway on the alias (one chat each) until both arms have
     `per_arm` users; then each user rates the answer by arm (after the log writer has stored
@@ -131,19 +160,19 @@ def test_whole_cycle_promotes_then_a_guardrail_breach_rolls_back(demo_store, hom
         assert dry.action == "started" and "new rated or corrected" in dry.why
         assert ap_state.list_cycles(store) == []  # the dry run wrote nothing
 
-        first = step(store, home, host)
+        first = dry_then_step(store, home, host)
         assert first.action == "started" and first.changed
         cycle_id = first.cycle_id
-        assert step(store, home, host).action == "dataset"
-        trained = step(store, home, host)
+        assert dry_then_step(store, home, host).action == "dataset"
+        trained = dry_then_step(store, home, host)
         assert trained.action == "train", trained
-        gate = step(store, home, host)
+        gate = dry_then_step(store, home, host)
         assert gate.action == "gate", gate
         assert gate.detail["passed"] and gate.detail["figures"]
-        deployed = step(store, home, host)
+        deployed = dry_then_step(store, home, host)
         assert deployed.action == "deploy", deployed
         assert f"auto-{cycle_id}" in ollama.created
-        started = step(store, home, host)
+        started = dry_then_step(store, home, host)
         assert started.action == "experiment", started
         cycle = ap_state.get_cycle(store, cycle_id)
         exp = get_experiment(store, cycle.experiment_id)
@@ -151,13 +180,13 @@ def test_whole_cycle_promotes_then_a_guardrail_breach_rolls_back(demo_store, hom
         model = registry.get_model(store, cycle.model_id)
         assert exp.model_b == model.name and model.ollama_name == f"auto-{cycle_id}"
 
-        waiting = step(store, home, host)  # no traffic yet
+        waiting = dry_then_step(store, home, host)  # no traffic yet
         assert waiting.action == "waiting" and "not enough data" in waiting.why
 
         with RunningGateway(store, host) as gw:
             traffic(gw, 0, {"A": 2, "B": 5}, per_arm=12)
             gw.drain()
-        decided = step(store, home, host)
+        decided = dry_then_step(store, home, host)
         assert decided.action == "promoted", decided
         assert "B better" in decided.why and "always valid" in decided.why
         assert registry.production_model(store, "general").id == model.id
@@ -172,9 +201,9 @@ def test_whole_cycle_promotes_then_a_guardrail_breach_rolls_back(demo_store, hom
                          "decision"]
 
         # cycle 2: the feedback above is new data; its candidate falls back on every request
-        assert step(store, home, host).action == "started"
+        assert dry_then_step(store, home, host).action == "started"
         for expected in ("dataset", "train", "gate", "deploy", "experiment"):
-            got = step(store, home, host)
+            got = dry_then_step(store, home, host)
             assert got.action == expected, got
         cycle2 = ap_state.active_cycle(store)
         exp2 = get_experiment(store, cycle2.experiment_id)
@@ -183,7 +212,7 @@ def test_whole_cycle_promotes_then_a_guardrail_breach_rolls_back(demo_store, hom
         with RunningGateway(store, host) as gw:
             traffic(gw, 1000, {"A": 4, "B": 4}, per_arm=8)
             gw.drain()
-        rolled = step(store, home, host)
+        rolled = dry_then_step(store, home, host)
         assert rolled.action == "rolled_back", rolled
         assert "fell back" in rolled.why
         assert get_experiment(store, exp2.id).status == "stopped"
@@ -401,3 +430,83 @@ def test_cli_errors_end_in_a_fix_line_and_status_json(store, home, monkeypatch, 
     assert data["next"]["action"] == "paused"
     assert main([*db, "autopilot", "undo", "7"]) == 2
     assert "no autopilot cycle '7'" in capsys.readouterr().err
+
+
+def _at_decision(store, home, **policy_changes):
+    """A cycle waiting at its decision: a registered candidate (in Ollama) against a base, in a
+    running experiment; no training needed to test the decision rules."""
+    from ftui import ab
+
+    text = POLICY.format(recipe="learning_rate = 1e-3", gate_extra="")
+    for old, new in policy_changes.items():
+        text = text.replace(old, new)
+    policy_path(home).write_text(text)
+    n = len(ap_state.list_cycles(store)) + 1
+    model = registry.register(store, kind="ollama", name=f"auto-cand{n}",
+                              ollama_name=f"auto-cand:{n}", base_model=BASE)
+    exp = ab.create_experiment(store, name=f"autopilot-x{n}", alias="assistant", model_a=BASE,
+                               model_b=model.name, split_b=0.5, min_samples=8)
+    ab.set_status(store, exp.id, "running")
+    cycle = ap_state.start_cycle(store, "{}", "test")
+    ap_state.update_cycle(store, cycle.id, stage="decision", model_id=model.id,
+                          experiment_id=exp.id)
+    return cycle, exp, model
+
+
+def _units(exp, arm: str, n: int) -> list[str]:
+    from ftui.ab.experiments import arm_for
+
+    return [u for u in (f"u{i}" for i in range(10 * n)) if arm_for(exp.salt, u, 0.5) == arm][:n]
+
+
+def _serve(store, exp, arm: str, n: int, **kw) -> None:
+    from ftui import ab
+
+    for unit in _units(exp, arm, n):
+        ab.log_outcome(store, exp.id, unit, None, **kw)
+
+
+def test_decision_rolls_back_when_b_is_worse_and_the_latency_guardrail_fires(demo_store, home):
+    store, host = demo_store, "http://127.0.0.1:9"
+    cycle, exp, model = _at_decision(store, home, **{
+        "max_latency_p95_ratio = 0": "max_latency_p95_ratio = 1.5"})
+    _serve(store, exp, "A", 10, rating=3, latency=100.0)
+    _serve(store, exp, "B", 10, rating=3, latency=400.0)  # 4x slower
+    dry = once(store, home, host, dry_run=True)
+    assert dry.action == "rolled_back" and "latency p95 of B 400 ms" in dry.why
+    assert get_experiment(store, exp.id).status == "running"  # the dry run changed nothing
+    got = once(store, home, host)
+    assert got.action == "rolled_back" and got.changed
+    assert get_experiment(store, exp.id).status == "stopped"
+    assert registry.get_model(store, model.id).stage == "archived"
+
+    cycle, exp, model = _at_decision(store, home)
+    _serve(store, exp, "A", 30, rating=5)
+    _serve(store, exp, "B", 30, rating=1)
+    got = once(store, home, host)
+    assert got.action == "rolled_back" and got.why.startswith("B is worse: A better")
+    assert ap_state.get_cycle(store, cycle.id).outcome == "rolled_back"
+
+
+def test_decision_waits_without_a_verdict_then_gives_up_after_max_hours(demo_store, home):
+    from datetime import timedelta
+
+    store, host = demo_store, "http://127.0.0.1:9"
+    cycle, exp, model = _at_decision(store, home, **{
+        "[experiment]\n": "[decision]\nmax_hours = 1\n\n[experiment]\n"})
+    _serve(store, exp, "A", 10, rating=4)
+    _serve(store, exp, "B", 10, rating=4)
+    got = once(store, home, host)
+    assert got.action == "waiting" and "no clear difference" in got.why
+    decision = ap_state.steps_of(store, cycle.id)[-1]
+    assert decision.name == "decision" and decision.status == "waiting"
+    with store.engine.begin() as conn:  # the experiment began two hours ago
+        from ftui.store import Experiment
+
+        conn.execute(Experiment.__table__.update().values(
+            started_at=utcnow() - timedelta(hours=2)))
+    got = once(store, home, host)
+    assert got.action == "rolled_back" and "no verdict after 1 h" in got.why
+    cycle = ap_state.get_cycle(store, cycle.id)
+    assert cycle.outcome == "no_verdict" and registry.production_model(store, "general") is None
+    assert [s.name for s in ap_state.steps_of(store, cycle.id)].count("decision") == 1
