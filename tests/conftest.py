@@ -34,6 +34,7 @@ POSTGRES_TOO: dict[str, str | set[str]] = {
         "test_archiving_walks_the_chain_down_to_general_then_says_what_is_missing",
         "test_hostile_user_headers_never_reach_anothers_model",
         "test_dataset_rules_select_by_user_and_by_team"},
+    "test_autopilot": {"test_one_autopilot_per_store_and_a_stale_lock_is_taken_over"},
     "test_judge": {  # the judgement cache and current flags, the judge filters and joins
         "test_run_parses_stores_caches_and_judges_again_on_a_new_digest_or_rubric",
         "test_agreement_figures_against_hand_computed_values",

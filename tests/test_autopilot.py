@@ -510,3 +510,13 @@ def test_decision_waits_without_a_verdict_then_gives_up_after_max_hours(demo_sto
     cycle = ap_state.get_cycle(store, cycle.id)
     assert cycle.outcome == "no_verdict" and registry.production_model(store, "general") is None
     assert [s.name for s in ap_state.steps_of(store, cycle.id)].count("decision") == 1
+
+
+def test_the_loop_waits_on_an_invalid_policy_saying_why(store, home):
+    from ftui.autopilot import run
+
+    policy_path(home).write_text("[experiment]\nb_share = 9\n")
+    steps = run(store, home, "http://127.0.0.1:9", poll_s=0.01, max_steps=2)
+    assert [s.action for s in steps] == ["waiting", "waiting"]
+    assert "experiment.b_share = 9.0" in steps[0].why and "fix:" in steps[0].why
+    assert ap_state.lock_state(store)["holder"] is None  # released at the end

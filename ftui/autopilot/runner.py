@@ -71,23 +71,31 @@ def run(store: Store, home: Path, host: str, *, settings_extra: dict | None = No
     taken: list[Step] = []
     with holding_lock(store, holder) as me:
         while not stop.is_set():
+            wait = poll_s if poll_s is not None else 60.0
             try:
                 ctx = make_context(store, home, host, settings_extra, on_line)
             except FtuiError as err:
                 step = Step("waiting", "nothing: the policy cannot be used", str(err))
             else:
+                wait = poll_s if poll_s is not None else ctx.policy.poll_seconds
                 if not state.beat(store, me):
                     raise FtuiError("another autopilot took over this store's lock (this one "
                                     "was silent too long)", "run one autopilot per store")
-                step = advance(ctx)
+                try:
+                    step = advance(ctx)
+                except Exception as err:  # noqa: BLE001 - outside a cycle: say it, try again
+                    from ftui.logs import log_exception
+
+                    log_exception("autopilot step", err)
+                    step = Step("waiting", "nothing: the step could not be taken",
+                                str(err) if isinstance(err, FtuiError)
+                                else f"{type(err).__name__}: {err}")
             taken.append(step)
             if on_step is not None:
                 on_step(step)
             if max_steps is not None and len(taken) >= max_steps:
                 break
             if not step.changed:
-                wait = poll_s if poll_s is not None else (
-                    ctx.policy.poll_seconds if "ctx" in locals() else 60)
                 stop.wait(wait)
     return taken
 
