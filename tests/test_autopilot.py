@@ -520,3 +520,28 @@ def test_the_loop_waits_on_an_invalid_policy_saying_why(store, home):
     assert [s.action for s in steps] == ["waiting", "waiting"]
     assert "experiment.b_share = 9.0" in steps[0].why and "fix:" in steps[0].why
     assert ap_state.lock_state(store)["holder"] is None  # released at the end
+
+
+def test_the_judge_score_guardrail_rolls_back(demo_store, home):
+    """B's unrated answers, scored by the judge, are far below A's: a guardrail breach."""
+    from ftui.store.models import Interaction, Judgement
+
+    store, host = demo_store, "http://127.0.0.1:9"
+    cycle, exp, model = _at_decision(store, home, **{
+        "max_judge_drop = 0": "max_judge_drop = 1.0"})
+    _serve(store, exp, "A", 10, rating=4)
+    _serve(store, exp, "B", 10, rating=4)
+    with store.session() as s:
+        for arm, score in (("A", 5), ("B", 2)):
+            for i in range(10):
+                row = Interaction(messages_json="[]", content_hash=f"judged-{arm}-{i}",
+                                  experiment_id=exp.id, arm=arm)
+                s.add(row)
+                s.flush()
+                s.add(Judgement(interaction_id=row.id, cache_key=f"k-{arm}-{i}", judge="j:1",
+                                judge_digest="d", rubric="standard", rubric_version=1,
+                                options_json="{}", content_hash=row.content_hash, score=score))
+        s.commit()
+    got = once(store, home, host)
+    assert got.action == "rolled_back", got
+    assert "judge score of B 2.00 is more than 1 below A's 5.00" in got.why
