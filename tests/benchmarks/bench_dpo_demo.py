@@ -82,7 +82,8 @@ def main() -> None:
     sft, sft_built, _ = build_dataset(store, "demo-sft", DatasetSpec(val=0.2))
     sft_val = list(examples_of(store, sft.id, "validation"))[:args.limit]
     print(f"preference version {pairs.id}: {built.splits} pairs, sources "
-          f"{built.stats['sources']['all']}; sft version {sft.id}: {sft_built.splits}")
+          f"{built.stats['sources']['all']}; sft version {sft.id}: {sft_built.splits}",
+          flush=True)
 
     def measure(ref, base: str, adapter: str | None) -> dict:
         acc = preference_accuracy(store, ref, home=home, dataset_id=pairs.id,
@@ -94,6 +95,7 @@ def main() -> None:
     t = time.perf_counter()
     before = measure("demo", "demo", None)
     eval_s = time.perf_counter() - t
+    print(f"base: {json.dumps(before)} ({eval_s:.0f} s)", flush=True)
     cfg = RunConfig(method="dpo", epochs=args.epochs, max_steps=args.max_steps,
                     batch_size=args.batch, learning_rate=args.lr, beta=args.beta,
                     max_seq_len=MAX_LEN, eval_steps=100_000, save_steps=100_000).validate()
@@ -101,6 +103,7 @@ def main() -> None:
     t = time.perf_counter()
     run_worker(store, home, once=True, only=run.id)
     train_s = time.perf_counter() - t
+    print(f"trained in {train_s:.0f} s", flush=True)
     done = runs.get_run(store, run.id)
     if done.status != "completed":
         raise SystemExit(f"the DPO run did not complete: {done.status} {done.error}")
