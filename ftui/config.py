@@ -138,3 +138,8 @@ def people(users: tuple[str, ...] | list[str], teams: tuple[str, ...] | list[str
                         "config.toml's [teams] does not list",
                         'add it: [teams]\nplatform = ["alice", "bob"]  (or fix the name)')
     return sorted(set(users) | {u for u, team in members.items() if team in teams})
+
+
+def teams_in(config_file: Path) -> dict[str, str]:
+    """team_map of a config file as it is now (the gateway reads it again when it changes)."""
+    return team_map(_read_toml(config_file))

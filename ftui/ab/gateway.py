@@ -233,11 +233,11 @@ class Gateway:
         seen = _mtime(self.config_file)
         if seen == self._config_seen:
             return
-        from ftui.config import _read_toml, team_map
+        from ftui.config import teams_in
 
         self._config_seen = seen
         try:
-            self.teams = team_map(_read_toml(self.config_file))
+            self.teams = teams_in(self.config_file)
         except FtuiError as err:
             log.warning("config.toml's [teams] not applied: %s; %s", err.message, err.hint)
 
