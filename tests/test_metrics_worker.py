@@ -124,3 +124,35 @@ def test_ftui_worker_metrics_port_serves_until_stopped(store, tmp_path):
         proc.terminate()
         proc.wait(30)
         proc.stderr.close()
+
+
+def test_gpu_figures_are_exported_in_prometheus_units(store, monkeypatch):
+    """What NVML reports (through ftui.telemetry) becomes ratios and bytes; a figure the card
+    does not give is left out, not exported as 0."""
+    from prometheus_client import generate_latest
+
+    from ftui import telemetry
+    from ftui.metrics import worker_registry
+
+    cards = [telemetry.GpuStat(0, "NVIDIA H100 80GB HBM3", 87.0, 40_000.0, 81_559.0, 61.0,
+                               350.0, 700.0, 39_000.0),
+             telemetry.GpuStat(1, "NVIDIA H100 80GB HBM3", None, 1_024.0, 81_559.0, None,
+                               None, None, None)]
+    monkeypatch.setattr(telemetry, "gpu_stats", lambda pid=None: cards)
+    found: dict[str, list] = {}
+    for family in text_string_to_metric_families(generate_latest(worker_registry(store))
+                                                 .decode()):
+        for s in family.samples:
+            if "gpu" in s.labels:
+                found.setdefault(s.name, []).append((s.labels["gpu"], s.value))
+    assert found["ftui_gpu_utilization_ratio"] == [("0", 0.87)]
+    assert found["ftui_gpu_memory_used_bytes"] == [("0", 40_000 * 2**20), ("1", 1_024 * 2**20)]
+    assert found["ftui_gpu_memory_total_bytes"] == [("0", 81_559 * 2**20), ("1", 81_559 * 2**20)]
+    assert found["ftui_gpu_process_memory_bytes"] == [("0", 39_000 * 2**20)]
+
+    def broken(pid=None):
+        raise RuntimeError("NVML: GPU is lost")
+
+    monkeypatch.setattr(telemetry, "gpu_stats", broken)  # the scrape still answers
+    text = generate_latest(worker_registry(store)).decode()
+    assert "ftui_worker_busy 0.0" in text and "ftui_gpu_memory_used_bytes{" not in text
