@@ -304,7 +304,7 @@ def test_pause_stops_new_steps_at_once_and_inside_training(demo_store, home):
     store, host = demo_store, "http://127.0.0.1:9"
     write_policy(home)
     policy_path(home).write_text(policy_path(home).read_text().replace(
-        "max_steps = 2", "max_steps = 30").replace("save_steps = 2", "save_steps = 3").replace(
+        "max_steps = 2", "max_steps = 20").replace("save_steps = 2", "save_steps = 3").replace(
         "eval_steps = 2", "eval_steps = 30"))
     set_paused(store, True, "test")
     assert once(store, home, host, dry_run=True).action == "paused"
@@ -330,7 +330,7 @@ def test_pause_stops_new_steps_at_once_and_inside_training(demo_store, home):
     assert not loop.is_alive()
     assert [s.action for s in steps] == ["paused", "paused"], steps
     run_row = runs.get_run(store, cycle.run_id)
-    assert run_row.status == "cancelled" and 0 < run_row.step < 30
+    assert run_row.status == "cancelled" and 0 < run_row.step < 20
     assert ap_state.active_cycle(store).stage == "train"  # the step is taken again later
     set_paused(store, False)
     resumed = once(store, home, host)

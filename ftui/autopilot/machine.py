@@ -287,7 +287,7 @@ def _train_inline(ctx: Context, run_id: int) -> None:
     done = threading.Event()
 
     def watch() -> None:
-        while not done.wait(0.5):
+        while not done.wait(0.25):
             if state.is_paused(ctx.store):
                 ctx.pause_seen.set()
                 with contextlib.suppress(FtuiError):  # it ended meanwhile
@@ -322,7 +322,7 @@ def _gate(ctx: Context, cycle: AutopilotCycle, dry: bool) -> Step:
     done = threading.Event()
 
     def watch() -> None:
-        while not done.wait(0.5):
+        while not done.wait(0.25):
             if state.is_paused(ctx.store):
                 ctx.pause_seen.set()
                 cancel.set()
