@@ -545,3 +545,27 @@ def test_the_judge_score_guardrail_rolls_back(demo_store, home):
     got = once(store, home, host)
     assert got.action == "rolled_back", got
     assert "judge score of B 2.00 is more than 1 below A's 5.00" in got.why
+
+
+def test_a_failed_cycle_is_recorded_and_can_be_retried_at_its_step(demo_store, home):
+    from ftui import ab
+    from ftui.autopilot import retry_cycle
+
+    store, host = demo_store, "http://127.0.0.1:9"
+    cycle, exp, model = _at_decision(store, home)
+    ab.set_status(store, exp.id, "stopped")  # by hand, outside the autopilot
+    got = once(store, home, host)
+    assert got.action == "failed" and "stopped outside the autopilot" in got.why
+    failed = ap_state.get_cycle(store, cycle.id)
+    assert failed.status == "failed" and failed.stage == "decision" and failed.finished_at
+    assert ap_state.steps_of(store, cycle.id)[-1].status == "failed"
+    assert once(store, home, host).action == "idle"  # a failed cycle is not taken up alone
+    with pytest.raises(FtuiError, match="is failed|not failed"):
+        retry_cycle(store, ap_state.start_cycle(store, "{}", "other").id)
+    with store.engine.begin() as conn:  # (that other cycle ends)
+        conn.execute(ap_state.AutopilotCycle.__table__.delete().where(
+            ap_state.AutopilotCycle.__table__.c.reason == "other"))
+    ab.set_status(store, exp.id, "running")
+    again = retry_cycle(store, cycle.id)
+    assert again.status == "running" and again.error is None and again.stage == "decision"
+    assert once(store, home, host).action == "waiting"

@@ -208,6 +208,14 @@ def end_the_cycle_rolled_back(w: World) -> None:
     state.update_cycle(w.store, 1, status="finished", outcome="rolled_back", model_id=int(model))
 
 
+def fail_the_cycle(w: World) -> None:
+    """As if autopilot cycle 1 had failed building its dataset."""
+    from ftui.autopilot import state
+
+    state.update_cycle(w.store, 1, status="failed", outcome="failed", stage="dataset",
+                       error="disk full")
+
+
 # ---------------------------------------------------------------- the cases
 
 
@@ -310,6 +318,8 @@ HAPPY: dict[tuple[str, ...], Case] = {
     ("autopilot", "status"): Case(["autopilot", "status"], words=["cycle 1", "trigger"]),
     ("autopilot", "undo"): Case(["autopilot", "undo", "1"], before=end_the_cycle_rolled_back,
                                 words=["is a candidate again"]),
+    ("autopilot", "retry"): Case(["autopilot", "retry", "1"], before=fail_the_cycle,
+                                 words=["taken up again at dataset"]),
 }
 
 

@@ -158,7 +158,7 @@ def _next(ctx: Context, dry: bool) -> Step:
     if state.is_paused(store):
         ctx.pause_seen.set()
         return Step("paused", "nothing (the kill switch is on)",
-                    "ftui autopilot resume (or r in the Autopilot screen) lets it go on",
+                    "ftui autopilot resume (or x in the Autopilot screen, F7) lets it go on",
                     cycle.id if cycle else None)
     ctx.pause_seen.clear()
     if cycle is None:
@@ -587,3 +587,20 @@ def undo_cycle(store: Store, cycle_id: int | str) -> str:
         said = f"{model.name} is a candidate again"
     state.record_step(store, cycle.id, "undo", "done", said)
     return said
+
+
+def retry_cycle(store: Store, cycle_id: int | str) -> AutopilotCycle:
+    """Take a failed cycle up again at the step that failed (after fixing the cause: Ollama
+    was down, the disk was full, ...), instead of waiting for the trigger."""
+    cycle = state.get_cycle(store, cycle_id)
+    if cycle.status != "failed":
+        raise FtuiError(f"cycle {cycle.id} is {cycle.status}, not failed", "only a failed "
+                        "cycle is retried")
+    other = state.active_cycle(store)
+    if other is not None:
+        raise FtuiError(f"cycle {other.id} is running", "one cycle at a time: wait for it, or "
+                        "pause the autopilot")
+    state.record_step(store, cycle.id, "retry", "done",
+                      f"taken up again at {cycle.stage} after: {cycle.error}")
+    return state.update_cycle(store, cycle.id, status="running", outcome=None, error=None,
+                              finished_at=None, notified=False)

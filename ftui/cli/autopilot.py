@@ -5,14 +5,23 @@ from __future__ import annotations
 
 import argparse
 
-from ftui.cli.common import EXIT_OK, emit, group, leaf, progress_line, settings_for, store_for
+from ftui.cli.common import (
+    EXIT_ERROR,
+    EXIT_OK,
+    emit,
+    group,
+    leaf,
+    progress_line,
+    settings_for,
+    store_for,
+)
 
 ORDER = 75
 
 
 def _step_line(step) -> str:
-    cycle = f"cycle {step.cycle_id}: " if step.cycle_id else ""
-    return f"{cycle}{step.did}\n  why: {step.why}"
+    named = step.cycle_id and f"cycle {step.cycle_id}" not in step.did
+    return f"{f'cycle {step.cycle_id}: ' if named else ''}{step.did}\n  why: {step.why}"
 
 
 def cmd_autopilot_once(args: argparse.Namespace) -> int:
@@ -25,7 +34,7 @@ def cmd_autopilot_once(args: argparse.Namespace) -> int:
     payload = {**step.as_dict(), "dry_run": args.dry_run}
     prefix = "would: " if args.dry_run else ""
     emit(args, payload, lambda: print(prefix + _step_line(step)))
-    return EXIT_OK
+    return EXIT_ERROR if step.action == "failed" else EXIT_OK
 
 
 def cmd_autopilot_run(args: argparse.Namespace) -> int:
@@ -129,6 +138,15 @@ def cmd_autopilot_undo(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_autopilot_retry(args: argparse.Namespace) -> int:
+    from ftui.autopilot import retry_cycle
+
+    cycle = retry_cycle(store_for(args), args.cycle)
+    emit(args, {"cycle": cycle.id, "stage": cycle.stage}, lambda: print(
+        f"cycle {cycle.id} taken up again at {cycle.stage}: the next step redoes it"))
+    return EXIT_OK
+
+
 def register(sub) -> None:
     g = group(sub, "autopilot", help="retrain, gate, deploy and A/B test by a policy",
               description="The autopilot: when feedback arrives it builds a dataset, trains, "
@@ -151,6 +169,9 @@ def register(sub) -> None:
     p.add_argument("--force", action="store_true", help="replace an existing policy")
     p = leaf(g, "undo", cmd_autopilot_undo, help="reverse a finished cycle's promotion or "
              "rollback (through the stage history)")
+    p.add_argument("cycle", help="the cycle id")
+    p = leaf(g, "retry", cmd_autopilot_retry, help="take a failed cycle up again at the step "
+             "that failed (after fixing its cause)")
     p.add_argument("cycle", help="the cycle id")
 
 
