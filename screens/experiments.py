@@ -98,6 +98,7 @@ class Dashboard:
     report: dict | None = None
     curves: dict | None = None
     ranking: list | None = None
+    judged: dict | None = None  # the judge metric (issue 13): ftui.judge.experiment
 
 
 class ExperimentsScreen(FtuiScreen):
@@ -125,6 +126,10 @@ class ExperimentsScreen(FtuiScreen):
         Binding("P", "promote", "Promote winner",
                 tooltip="Promote the winner to production (the gate runs first)"),
         Binding("r", "reload", "Reload", show=False),
+        Binding("J", "judged_basis", "Verdict basis", show=False,
+                tooltip="Rest the verdict on judged traffic (labelled), or back on ratings"),
+        Binding("w", "ranking_voters", "Ranking voters", show=False,
+                tooltip="Whose arena votes the ranking counts: people, all, judges"),
     ]
 
     def __init__(self) -> None:
@@ -134,6 +139,10 @@ class ExperimentsScreen(FtuiScreen):
         self._ranked_at: int | None = None
         self._ranked: list = []
         self.shown_report: dict | None = None  # the report on screen (the promote key reads it)
+        self.shown_judged: dict | None = None  # the judge metric on screen
+        self._judged_at: tuple | None = None
+        self._judged: dict | None = None
+        self.voters = "human"  # whose arena votes the ranking counts (ftui.ab.arena.VOTERS)
 
     def compose(self) -> ComposeResult:
         yield SectionBar("experiments")
@@ -177,8 +186,23 @@ class ExperimentsScreen(FtuiScreen):
         board.report = report(self.store, exp_id)
         board.curves = cumulative(self.store, exp_id)
         board.ranking = self._ranking()
+        board.judged = self._judged_report(exp_id)
         self.reports += 1
         return board
+
+    def _judged_report(self, exp_id: int) -> dict:
+        """The judge metric; recomputed only when judgements or interactions changed."""
+        from ftui.judge.experiment import judged_key, judged_report
+
+        key = judged_key(self.store, exp_id)
+        if self._judged_at != key:
+            self._judged_at, self._judged = key, judged_report(self.store, exp_id)
+        return self._judged
+
+    def basis(self, exp_id: int | None) -> str:
+        """What the verdict of `exp_id` rests on: "ratings" (default) or "judged"."""
+        chosen = self.recall("experiments.verdict_basis", {}, dict)
+        return "judged" if chosen.get(str(exp_id)) == "judged" else "ratings"
 
     def _ranking(self) -> list[dict]:
         """Bradley-Terry over every vote; recomputed only when the vote count changes."""
@@ -190,8 +214,9 @@ class ExperimentsScreen(FtuiScreen):
 
         with self.store.session() as s:
             n = s.exec(select(func.count()).select_from(ArenaVote)).one()
-        if self._ranked_at != n:
-            self._ranked_at, self._ranked = n, ranking(self.store, rounds=100) if n else []
+        if self._ranked_at != (n, self.voters):
+            self._ranked_at = (n, self.voters)
+            self._ranked = ranking(self.store, rounds=100, voters=self.voters) if n else []
         return self._ranked
 
     # ------------------------------------------------------------ drawing (UI thread)
@@ -205,7 +230,7 @@ class ExperimentsScreen(FtuiScreen):
             if board.report is not None:
                 self.refresh_all()  # the cursor moved during the read
             return
-        self.shown_report = board.report
+        self.shown_report, self.shown_judged = board.report, board.judged
         self._draw(board)
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
@@ -223,7 +248,13 @@ class ExperimentsScreen(FtuiScreen):
             e["status"], "yellow"))
         verdict.append(f"   alias {e['alias']} · B share {e['split_b']:.0%} · metric "
                        f"{e['primary_metric']}\n", style="dim")
-        verdict.append(r["verdict"], style="bold " + ("green" if r["winner"] else "yellow"))
+        j = board.judged or {}
+        if self.basis(e["id"]) == "judged" and j.get("judged_verdict"):  # the operator chose it
+            verdict.append("verdict " + j["judged_verdict"], style="bold magenta")
+            verdict.append(f"\nratings verdict (not the basis now; J goes back): {r['verdict']}",
+                           style="dim")
+        else:
+            verdict.append(r["verdict"], style="bold " + ("green" if r["winner"] else "yellow"))
         self.query_one("#verdict", Static).update(verdict)
         table = Table(box=None, pad_edge=False, expand=False)
         a, b = r["arms"]["A"], r["arms"]["B"]
@@ -253,9 +284,15 @@ class ExperimentsScreen(FtuiScreen):
                          f" ({_fmt(ar['b_win_rate'], '.0%')}) p = {_fmt(ar['p_value'])} · ties "
                          f"{ar['ties']} · both bad {ar['both_bad']} · left side wins "
                          f"{_fmt(ar['left_win_rate'], '.0%')}\n")
+        from ftui.ab.arena import VOTERS_LABEL
+        from ftui.judge.experiment import judged_lines
+
+        for line in judged_lines(j) if j else []:  # beside the human figures, never in them
+            lines.append(line + "\n", style="magenta")
         ranked = board.ranking or []
-        if len(ranked) > 2:  # more than two models met in the arena: rank them all
-            lines.append("arena ranking (Bradley-Terry, 95%): " + ", ".join(
+        if len(ranked) > 2 or self.voters != "human":  # rank every model that met in the arena
+            lines.append(f"arena ranking (Bradley-Terry, 95%, {VOTERS_LABEL[self.voters]}; "
+                         "w changes): " + ", ".join(
                 f"{x['model']} {x['strength']:.2f} [{x['ci95'][0]:.2f}, {x['ci95'][1]:.2f}]"
                 for x in ranked) + "\n")
         self.query_one("#exp-figures", Static).update(Group(table, lines))
@@ -305,10 +342,32 @@ class ExperimentsScreen(FtuiScreen):
 
         self.app.push_screen(ArenaScreen(self.selected))
 
+    def action_judged_basis(self) -> None:
+        if self.selected is None:
+            return
+        chosen = dict(self.recall("experiments.verdict_basis", {}, dict))
+        judged = self.basis(self.selected) != "judged"
+        chosen[str(self.selected)] = "judged" if judged else "ratings"
+        self.remember("experiments.verdict_basis", chosen)
+        self.say("the verdict now rests on JUDGED traffic (a judge's scores, labelled); J goes "
+                 "back to ratings" if judged else "the verdict rests on people's ratings again")
+        self.refresh_all()
+
+    def action_ranking_voters(self) -> None:
+        from ftui.ab.arena import VOTERS, VOTERS_LABEL
+
+        self.voters = VOTERS[(VOTERS.index(self.voters) + 1) % len(VOTERS)]
+        self.say(f"arena ranking: {VOTERS_LABEL[self.voters]}")
+        self.refresh_all()
+
     def action_promote(self) -> None:
         r = self.shown_report  # computed off the UI thread; promote_winner reads it again
         if self.selected is None or r is None or r["experiment"]["id"] != self.selected:
             return
+        j = self.shown_judged or {}
+        if self.basis(self.selected) == "judged" and j.get("judged_verdict"):
+            # the operator chose judged traffic: its verdict and winner, labelled in the history
+            r = {**r, "winner": j["judged_winner"], "verdict": "verdict " + j["judged_verdict"]}
         if r["winner"] is None:
             self.say(f"no winner yet: {r['verdict']}", severity="warning", timeout=8)
             return
@@ -321,7 +380,7 @@ class ExperimentsScreen(FtuiScreen):
         def promote(force, gate, on_line):
             return promote_winner(self.store, exp_id, arm, force=force, gate=gate,
                                   home=self.settings.home, host=self.settings.ollama_host,
-                                  on_line=on_line)
+                                  on_line=on_line, verdict=r["verdict"])
 
         def promoted(out) -> None:
             self.say(f"{out['model']} is production in {out['slot']}; the experiment is "

@@ -194,3 +194,109 @@ async def test_f4_evaluate_with_a_judge_then_compare_and_judge_pairwise(store, j
         assert "B's win rate over decisive pairs 100%" in shown and "both orders" in shown
         await pilot.press("escape")
         await wait_until(pilot, lambda: isinstance(app.screen, CompareDialog))
+
+
+# ---------------------------------------------------------------- F5: the judge metric
+
+def printed(renderable) -> str:
+    import io
+
+    from rich.console import Console
+
+    console = Console(width=400, file=io.StringIO(), record=True)
+    console.print(renderable)
+    return console.export_text()
+
+
+def _judged_experiment(store, server, tmp_path, per_arm: int = 12):
+    """An experiment whose traffic nobody rated, judged through the stand-in: A's answers get
+    2-3, B's 4-5; two rated interactions give the agreement something to measure."""
+    from test_judge import JUDGE
+
+    from ftui import ab
+    from ftui.ingest import log_interaction
+    from ftui.judge.run import judge_interactions
+
+    exp = ab.create_experiment(store, name="judged-exp", alias="assistant", model_a="a:1",
+                               model_b="b:1", salt="z", min_samples=per_arm)
+    ids = []
+    for k in range(per_arm):
+        for arm, score in (("A", 2 + k % 2), ("B", 4 + k % 2)):
+            ids.append(log_interaction(
+                store, [{"role": "user", "content": f"q{k}"},
+                        {"role": "assistant", "content": f"score {score}"}],
+                user_id=f"{arm}{k}", experiment_id=exp.id, arm=arm).id)
+    for rating in (2, 5):
+        ids.append(log_interaction(store, [{"role": "user", "content": "q"},
+                                           {"role": "assistant", "content": f"score {rating}"}],
+                                   rating=rating).id)
+    report = judge_interactions(store, ids, judge=JUDGE, home=tmp_path, host=server.url)
+    assert report.judged == len(ids)
+    return exp
+
+
+def test_judged_verdict_is_labelled_and_apart_from_the_ratings_verdict(store, judged_world,
+                                                                       tmp_path):
+    from ftui.ab.report import report
+    from ftui.judge.experiment import JUDGED_LABEL, judged_report
+
+    server = judged_world[0]
+    exp = _judged_experiment(store, server, tmp_path)
+    r = judged_report(store, exp.id)
+    assert r["judged_winner"] == "B" and r["judged_verdict"].startswith(JUDGED_LABEL)
+    assert "B better" in r["judged_verdict"] and r["arms"]["B"]["judged_units"] == 12
+    human = report(store, exp.id)  # the ratings verdict does not move
+    assert human["winner"] is None and human["verdict"].startswith("not enough data")
+    fewer = judged_report(store, exp.id)
+    exp.min_samples = 13
+    from ftui.judge.agreement import agreement
+    from ftui.judge.experiment import judged_verdict
+
+    a, b = dict(fewer["arms"]["A"]), dict(fewer["arms"]["B"])
+    a["_units"] = b["_units"] = [3.0] * 12
+    said = judged_verdict(exp, a, b, agreement(store))
+    assert said["judged_winner"] is None and "12 of the 13 judged unrated" in said[
+        "judged_verdict"]
+
+
+async def test_f5_judge_metric_beside_ratings_and_a_judged_verdict_by_choice(
+        store, judged_world, tmp_path):
+    from ftui.screens.dialogs import ConfirmDialog
+    from ftui.screens.experiments import ExperimentsScreen
+    from test_models_screen import wait_until
+
+    from ftui import ab, registry
+    from ftui.config import Settings
+
+    server = judged_world[0]
+    exp = _judged_experiment(store, server, tmp_path)
+    app = FtuiApp(store, Settings(home=tmp_path, database_url=store.url,
+                                  ollama_host=server.url))
+    async with app.run_test(size=(160, 48)) as pilot:
+        await pilot.press("f5")
+        await wait_until(pilot, lambda: isinstance(app.screen, ExperimentsScreen)
+                         and app.screen.shown_judged is not None)
+        screen = app.screen
+        figures = printed(screen.query_one("#exp-figures").content)
+        assert "judged (a model's opinion, not people's ratings)" in figures
+        assert "A 2.50 [" in figures and "B 4.50 [" in figures
+        assert "judge vs people kappa" in figures
+        verdict = str(screen.query_one("#verdict").render())
+        assert verdict.count("not enough data") == 1 and "JUDGED" not in verdict  # ratings
+        await pilot.press("P")
+        await pilot.pause(0.2)
+        assert not isinstance(app.screen, ConfirmDialog)  # no winner on ratings
+
+        await pilot.press("J")  # the operator rests the verdict on judged traffic
+        await wait_until(pilot, lambda: "verdict on JUDGED traffic" in str(
+            screen.query_one("#verdict").render()))
+        verdict = str(screen.query_one("#verdict").render())
+        assert "B better" in verdict and "ratings verdict (not the basis now" in verdict
+        await pilot.press("P")
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+        await pilot.press("y")
+        await wait_until(pilot, lambda: ab.get_experiment(store, exp.id).status == "stopped",
+                         timeout=30)
+    winner = registry.get_model(store, "b:1")
+    assert winner.stage == "production"
+    assert "JUDGED traffic" in registry.history(store, winner.id)[-1].note

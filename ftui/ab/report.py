@@ -238,11 +238,13 @@ def cumulative(store: Store, ref: int | str) -> dict[str, list[tuple[int, float]
 def promote_winner(store: Store, ref: int | str, arm: str | None = None, *,
                    force: str | None = None, gate: dict[str, Any] | None = None,
                    home=None, host: str | None = None, general_items: int | None = None,
-                   on_line=None) -> dict[str, Any]:
+                   on_line=None, verdict: str | None = None) -> dict[str, Any]:
     """Promote the winning arm's model to production in the experiment's slot (an Ollama name
     not yet in the registry is registered first) and stop the experiment. The promotion goes
     through the regression gate (registry.promote): a failed gate refuses it unless `force`
-    gives a reason; `gate` passes a result already computed for that model and slot."""
+    gives a reason; `gate` passes a result already computed for that model and slot.
+    `verdict`: the verdict the promotion rests on when it is not the report's (a judged one,
+    issue 13), kept in the stage history as it is labelled."""
     from ftui import registry
     from ftui.ab.experiments import set_status
     from ftui.config import load_settings
@@ -250,6 +252,8 @@ def promote_winner(store: Store, ref: int | str, arm: str | None = None, *,
 
     exp = get_experiment(store, ref)
     result = report(store, exp.id)
+    if verdict:
+        result["verdict"] = verdict
     arm = arm or result["winner"]
     if arm not in ("A", "B"):
         raise FtuiError(f"experiment {exp.name} has no winner yet: {result['verdict']}",
