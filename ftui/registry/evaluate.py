@@ -191,7 +191,12 @@ def evaluate(store: Store, ref: int | str, *, home: Path, host: str,
     cancel = cancel or threading.Event()
     from ftui.train.runs import require_model_files
 
-    require_model_files(store, get_model(store, ref), "evaluate")  # on another machine: say so
+    try:
+        registered = get_model(store, ref)
+    except FtuiError:  # a base (tiny, demo, a folder): preference accuracy still takes it
+        registered = None
+    if registered is not None:  # on another machine: say so
+        require_model_files(store, registered, "evaluate")
     if wants_preference_eval(store, ref, dataset_id):  # pairs: preference accuracy (issue 12)
         return preference_accuracy(store, ref, home=home, dataset_id=dataset_id, split=split,
                                    limit=limit, max_len=max_len, on_progress=on_progress,
