@@ -72,6 +72,11 @@ def test_judge_votes_both_orders_recorded_apart_from_people(store, server, tmp_p
     summary = judge_arena_summary(store, exp.id)
     assert (summary["votes"], summary["decisive"], summary["b_wins"]) == (3, 2, 0)
     assert summary["voters"] == [VOTER]
+    from ftui.judge.experiment import judged_lines, judged_report
+
+    shown = judged_lines(judged_report(store, exp.id))  # F5's lines: apart, labelled
+    assert any(f"judges' votes (kept out of the verdict): 3 by {VOTER} · B wins 0/2" in line
+               for line in shown)
 
     # a person votes: theirs counts, and each count is kept apart
     record_vote(store, model_a="a:1", model_b="b:1", left="B", winner="B", messages=asked[1],

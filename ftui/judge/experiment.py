@@ -44,6 +44,7 @@ def judged_report(store: Store, ref: int | str, judge: str | None = None) -> dic
     from ftui.ab.experiments import get_experiment
     from ftui.ab.stats import welch
     from ftui.judge.agreement import agreement
+    from ftui.judge.arena import judge_arena_summary
 
     exp = get_experiment(store, ref)
     IC, J = Interaction.__table__.c, Judgement.__table__.c
@@ -71,7 +72,7 @@ def judged_report(store: Store, ref: int | str, judge: str | None = None) -> dic
             "diff_mean_judge_unrated": t.diff if t else None,
             "diff_ci95": [t.low, t.high] if t else None, "p_value": t.p_value if t else None,
             "agreement": {k: trust[k] for k in ("n", "kappa_quadratic", "spearman", "warning")},
-            **verdict}
+            "arena_judges": judge_arena_summary(store, exp.id), **verdict}
 
 
 def judged_verdict(exp, a: dict[str, Any], b: dict[str, Any],
@@ -121,20 +122,32 @@ def judged_key(store: Store, experiment_id: int) -> tuple:
     primary-key maxima, cheap enough to read on every dashboard refresh)."""
     from sqlalchemy import func
 
+    from ftui.store.models import ArenaVote
+
     with store.engine.connect() as conn:
+        v = conn.execute(select(func.max(ArenaVote.__table__.c.id))).scalar()
         j = conn.execute(select(func.max(Judgement.__table__.c.id))).scalar()
         i = conn.execute(select(func.max(Interaction.__table__.c.id))).scalar()
         r = conn.execute(select(func.count()).select_from(Interaction.__table__).where(
             Interaction.__table__.c.rating.is_not(None))).scalar()
-    return experiment_id, j, i, r
+    return experiment_id, j, i, r, v
 
 
 def judged_lines(r: dict[str, Any]) -> list[str]:
     """The judge metric for the dashboard, beside (never inside) the human figures."""
     a, b = r["arms"]["A"], r["arms"]["B"]
+    votes = r.get("arena_judges")
+    arena = []
+    if votes:
+        rate = votes["b_win_rate"]
+        shown = "-" if rate is None else (f"{rate:.0%} [{votes['b_win_rate_ci95'][0]:.0%}, "
+                                          f"{votes['b_win_rate_ci95'][1]:.0%}]")
+        arena = [f"arena, judges' votes (kept out of the verdict): {votes['votes']} by "
+                 f"{', '.join(votes['voters'])} · B wins {votes['b_wins']}/{votes['decisive']} "
+                 f"{shown} · ties {votes['ties']}"]
     if not a["judged"] and not b["judged"]:
         return ["judged: no judge scores yet for this experiment's traffic (F1: filter it, "
-                "then J; or ftui judge run)"]
+                "then J; or ftui judge run)", *arena]
 
     def arm(x: dict) -> str:
         ci = x["mean_judge_unrated_ci95"]
@@ -152,4 +165,4 @@ def judged_lines(r: dict[str, Any]) -> list[str]:
     kappa = "-" if t["kappa_quadratic"] is None else f"{t['kappa_quadratic']:.2f}"
     out.append(f"judged: judge vs people kappa {kappa} over {t['n']} interactions"
                + (f" — {t['warning']}" if t["warning"] else ""))
-    return out
+    return out + arena
