@@ -78,21 +78,25 @@ def _schema_diff(url: str) -> list:
         engine.dispose()
 
 
+PRE_ALEMBIC = "0003_autopilot_tables"  # what models.py held when Alembic came in
+
+
 def make_pre_alembic_store(url: str, lacking: bool = True) -> None:
-    """A store as the code from before Alembic left it: create_all of the tables, store_meta at
-    schema 5, no alembic_version. With `lacking`, one made before this session's changes and
-    before the judge: no arena_vote.voter, no judgement or autopilot tables."""
+    """A store as the code from before Alembic left it: its tables (create_all of the models of
+    that day, rebuilt here by the revisions up to that day, so later revisions do not leak in),
+    store_meta at schema 5, no alembic_version. With `lacking`, one made before this session's
+    changes and before the judge: no arena_vote.voter, no judgement or autopilot tables."""
+    from alembic import command
+
     engine = create_engine(url)
-    if engine.dialect.name == "sqlite":
-        with engine.connect() as conn:  # as ftui's engine left every store it opened
-            conn.exec_driver_sql("PRAGMA journal_mode=WAL")
-    tables = [t for t in SQLModel.metadata.sorted_tables
-              if not (lacking and (t.name.startswith("autopilot_") or t.name == "judgement"))]
-    SQLModel.metadata.create_all(engine, tables=tables)
     with engine.begin() as conn:
-        conn.execute(text("INSERT INTO store_meta (key, value) VALUES ('schema_version', '5')"))
+        if engine.dialect.name == "sqlite":  # as ftui's engine left every store it opened
+            conn.exec_driver_sql("PRAGMA journal_mode=WAL")
+        command.upgrade(migrations.config(conn), migrations.BASELINE if lacking else PRE_ALEMBIC)
+        conn.execute(text("DROP TABLE alembic_version"))
         if lacking:
-            conn.execute(text("ALTER TABLE arena_vote DROP COLUMN voter"))
+            conn.execute(text("DROP TABLE judgement"))
+        conn.execute(text("INSERT INTO store_meta (key, value) VALUES ('schema_version', '5')"))
         conn.execute(text(
             "INSERT INTO interaction (created_at, updated_at, source, reasoning_mode, "
             "messages_json, preview, status, tags, content_hash) VALUES "
@@ -101,9 +105,6 @@ def make_pre_alembic_store(url: str, lacking: bool = True) -> None:
         conn.execute(text(
             "INSERT INTO arena_vote (model_a, model_b, \"left\", winner, prompt_json, answer_a, "
             "answer_b, created_at) VALUES ('a', 'b', 'A', 'A', '[]', 'x', 'y', "
-            "'2026-01-01 00:00:00')" if lacking else
-            "INSERT INTO arena_vote (model_a, model_b, \"left\", winner, prompt_json, answer_a, "
-            "answer_b, voter, created_at) VALUES ('a', 'b', 'A', 'A', '[]', 'x', 'y', 'human', "
             "'2026-01-01 00:00:00')"))
     engine.dispose()
 

@@ -292,6 +292,9 @@ def deploy(store: Store, ref: int | str, *, home: Path, host: str, name: str | N
 
     say = on_line or (lambda _line: None)
     model = get_model(store, ref)
+    from ftui.train.runs import require_model_files
+
+    require_model_files(store, model, "deploy")  # trained on another machine: say where
     plan = plan_deploy(model, Path(home), ollama_base, quantize)
     target = name or f"ftui-{slug(model.name)}"
     client = ollama.Client(host=host, timeout=timeout_s)

@@ -1,6 +1,6 @@
 """The store: SQLModel tables over SQLite (or any SQLAlchemy URL)."""
 
-from ftui.store.db import SCHEMA_VERSION, Store, open_store
+from ftui.store.db import SCHEMA_VERSION, Store, db_now, open_store
 from ftui.store.models import (
     ArenaVote,
     Assignment,
@@ -19,6 +19,7 @@ from ftui.store.models import (
     RunMetric,
     StoreMeta,
     TrainingRun,
+    Worker,
     utcnow,
 )
 
@@ -26,4 +27,4 @@ __all__ = ["SCHEMA_VERSION", "ArenaVote", "Assignment", "AutopilotCycle", "Autop
            "AutopilotStep", "Dataset", "DatasetExample",
            "DatasetPreference", "Experiment",
            "Interaction", "ModelEvent", "Outcome", "RegisteredModel", "RunEvent", "RunMetric",
-           "Store", "StoreMeta", "TrainingRun", "open_store", "utcnow"]
+           "Store", "StoreMeta", "TrainingRun", "Worker", "db_now", "open_store", "utcnow"]

@@ -14,7 +14,8 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, DatabaseError, SQLAlchemyError
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
-from sqlalchemy.types import Boolean
+from sqlalchemy.sql.visitors import InternalTraversal
+from sqlalchemy.types import Boolean, DateTime
 from sqlmodel import Session, create_engine, select
 
 from ftui.errors import StoreError
@@ -80,6 +81,32 @@ def _like(element, compiler, **kw):
 def _ilike(element, compiler, **kw):
     column, pattern = list(element.clauses)
     return compiler.process(column.ilike(pattern, escape="\\"), **kw)
+
+
+class db_now(FunctionElement):  # noqa: N801 - used like a SQL function
+    """The database server's clock in naive UTC (like utcnow()), `offset_s` seconds away. Every
+    machine that shares a store stamps heartbeats with it and judges staleness by it, so a
+    worker whose own clock is off is not taken for dead (or alive)."""
+
+    type = DateTime()
+    inherit_cache = True
+    name = "db_now"
+    _traverse_internals = [("offset_s", InternalTraversal.dp_plain_obj)]  # part of the cache key
+
+    def __init__(self, offset_s: int = 0) -> None:
+        self.offset_s = int(offset_s)
+        super().__init__()
+
+
+@compiles(db_now)
+def _now_sqlite(element, compiler, **kw):
+    # SQLite's 'now' is UTC; the format matches how SQLAlchemy stores datetimes (to the ms)
+    return f"strftime('%Y-%m-%d %H:%M:%f', 'now', '{element.offset_s:+d} seconds')"
+
+
+@compiles(db_now, "postgresql")
+def _now_pg(element, compiler, **kw):
+    return f"(timezone('utc', clock_timestamp()) + interval '{element.offset_s:d} seconds')"
 
 
 class Store:

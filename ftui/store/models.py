@@ -424,3 +424,25 @@ class AutopilotLock(SQLModel, table=True):
     paused: bool = False
     paused_at: datetime | None = Field(default=None, sa_column=Column(DateTime))
     pause_note: str | None = Field(default=None, sa_column=Column(Text))
+
+
+class Worker(SQLModel, table=True):
+    """A training worker process (`ftui worker`) on some machine sharing the store: what it can
+    serve (its GPUs, read through NVML when it starts), the run it trains, and its heartbeat on
+    the database's clock (a worker whose heartbeat is older than a minute is gone)."""
+
+    __tablename__ = "worker"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(unique=True)  # host:pid, as in training_run.worker
+    host: str
+    pid: int
+    status: str = "idle"  # idle / training / stopped
+    started_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime, nullable=False))
+    heartbeat_at: datetime | None = Field(default=None, sa_column=Column(DateTime, index=True))
+    gpu_count: int = 0
+    gpu_kind: str | None = None  # the GPUs' names, e.g. "NVIDIA H100 80GB HBM3" (distinct, joined)
+    gpu_memory_mb: int | None = None  # per GPU (the smallest)
+    current_run_id: int | None = Field(default=None, foreign_key="training_run.id",
+                                       ondelete="SET NULL")
+    runs_dir: str | None = None  # where it keeps run files ($FTUI_HOME/runs on its machine)

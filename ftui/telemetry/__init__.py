@@ -74,7 +74,7 @@ def gpu_stats(pid: int | None = None) -> list[GpuStat]:
         return []
     pid = pid or os.getpid()
     out = []
-    for i in range(_safe(nv.nvmlDeviceGetCount) or 0):
+    for i in range(int(_safe(nv.nvmlDeviceGetCount) or 0)):  # _safe returns a float
         h = nv.nvmlDeviceGetHandleByIndex(i)
         util = _safe(nv.nvmlDeviceGetUtilizationRates, h)
         mem = _safe(nv.nvmlDeviceGetMemoryInfo, h)

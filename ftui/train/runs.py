@@ -10,7 +10,7 @@ import json
 import os
 import shutil
 import socket
-from datetime import timedelta
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,7 @@ from sqlmodel import col, select
 
 from ftui.curate import get_dataset
 from ftui.errors import FtuiError
-from ftui.store import RegisteredModel, RunEvent, RunMetric, Store, TrainingRun, utcnow
+from ftui.store import RegisteredModel, RunEvent, RunMetric, Store, TrainingRun, db_now, utcnow
 from ftui.train.config import RunConfig
 
 ACTIVE = ("running", "paused")
@@ -30,6 +30,88 @@ T = TrainingRun.__table__
 
 def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def host_of(worker: str | None) -> str | None:
+    """The machine of a `host:pid` worker name."""
+    return worker.rsplit(":", 1)[0] if worker else None
+
+
+@dataclass(frozen=True)
+class Capacity:
+    """What a worker can serve: its machine's GPUs (from NVML) and where it keeps run files."""
+
+    host: str
+    gpu_names: tuple[str, ...] = ()
+    gpu_memory_mb: tuple[int, ...] = ()  # per GPU, same order as gpu_names
+    runs_dir: Path | None = None
+
+    @property
+    def gpu_count(self) -> int:
+        return len(self.gpu_names)
+
+
+def gpu_needs(config: dict[str, Any]) -> str:
+    """A run's GPU requirement in words ("" when it has none)."""
+    gpus, kind = int(config.get("gpus") or 0), str(config.get("gpu_kind") or "")
+    memory = float(config.get("gpu_memory_gb") or 0)
+    if not (gpus or kind or memory):
+        return ""
+    what = " ".join(x for x in (kind, f"{memory:g} GB+" if memory else "") if x)
+    count = max(gpus, 1)
+    return f"{count} {what + ' ' if what else ''}GPU{'s' if count > 1 else ''}"
+
+
+def gpu_unmet(config: dict[str, Any], capacity: Capacity) -> str | None:
+    """Why `capacity` lacks the GPUs a run's config asks for (None: it has them)."""
+    gpus, kind = int(config.get("gpus") or 0), str(config.get("gpu_kind") or "").lower()
+    # GB as on the card's box (10^9 bytes): an "80GB" H100 has 81559 MiB, 79.6 GiB
+    memory_mb = float(config.get("gpu_memory_gb") or 0) * 1e9 / 2**20
+    if not (gpus or kind or memory_mb):
+        return None
+    fitting = [n for n, m in zip(capacity.gpu_names, capacity.gpu_memory_mb, strict=False)
+               if kind in n.lower() and m >= memory_mb]
+    if len(fitting) >= max(gpus, 1):
+        return None
+    have = (f"{capacity.gpu_count} GPU(s): {', '.join(dict.fromkeys(capacity.gpu_names))}"
+            if capacity.gpu_count else "no NVIDIA GPU")
+    return f"needs {gpu_needs(config)}; {capacity.host} has {have}"
+
+
+def unmet(run: TrainingRun, capacity: Capacity) -> str | None:
+    """Why a worker with `capacity` cannot take `run` (None: it can): too few GPUs of the kind
+    and memory the run's config asks for, or the run's checkpoints are not reachable from it
+    (it would otherwise start again from step 0)."""
+    if why := gpu_unmet(run.config, capacity):
+        return why
+    if run.step > 0 and run.output_dir:
+        here = (capacity.runs_dir / f"run-{run.id}" if capacity.runs_dir
+                else Path(run.output_dir))
+        if not here.is_dir():
+            return files_missing(run, here)
+    return None
+
+
+def files_missing(run: TrainingRun, where: Path | str) -> str:
+    held = host_of(run.worker)
+    by = f", written by the worker on {held}" if held else ""
+    return (f"run {run.id}'s files are not reachable from {socket.gethostname()} ({where} is "
+            f"missing{by})")
+
+
+FILES_FIX = ("do it on the machine that holds them, or share $FTUI_HOME/runs between the "
+             "machines (e.g. NFS, mounted at the same path on each)")
+
+
+def require_files(run: TrainingRun | None, path: str | Path | None, what: str) -> None:
+    """Refuse to `what` (evaluate, deploy, resume...) a run's files that are not on this machine,
+    naming the machine that wrote them."""
+    if path is None or Path(path).exists():
+        return
+    if run is None:
+        raise FtuiError(f"cannot {what}: {path} is missing on {socket.gethostname()}",
+                        "check the path, or do it on the machine that holds the files")
+    raise FtuiError(f"cannot {what}: {files_missing(run, path)}", FILES_FIX)
 
 
 def check_base(base: str) -> None:
@@ -129,27 +211,36 @@ def update_run(store: Store, run_id: int, **values: Any) -> None:
         conn.execute(update(T).where(T.c.id == run_id).values(**values))
 
 
-def claim_next(store: Store, only: int | None = None) -> int | None:
-    """Atomically take the oldest queued run (or run `only`) for this worker."""
-    with store.engine.begin() as conn:
-        stmt = select(TrainingRun.id).where(TrainingRun.status == "queued")
-        if only is not None:
-            stmt = stmt.where(TrainingRun.id == only)
-        run_id = conn.execute(stmt.order_by(col(TrainingRun.id)).limit(1)).scalar()
-        if run_id is None:
-            return None
-        taken = conn.execute(update(T).where(T.c.id == run_id, T.c.status == "queued").values(
-            status="running", worker=worker_name(), heartbeat_at=utcnow(),
-            started_at=func.coalesce(T.c.started_at, utcnow()), cancel_requested=False,
-            pause_requested=False, error=None))
-    return run_id if taken.rowcount == 1 else None
+def claim_next(store: Store, only: int | None = None, capacity: Capacity | None = None,
+               name: str | None = None) -> int | None:
+    """Take the oldest queued run (or run `only`) that `capacity` can serve, for this worker.
+    A compare-and-set: the update wins only while the run is still queued, so of several
+    workers (processes, machines) reaching for the same run exactly one gets it; the others
+    go on to the next run."""
+    stmt = select(TrainingRun).where(TrainingRun.status == "queued")
+    if only is not None:
+        stmt = stmt.where(TrainingRun.id == only)
+    with store.session() as s:
+        queued = list(s.exec(stmt.order_by(col(TrainingRun.id)).limit(100)))
+    for run in queued:
+        if capacity is not None and unmet(run, capacity):
+            continue
+        with store.engine.begin() as conn:
+            taken = conn.execute(update(T).where(T.c.id == run.id, T.c.status == "queued").values(
+                status="running", worker=name or worker_name(), heartbeat_at=db_now(),
+                started_at=func.coalesce(T.c.started_at, utcnow()), cancel_requested=False,
+                pause_requested=False, error=None))
+        if taken.rowcount == 1:
+            return run.id
+    return None
 
 
 def mark_stale(store: Store, stale_after_s: int = STALE_AFTER_S) -> int:
-    """Runs whose worker stopped beating are `interrupted` (resumable from their checkpoint)."""
-    limit = utcnow() - timedelta(seconds=stale_after_s)
+    """Runs whose worker stopped beating are `interrupted` (resumable from their checkpoint).
+    Judged on the database's clock, which stamped the heartbeats."""
     with store.engine.begin() as conn:
-        result = conn.execute(update(T).where(T.c.status.in_(ACTIVE), T.c.heartbeat_at < limit)
+        result = conn.execute(update(T).where(T.c.status.in_(ACTIVE),
+                                              T.c.heartbeat_at < db_now(-stale_after_s))
                               .values(status="interrupted",
                                       error="the worker stopped (closed terminal, killed, or "
                                             "crashed) — resume to continue from the last checkpoint"))
@@ -191,9 +282,38 @@ def resume_run(store: Store, run_id: int) -> TrainingRun:
     if run.status not in RESUMABLE:
         raise FtuiError(f"run {run.id} is {run.status}; resume works on "
                         f"{', '.join(RESUMABLE)} runs", "wait for it to end, or cancel it first")
+    if run.step > 0 and run.output_dir and not Path(run.output_dir).is_dir():
+        held = host_of(run.worker)
+        if not _live_worker_on(store, held):
+            raise FtuiError(f"cannot resume: {files_missing(run, run.output_dir)}, and no worker "
+                            f"runs there", f"start `ftui worker` on {held} (it takes the run), "
+                            f"or {FILES_FIX}")
     update_run(store, run.id, status="queued", finished_at=None, cancel_requested=False)
     log(store, run.id, f"queued again from step {run.step}")
     return get_run(store, run.id)
+
+
+def _live_worker_on(store: Store, host: str | None) -> bool:
+    from ftui.store import Worker
+
+    if host is None:
+        return False
+    with store.session() as s:
+        return s.exec(select(func.count()).select_from(Worker).where(
+            Worker.host == host, Worker.status != "stopped",
+            col(Worker.heartbeat_at) >= db_now(-STALE_AFTER_S))).one() > 0
+
+
+def require_model_files(store: Store, model: RegisteredModel, what: str) -> None:
+    """Refuse to `what` a registered model whose files are not on this machine (a worker on
+    another machine trained it), naming that machine and the fix."""
+    if model.kind == "ollama" or not model.path:
+        return
+    run = None
+    if model.run_id is not None:
+        with store.session() as s:
+            run = s.get(TrainingRun, model.run_id)
+    require_files(run, model.path, f"{what} {model.name}")
 
 
 def delete_run(store: Store, run_id: int, remove_files: bool = False,

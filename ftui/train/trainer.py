@@ -15,7 +15,7 @@ from typing import Any
 
 from ftui.curate import examples_of, get_dataset
 from ftui.errors import FtuiError
-from ftui.store import Store, utcnow
+from ftui.store import Store, db_now, utcnow
 from ftui.train.config import RunConfig, attach_reporting
 from ftui.train.distributed import broadcast, is_distributed, world
 from ftui.train.runs import (
@@ -101,7 +101,7 @@ class _Beat:
     def _loop(self) -> None:
         while not self._stop.wait(HEARTBEAT_S):
             try:
-                update_run(self.store, self.run_id, heartbeat_at=utcnow())
+                update_run(self.store, self.run_id, heartbeat_at=db_now())
             except Exception:  # noqa: BLE001 - a full disk, a lock: the run itself reports it
                 continue
 
@@ -145,7 +145,7 @@ def make_callback(store: Store, run_id: int, is_main: bool, counter: dict[str, A
         def on_train_begin(self, args, state, control, **kw):
             self.segment_start = self.last_log_t = time.perf_counter()
             if is_main:
-                update_run(store, run_id, total_steps=state.max_steps, heartbeat_at=utcnow())
+                update_run(store, run_id, total_steps=state.max_steps, heartbeat_at=db_now())
                 log(store, run_id, f"training: {state.max_steps} steps")
 
         def on_step_end(self, args, state, control, **kw):
@@ -161,7 +161,7 @@ def make_callback(store: Store, run_id: int, is_main: bool, counter: dict[str, A
             figures["tokens_per_second"] = speed(figures["trained_tokens"],
                                                  figures["running_seconds"])
             update_run(store, run_id, step=state.global_step, epoch=float(state.epoch or 0),
-                       total_steps=state.max_steps, heartbeat_at=utcnow(),
+                       total_steps=state.max_steps, heartbeat_at=db_now(),
                        train_tokens=figures["trained_tokens"], summary_json=json.dumps(figures))
             run = get_run(store, run_id)
             paused_since = time.perf_counter()
@@ -170,7 +170,7 @@ def make_callback(store: Store, run_id: int, is_main: bool, counter: dict[str, A
                     update_run(store, run_id, status="paused")
                     log(store, run_id, f"paused at step {state.global_step}")
                 time.sleep(0.5)
-                update_run(store, run_id, heartbeat_at=utcnow())
+                update_run(store, run_id, heartbeat_at=db_now())
                 run = get_run(store, run_id)
             self.paused_s += time.perf_counter() - paused_since
             if run.status == "paused":
