@@ -102,3 +102,43 @@ def test_other_errors_are_not_swallowed(pg_store, tmp_path, monkeypatch):
         import_files(pg_store, [write_lines(tmp_path / "r.jsonl", _records(0, 3))])
     assert isinstance(err.value.__cause__, psycopg.errors.DataError)
     assert q.count(pg_store, q.InteractionFilter()) == 0
+
+
+HOSTILE_TEXT = ["back\\slash", "tab\there", "new\nline", "cr\rlf\r\n", "\\N", "\\\\N", "N",
+                "nul\u0000", "", " ", "é✓🙂", "quote\"'", "\\t literally", "end\\"]
+
+
+def test_parallel_copy_text_stores_what_sqlite_stores(pg_store, tmp_path, monkeypatch):
+    """Big files are turned into COPY text in the parsing process: every hostile string comes
+    back as SQLite stores it (NUL, which PostgreSQL text cannot hold, as U+FFFD)."""
+    from ftui.store import open_store
+
+    monkeypatch.setattr(importer, "PARALLEL_MIN_BYTES", 1)
+    monkeypatch.setattr(importer, "CHUNK_BYTES", 2_000)
+    records = []
+    for i, text in enumerate(HOSTILE_TEXT):
+        records.append(json.dumps({
+            "messages": [{"role": "user", "content": f"{i} {text}"},
+                         {"role": "assistant", "content": f"reply {text}"}],
+            "model": text, "user_id": text, "session_id": text, "notes": text,
+            "tags": [text] if text.strip() else [], "latency_ms": 1e-5 * (i + 1),
+            "rating": 1 + i % 5, "created_at": f"2025-01-0{1 + i % 9}T10:00:00.{i:06d}"}))
+    path = write_lines(tmp_path / "h.jsonl", records + records[:3])
+    sqlite = open_store(f"sqlite:///{tmp_path / 's.db'}")
+    reports = [import_files(s, [path]) for s in (sqlite, pg_store)]
+    assert [(r.imported, r.duplicates, r.skipped) for r in reports] == [
+        (len(records), 3, 0)] * 2
+
+    def stored(store):
+        items = [q.get(store, row.id) for row in
+                 q.page_first(store, q.InteractionFilter(), 100)]
+        return sorted((i.messages_json, i.model, i.user_id, i.session_id, i.notes, i.tags,
+                       i.preview, i.latency_ms, i.rating, i.created_at, i.content_hash)
+                      for i in items)
+
+    def scrubbed(values):
+        return tuple(v.replace("\x00", "\ufffd") if isinstance(v, str) and i else v
+                     for i, v in enumerate(values))  # not messages_json: JSON escapes NUL
+
+    assert stored(pg_store) == sorted(scrubbed(v) for v in stored(sqlite))
+    sqlite.close()

@@ -243,7 +243,8 @@ def _import_one(store, path, fmt, mode, source, report, progress) -> None:
         if (layout == "jsonl" and len(data) >= PARALLEL_MIN_BYTES
                 and not isinstance(write, _SqlAlchemyWriter)
                 and (os.cpu_count() or 1) > 1):
-            for rows, errors, uncounted in _parse_in_worker(path.name, data, convert):
+            for rows, errors, uncounted in _parse_in_worker(
+                    path.name, data, convert, isinstance(write, _PostgresWriter)):
                 for where, reason in errors:
                     report.skip(where, reason)
                 report.skipped += uncounted
@@ -269,8 +270,40 @@ def _import_one(store, path, fmt, mode, source, report, progress) -> None:
     report.duplicates += write.seen - write.added
 
 
-def _parse_chunk(name: str, first_line: int, chunk: bytes, convert: _Converter):
-    """Worker process: parse one piece of a JSONL file into insert-ready tuples."""
+@dataclass(frozen=True)
+class CopyRows:
+    """Rows already in PostgreSQL's COPY text format (made in the parsing process, so the
+    importing one only passes bytes on), and how many there are."""
+
+    data: bytes
+    count: int
+
+    def __len__(self) -> int:
+        return self.count
+
+
+def _copy_field(value: Any) -> str:
+    if value is None:
+        return "\\N"
+    if type(value) is str:
+        if "\\" in value:
+            value = value.replace("\\", "\\\\")
+        if "\t" in value or "\n" in value or "\r" in value:
+            value = value.replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+        return without_nul(value)  # PostgreSQL text cannot hold NUL
+    return str(value)
+
+
+def copy_rows(rows: list[tuple]) -> CopyRows:
+    """Tuples (as `_SqliteWriter.as_tuple` makes them) as COPY ... FROM STDIN text."""
+    lines = ["\t".join([_copy_field(v) for v in row]) for row in rows]
+    return CopyRows(("\n".join(lines) + "\n").encode() if lines else b"", len(rows))
+
+
+def _parse_chunk(name: str, first_line: int, chunk: bytes, convert: _Converter,
+                 for_copy: bool = False):
+    """Worker process: parse one piece of a JSONL file into insert-ready tuples (or, for
+    PostgreSQL, COPY text)."""
     rows, errors, uncounted = [], [], 0
     for where, obj in records_in(name, chunk, "jsonl", first_line):
         row = str(obj) if isinstance(obj, RecordError) else convert(obj)
@@ -281,7 +314,7 @@ def _parse_chunk(name: str, first_line: int, chunk: bytes, convert: _Converter):
                 uncounted += 1
         else:
             rows.append(_SqliteWriter.as_tuple(row))
-    return rows, errors, uncounted
+    return (copy_rows(rows) if for_copy else rows), errors, uncounted
 
 
 def _die_with_parent(parent: int) -> None:
@@ -309,14 +342,15 @@ def _die_with_parent(parent: int) -> None:
     threading.Thread(target=watch, daemon=True, name="ftui-parent-watch").start()
 
 
-def _parse_in_worker(name: str, data: bytes, convert: _Converter):
+def _parse_in_worker(name: str, data: bytes, convert: _Converter, for_copy: bool = False):
     """Yield (rows, errors) per chunk, in file order, parsed by one worker process."""
     method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
     with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context(method),
                              initializer=_die_with_parent, initargs=(os.getpid(),)) as pool:
         pending: deque = deque()
         for first_line, chunk in jsonl_chunks(data, CHUNK_BYTES):
-            pending.append(pool.submit(_parse_chunk, name, first_line, chunk, convert))
+            pending.append(pool.submit(_parse_chunk, name, first_line, chunk, convert,
+                                       for_copy))
             if len(pending) >= 4:
                 yield pending.popleft().result()
         while pending:
@@ -456,27 +490,25 @@ class _PostgresWriter(_SqliteWriter):
     _COLS = ", ".join(_SqliteWriter._COLUMNS)
     direct = True  # the next batch tries the straight COPY
 
-    def _write(self, cur, batch: list[tuple]) -> int:
-        rows = [tuple(without_nul(v) for v in row)  # PostgreSQL text cannot hold NUL
-                if any(type(v) is str and "\x00" in v for v in row) else row for row in batch]
+    def _write(self, cur, batch: list[tuple] | CopyRows) -> int:
+        rows = batch if isinstance(batch, CopyRows) else copy_rows(batch)
         if self.direct:
             import psycopg
 
             cur.execute("SAVEPOINT ftui_import_batch")
             try:
                 with cur.copy(f"COPY {_TABLE.name} ({self._COLS}) FROM STDIN") as copy:
-                    for row in rows:
-                        copy.write_row(row)
+                    copy.write(rows.data)
             except psycopg.errors.UniqueViolation:
                 cur.execute("ROLLBACK TO SAVEPOINT ftui_import_batch")
             else:
                 cur.execute("RELEASE SAVEPOINT ftui_import_batch")
-                return len(rows)
+                return rows.count
         added = self._write_staged(cur, rows)
-        self.direct = added == len(rows)
+        self.direct = added == rows.count
         return added
 
-    def _write_staged(self, cur, rows: list[tuple]) -> int:
+    def _write_staged(self, cur, rows: CopyRows) -> int:
         if not getattr(self, "_staged", False):
             # Filled and emptied per batch; `seq` keeps file order, so of two equal records in
             # one batch the first is kept (as on SQLite) and ids follow the file.
@@ -486,8 +518,7 @@ class _PostgresWriter(_SqliteWriter):
                         "seq bigint GENERATED ALWAYS AS IDENTITY")
             self._staged = True
         with cur.copy(f"COPY {self.STAGE} ({self._COLS}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(row)
+            copy.write(rows.data)
         cur.execute(f"INSERT INTO {_TABLE.name} ({self._COLS}) SELECT {self._COLS} "
                     f"FROM {self.STAGE} ORDER BY seq ON CONFLICT DO NOTHING")
         added = cur.rowcount
