@@ -161,3 +161,24 @@ async def test_arena_screen_judge_votes_on_the_shown_answers_and_shows_it_after_
         votes = {v.voter: v.winner for v in s.exec(select(ArenaVote))}
     assert votes == {VOTER: "A", HUMAN: "B"}
     assert report(store, exp.id)["arena"]["b_wins"] == 1  # the person's vote only
+
+
+def test_cli_ranking_and_pairs_say_whose_votes(store, tmp_path, capsys, monkeypatch):
+    import json
+
+    from ftui.cli import main
+
+    monkeypatch.setenv("FTUI_HOME", str(tmp_path))
+    msgs = [{"role": "user", "content": "q"}]
+    for winner, voter in (("A", HUMAN), ("B", VOTER), ("B", VOTER)):
+        record_vote(store, model_a="m1", model_b="m2", left="A", winner=winner, messages=msgs,
+                    answer_a="one", answer_b="two", voter=voter)
+    assert main(["--db", store.url, "ab", "ranking", "--json"]) == 0
+    people = json.loads(capsys.readouterr().out)
+    assert people["voters"] == "human" and people["ranking"][0]["model"] == "m1"
+    assert main(["--db", store.url, "ab", "ranking", "--voters", "all"]) == 0
+    out = capsys.readouterr().out
+    assert "people's and judges' votes" in out and out.index("m2") < out.index("m1")
+    assert main(["--db", store.url, "ab", "pairs", "--out", str(tmp_path / "p.jsonl"),
+                 "--voters", "judges", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["pairs"] == 2

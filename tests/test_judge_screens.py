@@ -300,3 +300,25 @@ async def test_f5_judge_metric_beside_ratings_and_a_judged_verdict_by_choice(
     winner = registry.get_model(store, "b:1")
     assert winner.stage == "production"
     assert "JUDGED traffic" in registry.history(store, winner.id)[-1].note
+
+
+def test_cli_models_evaluate_judge_and_compare(store, judged_world, tmp_path, capsys,
+                                               monkeypatch):
+    from test_judge import JUDGE
+
+    from ftui.cli import main
+
+    server, version, good, bad = judged_world
+    monkeypatch.setenv("FTUI_HOME", str(tmp_path))
+    monkeypatch.setenv("OLLAMA_HOST", server.url)
+    for model in (good, bad):
+        assert main(["--db", store.url, "models", "evaluate", str(model.id), "--dataset",
+                     str(version.id), "--judge", JUDGE]) == 0
+    out = capsys.readouterr().out
+    assert out.count("judged by judge:7b (a model's opinion") == 2 and "clarity" in out
+    assert main(["--db", store.url, "models", "compare", str(good.id), str(bad.id)]) == 0
+    out = capsys.readouterr().out
+    assert "judge scores, mean [95%]" in out and "5.00 [" in out and "2.00 [" in out
+    code = main(["--db", store.url, "models", "evaluate", str(good.id), "--dataset",
+                 str(version.id), "--judge", "nope:1"])
+    assert code == 2 and "fix:" in capsys.readouterr().err

@@ -142,7 +142,7 @@ def cmd_ab_pairs(args: argparse.Namespace) -> int:
 
     store = store_for(args)
     exp_id = ab.get_experiment(store, args.id).id if args.id else None
-    got = export_pairs(store, Path(args.out), exp_id, redact=args.redact)
+    got = export_pairs(store, Path(args.out), exp_id, redact=args.redact, voters=args.voters)
     n = got.written
     emit(args, {"pairs": n, "out": args.out, **got.as_dict()},
          lambda: print(f"wrote {n} preference pairs to {args.out}"))
@@ -150,12 +150,14 @@ def cmd_ab_pairs(args: argparse.Namespace) -> int:
 
 
 def cmd_ab_ranking(args: argparse.Namespace) -> int:
-    from ftui.ab.arena import ranking
+    from ftui.ab.arena import VOTERS_LABEL, ranking
 
-    ranked = ranking(store_for(args))
-    emit(args, {"ranking": ranked}, lambda: print("\n".join(
-        f"{i + 1:>3}. {r['model']:<30} {r['strength']:.3f} [{r['ci95'][0]:.3f}, "
-        f"{r['ci95'][1]:.3f}]" for i, r in enumerate(ranked)) or "no arena votes yet"))
+    ranked = ranking(store_for(args), voters=args.voters)
+    emit(args, {"ranking": ranked, "voters": args.voters}, lambda: print("\n".join(
+        [f"Bradley-Terry over {VOTERS_LABEL[args.voters]}"] + [
+            f"{i + 1:>3}. {r['model']:<30} {r['strength']:.3f} [{r['ci95'][0]:.3f}, "
+            f"{r['ci95'][1]:.3f}]" for i, r in enumerate(ranked)]) if ranked
+        else f"no arena votes yet ({VOTERS_LABEL[args.voters]})"))
     return EXIT_OK
 
 
@@ -229,8 +231,12 @@ def register(sub) -> None:
     q.add_argument("--out", required=True)
     q.add_argument("--redact", choices=["off", "redact", "drop"], default="redact",
                    help="PII and secrets: replace (default), leave out the pair, or keep")
-    leaf(asub, "ranking", cmd_ab_ranking,
-         help="every model in arena votes, Bradley-Terry strength with 95 percent intervals")
+    q.add_argument("--voters", choices=["human", "all", "judges"], default="human",
+                   help="whose votes: people's (default), all, or judges' (judge:<model>)")
+    q = leaf(asub, "ranking", cmd_ab_ranking,
+             help="every model in arena votes, Bradley-Terry strength with 95 percent intervals")
+    q.add_argument("--voters", choices=["human", "all", "judges"], default="human",
+                   help="whose votes count: people's (default), all, or judges' only")
     q = leaf(asub, "promote", cmd_ab_promote,
              help="promote the winner to production in the slot, and stop")
     q.add_argument("id")

@@ -150,6 +150,38 @@ def cmd_judge_experiment(args: argparse.Namespace) -> int:
         t = r["agreement"]
         print(f"  judge vs people: n {t['n']}, kappa {fmt.figure(t['kappa_quadratic'], 3)}"
               + (f"  warning: {t['warning']}" if t["warning"] else ""))
+        print(f"  verdict {r['judged_verdict']}")
+
+    emit(args, r, human)
+    return EXIT_OK
+
+
+def cmd_judge_arena(args: argparse.Namespace) -> int:
+    from ftui.ab.arena import dataset_prompts, logged_prompts
+    from ftui.judge.arena import judge_arena
+    from ftui.judge.run import resolve_judge
+
+    settings = settings_for(args)
+    store = store_for(args)
+    if args.limit < 1:
+        raise FtuiError(f"--limit {args.limit} is below 1", "give 1 or more prompts")
+    judge = resolve_judge(store, _judge_name(args, settings), host=settings.ollama_host,
+                          home=settings.home)
+    prompts = (dataset_prompts(store, args.dataset, args.limit) if args.dataset is not None
+               else logged_prompts(store, args.limit))
+    if not prompts:
+        raise FtuiError("no prompts to put to the arena", "log some traffic, or pass "
+                        "--dataset ID (a version with a validation split)")
+    r = judge_arena(store, args.experiment, judge, prompts, host=settings.ollama_host,
+                    home=settings.home, rubric=args.rubric, parallel=args.parallel)
+
+    def human() -> None:
+        print(f"{r['recorded']} votes recorded as {r['voter']} in {r['experiment']} "
+              f"(already judged {r['already_judged']}, unanswered {r['unanswered']}, failed "
+              f"{r['failed']}): A {r['a_wins']}, B {r['b_wins']}, ties {r['ties']} (orders "
+              f"disagreed on {r['order_disagreements']})")
+        print("  kept out of the verdict and the default ranking (ftui ab ranking --voters "
+              "all counts them)")
 
     emit(args, r, human)
     return EXIT_OK
@@ -204,3 +236,14 @@ def register(sub) -> None:
              "from the human ratings)")
     p.add_argument("experiment", help="experiment id or name")
     p.add_argument("--judge", metavar="MODEL", help="only this judge's judgements")
+    p = leaf(jsub, "arena", cmd_judge_arena,
+             help="the judge votes in an experiment's arena: both arms answer, the judge "
+             "compares in both orders; recorded as judge:<model>, apart from people's votes")
+    p.add_argument("experiment", help="experiment id or name")
+    p.add_argument("--judge", metavar="MODEL")
+    p.add_argument("--rubric", metavar="NAME", help="whose criteria the judge weighs "
+                   "(default: standard)")
+    p.add_argument("--dataset", type=int, help="prompts from this version's validation split "
+                   "(default: logged prompts, newest first)")
+    p.add_argument("--limit", type=int, default=20, help="prompts (default 20)")
+    p.add_argument("--parallel", type=int, default=4)

@@ -179,6 +179,10 @@ def print_eval(ev: dict) -> None:
           f" {ev['backend']}):")
     for key in fmt.EVAL_KEYS:
         print(f"    {key.replace('_', ' '):<16} {fmt.metric(key, ev.get(key))}")
+    from ftui.judge.evaluation import judge_lines
+
+    for line in judge_lines(ev):  # the judge's per-criterion scores (issue 13), apart
+        print(f"  {line}")
 
 
 def cmd_models_evaluate(args: argparse.Namespace) -> int:
@@ -187,9 +191,9 @@ def cmd_models_evaluate(args: argparse.Namespace) -> int:
     store = store_for(args)
     result = evaluate(store, args.id, home=settings_for(args).home, host=_host(args),
                       dataset_id=args.dataset, split=args.split, limit=args.limit,
-                      max_new_tokens=args.max_new_tokens,
+                      max_new_tokens=args.max_new_tokens, judge=args.judge, rubric=args.rubric,
                       on_progress=None if args.json else
-                      lambda i, n: print(f"\r  {i}/{n} answered", end="", file=sys.stderr))
+                      lambda i, n: print(f"\r  {i}/{n} done", end="", file=sys.stderr))
     if not args.json:
         print(file=sys.stderr)
     emit(args, result, lambda: _print_preference_eval(result) if "preference_accuracy" in result
@@ -235,6 +239,10 @@ def cmd_models_compare(args: argparse.Namespace) -> int:
                       f"{r['better'] or ''}")
             if pref["differences"]:
                 print("no winner on pairs: they differ in " + "; ".join(pref["differences"]))
+        if result.get("judge"):  # judge scores (issue 13): a model's opinion, apart
+            from ftui.judge.evaluation import compare_judge_lines
+
+            print("\n".join(compare_judge_lines(result)[1:]))
 
     emit(args, result, human)
     return EXIT_OK
@@ -383,6 +391,10 @@ def register(sub) -> None:
     p.add_argument("--limit", type=int, default=20, help="examples answered (default 20)")
     p.add_argument("--max-new-tokens", type=int, default=128)
     p.add_argument("--ollama-host")
+    p.add_argument("--judge", metavar="MODEL", help="also score each answer per criterion with "
+                   "this judge (an Ollama or registered model): its opinion, shown apart")
+    p.add_argument("--rubric", metavar="NAME", help="the judge's rubric (default: each "
+                   "example's mode's)")
     p = leaf(msub, "compare", cmd_models_compare, help="two models' evaluations side by side")
     p.add_argument("a")
     p.add_argument("b")
