@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ftui.screens.base import FtuiScreen
-from ftui.screens.dialogs import FtuiDialog
+from ftui.screens.dialogs import ConfirmDialog, FtuiDialog
 from ftui.widgets.detail import DetailPane
 from ftui.widgets.footer import KeyFooter
 from ftui.widgets.section_bar import SectionBar
@@ -89,9 +89,14 @@ class AutopilotScreen(FtuiScreen):
                 tooltip="The kill switch: a paused autopilot starts no new step (a training "
                         "run or gate in progress stops at its next check)"),
         Binding("p", "policy", "Policy", tooltip="Edit and check autopilot.toml"),
+        Binding("u", "undo", "Undo cycle", show=False,
+                tooltip="Reverse the selected cycle's promotion or rollback (stage history)"),
+        Binding("t", "retry", "Retry cycle", show=False,
+                tooltip="Take the selected failed cycle up again at the step that failed"),
         Binding("r", "reload", "Reload", show=False),
     ]
-    HELP_GROUPS = {"kill_switch": "Autopilot", "policy": "Autopilot", "reload": "Autopilot"}
+    HELP_GROUPS = {"kill_switch": "Autopilot", "policy": "Autopilot", "reload": "Autopilot",
+                   "undo": "Autopilot", "retry": "Autopilot"}
 
     def __init__(self) -> None:
         super().__init__()
@@ -256,6 +261,34 @@ class AutopilotScreen(FtuiScreen):
             self.paused = pause
             self.say("autopilot paused: no new step starts" if pause else "autopilot resumed",
                      severity="warning" if pause else "information")
+
+    def action_undo(self) -> None:
+        from ftui.autopilot import undo_cycle
+
+        cycle_id = self.selected
+        if cycle_id is None:
+            return
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                said = self.attempt(undo_cycle, self.store, cycle_id, refresh=self.refresh_all)
+                if said:
+                    self.say(said)
+
+        self.app.push_screen(ConfirmDialog(
+            f"Undo what autopilot cycle {cycle_id} did to the registry? A promotion gives "
+            "production back to the model it replaced; a rollback makes the candidate a "
+            "candidate again. Both are written in the stage history."), answered)
+
+    def action_retry(self) -> None:
+        from ftui.autopilot import retry_cycle
+
+        if self.selected is None:
+            return
+        cycle = self.attempt(retry_cycle, self.store, self.selected, refresh=self.refresh_all)
+        if cycle is not None:
+            self.say(f"cycle {cycle.id} taken up again at {cycle.stage}: the running autopilot "
+                     "redoes that step")
 
     def action_policy(self) -> None:
         from ftui.autopilot.policy import policy_text

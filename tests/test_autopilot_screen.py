@@ -7,11 +7,12 @@ from __future__ import annotations
 from ftui.screens import autopilot as screen_module
 from ftui.screens.app import FtuiApp
 from ftui.screens.autopilot import AutopilotScreen, PolicyDialog
+from ftui.screens.dialogs import ConfirmDialog
 from test_autopilot import write_policy
 from textual.widgets import TextArea
 from ui_wait import wait_for
 
-from ftui import ab
+from ftui import ab, registry
 from ftui.autopilot import state
 from ftui.autopilot.policy import policy_path
 from ftui.config import Settings
@@ -28,8 +29,11 @@ def _cycles(store):
     done = state.start_cycle(store, "{}", "60 new rated or corrected interactions")
     state.record_step(store, done.id, "dataset", "done", "dataset 3 (auto): 40 examples")
     state.record_step(store, done.id, "gate", "done", "gate passed against tiny", GATE)
-    state.record_step(store, done.id, "decision", "done", "promoted: B better, p = 0.01")
-    state.update_cycle(store, done.id, status="finished", outcome="promoted",
+    model = registry.register(store, kind="ollama", name="auto-run7", ollama_name="auto-1:l")
+    registry.set_stage(store, model.id, "production", "general", "autopilot cycle 1: won")
+    state.record_step(store, done.id, "decision", "done", "promoted: B better, p = 0.01",
+                      {"previous_production": None})
+    state.update_cycle(store, done.id, status="finished", outcome="promoted", model_id=model.id,
                        reason="auto-run7 promoted to production in general")
     running = state.start_cycle(store, "{}", "schedule: every 24 h")
     exp = ab.create_experiment(store, name="autopilot-2", alias="assistant", model_a="base:1",
@@ -102,6 +106,19 @@ async def test_pipeline_kill_switch_policy_form_and_notifications(demo_store, ho
         await wait_for(pilot, lambda: isinstance(app.screen, AutopilotScreen))
         assert "b_share = 0.2" in policy_path(home).read_text()
         assert any("policy saved" in m for m in said)
+
+        await pilot.press("up")
+        await wait_for(pilot, lambda: app.screen.selected == running.id)
+        await pilot.press("t")  # the failed cycle is taken up again
+        await wait_for(pilot, lambda: state.get_cycle(demo_store, running.id).status
+                       == "running")
+        await pilot.press("down")
+        await wait_for(pilot, lambda: app.screen.selected == done.id)
+        await pilot.press("u")  # undo the promotion: the stage history is the record
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+        await pilot.press("y")
+        await wait_for(pilot, lambda: any("moved back to staging" in m for m in said))
+        assert registry.production_model(demo_store, "general") is None
 
         screen = app.screen
         await pilot.press("f1")  # hidden: no more reading
