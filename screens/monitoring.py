@@ -140,6 +140,10 @@ class MonitoringScreen(FtuiScreen):
                                         cache=cache)
             return report, (datetime.now() - started).total_seconds()
 
+        if self.report is None or (self.report.by, self.report.period) != (by, period):
+            self.query_one("#mon-head", Static).update(
+                f"computing the figures per {period}, by {by}… (a big store takes a while "
+                "the first time)")
         self.gather(fetch, self.show, group="monitoring", latest=True)
 
     def show(self, result) -> None:
