@@ -262,6 +262,9 @@ HAPPY: dict[tuple[str, ...], Case] = {
     ("runs", "delete"): Case(["runs", "delete", "{queued}", "--yes"],
                              before=set_status("cancelled"), words=["deleted run"]),
     ("worker",): Case(["worker", "--once"], words=["ran 0 run(s)"]),
+    ("workers",): Case(["workers"], words=["stopped", "no GPU"]),  # train's, worker's
+    ("db", "current"): Case(["db", "current"], words=["up to date"]),
+    ("db", "upgrade"): Case(["db", "upgrade"], words=["nothing to do"]),
     ("models", "list"): Case(["models", "list"], words=["adapter"]),
     ("models", "register"): Case(["models", "register", "--kind", "ollama", "--ollama",
                                   "llama3.2:3b", "--name", "llama", "--ollama-host", "{host}"],

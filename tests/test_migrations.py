@@ -268,3 +268,24 @@ def test_revisions_downgrade_to_the_baseline_and_up_again(empty_url):
     engine.dispose()
     open_store(empty_url).close()
     assert _schema_diff(empty_url) == []
+
+
+def test_cli_db_current_and_upgrade_on_an_old_store(tmp_path, monkeypatch, capsys):
+    import json
+
+    from ftui.cli import main
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    make_pre_alembic_store(url)
+    monkeypatch.setenv("FTUI_DB_AUTO_UPGRADE", "0")
+    assert main(["--db", url, "stats"]) == 2
+    assert "ftui db upgrade" in capsys.readouterr().err
+    assert main(["--db", url, "db", "current", "--json"]) == 0  # looking changes nothing
+    state = json.loads(capsys.readouterr().out)
+    assert state["revision"] is None and state["pending"] == migrations.pending(None)
+    assert main(["--db", url, "db", "upgrade"]) == 0
+    assert f"to {migrations.head()}" in capsys.readouterr().out
+    assert main(["--db", url, "stats"]) == 0
+    assert main(["--db", str(tmp_path / "missing.db"), "db", "upgrade"]) == 2
+    assert "no store at" in capsys.readouterr().err
+    assert not (tmp_path / "missing.db").exists()

@@ -137,10 +137,10 @@ def test_a_worker_claims_only_runs_it_can_serve_and_a_queued_run_says_why(any_st
         for run_id, need in ((two, "needs 2 GPUs"), (h100, "needs 1 h100 GPU"),
                              (big, "needs 1 80 GB+ GPU")):
             why = waiting_reason(any_store, runs.get_run(any_store, run_id))
-            assert why.startswith("waiting: no live worker can serve it") and need in why, why
+            assert why.startswith("no live worker can serve it") and need in why, why
             assert me.name in why and "A100" in why
     assert waiting_reason(any_store, runs.get_run(any_store, two)).startswith(
-        "waiting: no worker is running, and it needs 2 GPUs")
+        "no worker is running, and it needs 2 GPUs")
     fake_gpus([H100, H100])
     big_box = machine_capacity(home)
     assert [runs.claim_next(any_store, capacity=big_box) for _ in range(4)] == [
@@ -151,7 +151,7 @@ def test_run_worker_for_one_run_it_cannot_serve_says_so(store, home):
     (run_id,) = _queue(store, 1, gpus=1)
     from ftui.train.worker import run_worker
 
-    with pytest.raises(FtuiError, match=f"run {run_id} cannot run here: needs 1 GPU") as why:
+    with pytest.raises(FtuiError, match=f"run {run_id} is queued but cannot run here: needs 1 GPU") as why:
         run_worker(store, home, once=True, only=run_id)
     assert "ftui workers" in why.value.hint
     assert runs.get_run(store, run_id).status == "queued"
@@ -251,3 +251,23 @@ def test_gpu_needs_in_the_run_config_are_checked(bad):
         RunConfig.from_dict(bad).validate()
     ok = RunConfig.from_dict({"gpus": "2", "gpu_kind": "RTX 4090", "gpu_memory_gb": "23.5"})
     assert ok.validate().gpus == 2 and runs.gpu_needs(ok.as_dict()) == "2 RTX 4090 23.5 GB+ GPUs"
+
+
+def test_cli_workers_and_a_waiting_run(store, home, fake_gpus, capsys):
+    from ftui.cli import main
+
+    fake_gpus([A100])
+    (run_id,) = _queue(store, 1, gpus=2)
+    with WorkerRecord(store, machine_capacity(home)) as me:
+        me.update(status="training", current_run_id=run_id)
+        assert main(["--db", store.url, "workers", "--json"]) == 0
+        [w] = json.loads(capsys.readouterr().out)["workers"]
+        assert (w["name"], w["state"], w["current_run"], w["gpu_count"]) == (
+            me.name, "training", run_id, 1)
+        assert main(["--db", store.url, "workers"]) == 0
+        line = capsys.readouterr().out
+        assert me.name in line and "training" in line and "1x NVIDIA A100" in line
+        assert main(["--db", store.url, "runs", "show", str(run_id), "--json"]) == 0
+        shown = json.loads(capsys.readouterr().out)
+        assert shown["needs"] == "2 GPUs" and shown["waiting"].startswith(
+            "no live worker can serve it")

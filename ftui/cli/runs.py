@@ -11,16 +11,18 @@ from ftui.cli.train import finished_code, run_line, run_payload
 ORDER = 31
 
 
-def _print_run(args: argparse.Namespace, run) -> None:
+def _print_run(args: argparse.Namespace, run, extra: dict | None = None) -> None:
+    payload = {**run_payload(run), **(extra or {})}
+
     def human() -> None:
         print(run_line(run))
         if run.error:
             print(f"  {run.error}")
-        for key, value in run_payload(run).items():
+        for key, value in payload.items():
             if key not in ("run_id", "status", "error") and value not in (None, ""):
                 print(f"  {key.replace('_', ' ')}: {fmt.metric(key, value)}")
 
-    emit(args, run_payload(run), human)
+    emit(args, payload, human)
 
 
 def cmd_runs_list(args: argparse.Namespace) -> int:
@@ -35,10 +37,14 @@ def cmd_runs_list(args: argparse.Namespace) -> int:
 
 def cmd_runs_show(args: argparse.Namespace) -> int:
     from ftui.train import runs
+    from ftui.train.worker import waiting_reason
 
     store = store_for(args)
     runs.mark_stale(store)
-    _print_run(args, runs.get_run(store, int(args.id)))
+    run = runs.get_run(store, int(args.id))
+    # a queued run asking for GPUs no live worker has (several workers share the queue)
+    _print_run(args, run, {"needs": runs.gpu_needs(run.config) or None,
+                           "waiting": waiting_reason(store, run)})
     return EXIT_OK
 
 

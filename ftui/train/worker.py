@@ -80,9 +80,10 @@ def run_worker(store: Store, home: Path, *, once: bool = False, only: int | None
 def _check_servable(store: Store, run_id: int, capacity: Capacity) -> None:
     run = get_run(store, run_id)
     if run.status == "queued" and (why := unmet(run, capacity)):
-        raise FtuiError(f"run {run.id} cannot run here: {why}",
-                        "leave it queued for a worker that can serve it (see: ftui workers), "
-                        "or change the run's gpus / gpu_kind / gpu_memory_gb")
+        raise FtuiError(f"run {run.id} is queued but cannot run here: {why}",
+                        "a worker that can serve it takes it from the queue (see: ftui workers); "
+                        f"or cancel it (ftui runs cancel {run.id}) and train without gpus / "
+                        "gpu_kind / gpu_memory_gb")
 
 
 class WorkerRecord:
@@ -178,7 +179,7 @@ def waiting_reason(store: Store, run: TrainingRun) -> str | None:
     if run.step > 0 and run.output_dir and not Path(run.output_dir).is_dir():
         notes.append(f"its checkpoints are in {run.output_dir} on {host_of(run.worker)}: only a "
                      "worker that reaches that folder takes it")
-    return "waiting: " + "; ".join(notes) if notes else None
+    return "; ".join(notes) if notes else None
 
 
 def _capacity_of(row: dict[str, Any]) -> Capacity:
