@@ -76,11 +76,16 @@ class Pipeline:
 
 
 class AutopilotScreen(FtuiScreen):
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]
     DEFAULT_CSS = """
     AutopilotScreen #ap-head { height: auto; padding: 0 1; border-bottom: solid $primary 50%; }
     AutopilotScreen #ap-main { height: 1fr; layout: horizontal; }
     AutopilotScreen #ap-table { width: 44; height: 1fr; border-right: solid $primary 50%; }
     AutopilotScreen #ap-detail { width: 1fr; height: 1fr; padding: 0 1; }
+    /* 80x24: the cycles above, the selected cycle's steps below */
+    AutopilotScreen.-narrow #ap-main { layout: vertical; }
+    AutopilotScreen.-narrow #ap-table { width: 100%; height: 6; border-right: none;
+                                        border-bottom: solid $primary 50%; }
     #policy-dialog { height: 90%; }
     #policy-editor { height: 1fr; }
     """
