@@ -1,4 +1,4 @@
-"""The ftui application: one section (Textual mode) per area, F1-F6 to switch."""
+"""The ftui application: one section (Textual mode) per area, F1-F8 to switch."""
 
 from __future__ import annotations
 

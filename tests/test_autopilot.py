@@ -569,3 +569,24 @@ def test_a_failed_cycle_is_recorded_and_can_be_retried_at_its_step(demo_store, h
     again = retry_cycle(store, cycle.id)
     assert again.status == "running" and again.error is None and again.stage == "decision"
     assert once(store, home, host).action == "waiting"
+
+
+def test_saved_rules_and_a_preference_recipe(demo_store, home):
+    """data.rules_from takes the rules of a saved dataset's latest version; a preference
+    policy (dpo on preference pairs) is valid, a mismatched one is not."""
+    from ftui.curate import DatasetSpec, build_dataset, get_dataset
+
+    store, host = demo_store, "http://127.0.0.1:9"
+    build_dataset(store, "curated", DatasetSpec(min_rating=5, near_dup=None))
+    text = POLICY.format(recipe="learning_rate = 1e-3", gate_extra="").replace(
+        'kind = "sft"\n', 'kind = "sft"\nrules_from = "curated"\n')
+    policy_path(home).write_text(text)
+    assert [once(store, home, host).action for _ in range(2)] == ["started", "dataset"]
+    cycle = ap_state.active_cycle(store)
+    built = get_dataset(store, cycle.dataset_id)
+    assert built.name == "auto" and built.spec["min_rating"] == 5 and built.spec["near_dup"] is None
+    assert "rules of dataset" in ap_state.steps_of(store, cycle.id)[-1].summary
+    preference = parse_policy('[data]\nkind = "preference"\n[training.config]\nmethod = "dpo"\n')
+    assert preference.data.kind == "preference"
+    with pytest.raises(FtuiError, match="method sft does not train on data.kind preference"):
+        parse_policy('[data]\nkind = "preference"\n')

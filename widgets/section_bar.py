@@ -1,4 +1,4 @@
-"""The tab bar across the top: one section per area, switched with F1-F6."""
+"""The tab bar across the top: one section per area, switched with F1-F8."""
 
 from __future__ import annotations
 
