@@ -28,6 +28,7 @@ from ftui.curate import get_dataset, list_datasets
 from ftui.errors import FtuiError
 from ftui.store import TrainingRun, utcnow
 from ftui.train import runs as core
+from ftui.train.worker import list_workers, waiting_reason
 
 __all__ = ["NewRunDialog", "TrainingScreen"]
 
@@ -62,6 +63,8 @@ class Snapshot:
     overlay: dict[str, list] = field(default_factory=dict)
     events: list = field(default_factory=list)
     host: HostReading | None = None
+    workers: list[dict] = field(default_factory=list)  # `ftui worker`s sharing the store
+    waiting: str | None = None  # why the selected queued run waits
 
 
 class TrainingScreen(FtuiScreen):
@@ -77,6 +80,9 @@ class TrainingScreen(FtuiScreen):
     TrainingScreen #tr-bottom { height: auto; min-height: 8; max-height: 12; }
     TrainingScreen #tr-gpu { width: 1fr; border: round $primary 50%; }
     TrainingScreen #tr-log { width: 2fr; height: auto; border: round $primary 50%; }
+    TrainingScreen #tr-workers { width: 1fr; height: auto; border: round $primary 50%;
+                                 display: none; }
+    TrainingScreen #tr-workers.-shown { display: block; }
     /* 80x24: the list above, the run below in a pane that scrolls (tab, then j/k) */
     TrainingScreen.-narrow #tr-body { layout: vertical; }
     TrainingScreen.-narrow #run-table { width: 100%; height: 7; border-right: none;
@@ -85,7 +91,8 @@ class TrainingScreen(FtuiScreen):
     TrainingScreen.-narrow #loss { width: 100%; height: 14; }
     TrainingScreen.-narrow #lr { width: 100%; height: 8; }
     TrainingScreen.-narrow #tr-bottom { layout: vertical; max-height: 100; }
-    TrainingScreen.-narrow #tr-gpu, TrainingScreen.-narrow #tr-log { width: 100%; }
+    TrainingScreen.-narrow #tr-gpu, TrainingScreen.-narrow #tr-log,
+    TrainingScreen.-narrow #tr-workers { width: 100%; }
     """
     BINDINGS = [
         Binding("n", "new_run", "New"),
@@ -129,11 +136,13 @@ class TrainingScreen(FtuiScreen):
                     yield LrPlot(id="lr")
                 with Horizontal(id="tr-bottom"):
                     yield GpuPanel("", id="tr-gpu")
+                    yield Static("", id="tr-workers")  # shown once a worker has registered
                     yield Static("", id="tr-log")
         yield KeyFooter()
 
     def on_mount(self) -> None:
         self.query_one("#tr-log", Static).border_title = "log"
+        self.query_one("#tr-workers", Static).border_title = "workers"
         self.every(REFRESH_S, self.poll)
         self.poll()
         self.query_one("#run-table").focus()
@@ -157,7 +166,8 @@ class TrainingScreen(FtuiScreen):
     def _gather(self, selected, marked, plotted, check_stale) -> Snapshot:
         items = core.list_runs(self.store, check_stale=check_stale,
                                include_archived=self.show_archived)
-        snap = Snapshot(runs=items, host=read_host())
+        live = [w for w in list_workers(self.store) if w["state"] != "stopped"]
+        snap = Snapshot(runs=items, host=read_host(), workers=live)
         ids = [r.id for r in items]
         if not ids:
             return snap
@@ -165,6 +175,7 @@ class TrainingScreen(FtuiScreen):
             selected = ids[0]
         run = next(r for r in items if r.id == selected)
         snap.run = run
+        snap.waiting = waiting_reason(self.store, run) if run.status == "queued" else None
         snap.events = [e for e in core.events(self.store, run.id, limit=12) if e.level != "debug"]
         tps = core.metric_series(self.store, run.id, "tokens_per_second")
         snap.tokens_per_s = tps[-1][1] if tps else None
@@ -191,6 +202,7 @@ class TrainingScreen(FtuiScreen):
         self._fill_table(snap.runs)
         if snap.host is not None:
             self.query_one(GpuPanel).show(snap.host)
+        self._draw_workers(snap.workers, snap.waiting)
         if snap.run is None:
             self.query_one("#run-header", Static).update(
                 "no runs yet: press n for a new one" if not self.show_archived else "no runs")
@@ -216,6 +228,23 @@ class TrainingScreen(FtuiScreen):
             lines.append(f"{e.created_at:%H:%M:%S} ", style="dim")
             lines.append(e.message + "\n", style="red" if e.level == "error" else "")
         self.query_one("#tr-log", Static).update(lines)
+
+    def _draw_workers(self, workers: list[dict], waiting: str | None) -> None:
+        """The live workers sharing the store (hidden while there are none): state, heartbeat age,
+        GPUs, current run; and why the selected queued run waits, when it does."""
+        panel = self.query_one("#tr-workers", Static)
+        panel.set_class(bool(workers or waiting), "-shown")
+        text = Text()
+        for w in workers[:6]:
+            style = {"training": "green", "idle": "", "gone": "yellow"}.get(w["state"], "dim")
+            gpus = f"{w['gpu_count']} GPU" if w["gpu_count"] else "CPU"
+            run = f" run {w['current_run']}" if w["current_run"] else ""
+            text.append(f"{w['name'][:22]} ", style="bold")
+            text.append(f"{w['state']}{run}", style=style)
+            text.append(f" · {gpus} · {fmt.duration(w['heartbeat_age_s'])}\n", style="dim")
+        if waiting:
+            text.append(f"waiting: {waiting}", style="yellow")
+        panel.update(text)
 
     def _cells(self, r: TrainingRun) -> tuple[str, ...]:
         progress = f"{r.step}/{r.total_steps}" if r.total_steps else str(r.step)
