@@ -142,3 +142,21 @@ def test_parallel_copy_text_stores_what_sqlite_stores(pg_store, tmp_path, monkey
 
     assert stored(pg_store) == sorted(scrubbed(v) for v in stored(sqlite))
     sqlite.close()
+
+
+def test_copy_text_without_psycopgs_formatter_is_byte_identical(monkeypatch):
+    import builtins
+
+    rows = [(t, None, i, i / 3, "2025-01-01 00:00:00.000000") for i, t in
+            enumerate(HOSTILE_TEXT)]
+    with_c = importer.copy_rows(rows).data
+    real = builtins.__import__
+
+    def no_psycopg(name, *args, **kwargs):
+        if name.startswith("psycopg"):
+            raise ImportError(name)
+        return real(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_psycopg)
+    assert importer.copy_rows(rows).data == with_c
+    assert b"\x00" not in with_c and with_c.count(b"\n") == len(rows)

@@ -285,19 +285,34 @@ class CopyRows:
 def _copy_field(value: Any) -> str:
     if value is None:
         return "\\N"
-    if type(value) is str:
-        if "\\" in value:
-            value = value.replace("\\", "\\\\")
-        if "\t" in value or "\n" in value or "\r" in value:
-            value = value.replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
-        return without_nul(value)  # PostgreSQL text cannot hold NUL
-    return str(value)
+    if type(value) is not str:
+        return str(value)
+    if "\\" in value:
+        value = value.replace("\\", "\\\\")
+    if "\t" in value or "\n" in value or "\r" in value:
+        value = value.replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+    return value
+
+
+def _has_nul(row: tuple) -> bool:
+    return any(type(v) is str and "\x00" in v for v in row)
 
 
 def copy_rows(rows: list[tuple]) -> CopyRows:
-    """Tuples (as `_SqliteWriter.as_tuple` makes them) as COPY ... FROM STDIN text."""
-    lines = ["\t".join([_copy_field(v) for v in row]) for row in rows]
-    return CopyRows(("\n".join(lines) + "\n").encode() if lines else b"", len(rows))
+    """Tuples (as `_SqliteWriter.as_tuple` makes them) as COPY ... FROM STDIN text, NUL (which
+    PostgreSQL text cannot hold) as U+FFFD. psycopg's own C formatter when it has one (3x
+    faster than Python's), else the same format written here."""
+    rows = [tuple(without_nul(v) for v in row) if _has_nul(row) else row for row in rows]
+    try:
+        from psycopg._copy_base import format_row_text  # C in psycopg[binary]
+        from psycopg.adapt import Transformer
+    except ImportError:
+        lines = ["\t".join([_copy_field(v) for v in row]) for row in rows]
+        return CopyRows(("\n".join(lines) + "\n").encode() if lines else b"", len(rows))
+    out, tx = bytearray(), Transformer(None)
+    for row in rows:
+        format_row_text(row, tx, out)
+    return CopyRows(bytes(out), len(rows))
 
 
 def _parse_chunk(name: str, first_line: int, chunk: bytes, convert: _Converter,
