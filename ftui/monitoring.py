@@ -280,7 +280,10 @@ def _compute_postgres(store, period, by, since, until) -> Report:
         WHERE {where} AND reasoning_mode = 'agent' AND messages_json LIKE '%"role":"tool"%'
           AND m.value ->> 'role' = 'tool' GROUP BY 1, 2""")
     accs: dict[tuple[date, str], _Acc] = {}
-    with store.engine.connect() as conn:
+    with store.engine.begin() as conn:
+        # percentile_cont and count(DISTINCT) sort within each group: in memory, not on disk
+        # (the default work_mem is 4 MB); for this transaction only
+        conn.execute(text("SET LOCAL work_mem = '256MB'"))
         for (p, grp, n, p50, p95, tok, toked, rated, rsum, acc, rej, fb, sturns, sess,
              users) in conn.execute(main, args):
             accs[(p, grp)] = _Acc(
