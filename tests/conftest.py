@@ -49,13 +49,30 @@ def pytest_generate_tests(metafunc):
         metafunc.parametrize("store", ["sqlite", "postgresql"], indirect=True)
 
 
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory) -> Path:
+    """A SQLite store at the schema's head, built once by the migrations: a test's store is a
+    copy (migrating each fresh file costs ~0.1 s; tests/test_migrations.py covers that path)."""
+    path = tmp_path_factory.mktemp("template") / "ftui.db"
+    open_store(f"sqlite:///{path}").close()
+    return path
+
+
+def fresh_sqlite_store(template: Path, path: Path) -> Store:
+    import sqlite3
+
+    with sqlite3.connect(template) as source, sqlite3.connect(path) as target:
+        source.backup(target)
+    return open_store(f"sqlite:///{path}")
+
+
 @pytest.fixture
-def store(request, tmp_path: Path) -> Store:
+def store(request, tmp_path: Path, sqlite_template: Path) -> Store:
     """A store on a SQLite file (or, for the tests POSTGRES_TOO names, on PostgreSQL too)."""
     if getattr(request, "param", "sqlite") == "postgresql":
         s = open_store(request.getfixturevalue("pg_url"))
     else:
-        s = open_store(f"sqlite:///{tmp_path / 'ftui.db'}")
+        s = fresh_sqlite_store(sqlite_template, tmp_path / "ftui.db")
     yield s
     s.close()
 
