@@ -182,3 +182,22 @@ def test_cli_ranking_and_pairs_say_whose_votes(store, tmp_path, capsys, monkeypa
     assert main(["--db", store.url, "ab", "pairs", "--out", str(tmp_path / "p.jsonl"),
                  "--voters", "judges", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["pairs"] == 2
+
+
+def test_preference_versions_take_people_votes_only_and_refuse_a_judge(store, tmp_path):
+    from ftui import registry
+    from ftui.curate import DatasetSpec, build_dataset
+    from ftui.registry.evaluate import evaluate
+
+    for n, voter in enumerate((HUMAN, VOTER, VOTER)):
+        record_vote(store, model_a="m1", model_b="m2", left="A", winner="B",
+                    messages=[{"role": "user", "content": f"Name a prime above {10 + n}."}],
+                    answer_a="Nine.", answer_b="Eleven.", voter=voter)
+    spec = DatasetSpec(kind="preference", pair_sources=("arena",), near_dup=None, val=0.0)
+    version, result, _ = build_dataset(store, "prefs", spec)
+    assert result.stats["sources"]["all"] == {"arena": 1}  # the judge's two are not people's
+    model = registry.register(store, kind="ollama", name="m2", ollama_name="m2")
+    with pytest.raises(FtuiError, match="preference accuracy") as err:
+        evaluate(store, model.id, home=tmp_path, host="http://127.0.0.1:9",
+                 dataset_id=version.id, split="train", judge=JUDGE)
+    assert "leave out the judge" in str(err.value)

@@ -198,6 +198,11 @@ def evaluate(store: Store, ref: int | str, *, home: Path, host: str,
     if registered is not None:  # on another machine: say so
         require_model_files(store, registered, "evaluate")
     if wants_preference_eval(store, ref, dataset_id):  # pairs: preference accuracy (issue 12)
+        if judge:
+            raise FtuiError("a judge scores answers, and a preference version is evaluated by "
+                            "preference accuracy (no answers are generated)",
+                            "leave out the judge, or evaluate on a supervised version "
+                            "(--dataset ID)")
         return preference_accuracy(store, ref, home=home, dataset_id=dataset_id, split=split,
                                    limit=limit, max_len=max_len, on_progress=on_progress,
                                    cancel=cancel)
