@@ -65,7 +65,8 @@ class RecordTable(DataTable):
             for index, (_, cells) in enumerate(rows):
                 for col, value in enumerate(cells):
                     if self.get_cell_at((index, col)) != value:
-                        self.update_cell_at((index, col), value)
+                        # a cell that grows ("queued" -> "running") widens its column
+                        self.update_cell_at((index, col), value, update_width=True)
         else:
             self.clear()
             self._keys = keys
