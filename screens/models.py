@@ -400,9 +400,11 @@ class ModelsScreen(FtuiScreen):
         from ftui.registry.evaluate import evaluate
 
         started = time.monotonic()
+        stage = ["answers"]  # "judge" once the judge scores the answers (issue 13)
 
         def progress(i: int, n: int) -> None:
-            self._from_thread(self._eval_progress, i, n, started)
+            self._from_thread(self._eval_progress, i, n, started,
+                              "· now the judge scores them" if stage[0] == "judge" else "")
             if self._stop_eval.is_set():
                 raise EvaluationCancelled
 
@@ -411,7 +413,8 @@ class ModelsScreen(FtuiScreen):
                           host=self.settings.ollama_host, dataset_id=answer["dataset_id"],
                           split=answer["split"], limit=answer["limit"],
                           max_new_tokens=answer["max_new_tokens"], on_progress=progress,
-                          judge=answer.get("judge"), rubric=answer.get("rubric"))
+                          judge=answer.get("judge"), rubric=answer.get("rubric"),
+                          on_update=lambda p: stage.__setitem__(0, p.stage))
             line = (f"{name}: loss {figure_of('loss', ev['loss'])}, ROUGE-L "
                     f"{figure_of('rouge_l', ev['rouge_l'])}, p50 "
                     f"{figure_of('latency_ms_p50', ev['latency_ms_p50'])} "
