@@ -202,12 +202,12 @@ def compute(store: Store, *, period: str = "week", by: str = "model",
             cache: dict | None = None) -> Report:
     """The figures of every period from `since` (default: the oldest interaction) to `until`
     (default: the newest), per group. `cache` (a dict the caller keeps, e.g. a screen between
-    polls) holds SQLite's figures of periods closed for CLOSED_AFTER, so a poll recomputes only
-    the open ones."""
+    polls) holds the figures of periods closed for CLOSED_AFTER, so a poll recomputes only the
+    open ones."""
     _check(period, by)
     dialect = store.engine.dialect.name
     if dialect == "postgresql":
-        return _compute_postgres(store, period, by, since, until)
+        return _compute_postgres(store, period, by, since, until, cache)
     if dialect == "sqlite":
         return _compute_sqlite(store, period, by, since, until, cache)
     return compute_naive(store, period=period, by=by, since=since, until=until)
@@ -244,13 +244,47 @@ _PG_FAILED = ("(ltrim(m.value ->> 'content') ILIKE 'error%' "
               "OR ltrim(m.value ->> 'content') LIKE '{\"error\"%')")
 
 
-def _compute_postgres(store, period, by, since, until) -> Report:
+def _periods(span: tuple[datetime, datetime], period: str) -> list[tuple[date, datetime, datetime]]:
+    """(period start, lower bound, upper bound) of every period the span touches."""
+    out = []
+    start = period_start(span[0], period)
+    while datetime(start.year, start.month, start.day) < span[1]:
+        end = _next(start, period)
+        out.append((start, max(span[0], datetime(start.year, start.month, start.day)),
+                    min(span[1], datetime(end.year, end.month, end.day))))
+        start = end
+    return out
+
+
+def _compute_postgres(store, period, by, since, until, cache) -> Report:
+    """One query from the first period not in `cache` to the end; periods closed for
+    CLOSED_AFTER go into the cache (every figure of a period, returning users included, depends
+    on that period and the history before it only)."""
     report = Report(period, by, since, until, exact_percentiles=True)
     span = _bounds(store, since, until)
     if span is None:
         return report
+    cache = cache if cache is not None else {}
+    periods = _periods(span, period)
+    keys = [("pg", period, by, lo.isoformat(), hi.isoformat()) for _, lo, hi in periods]
+    first = next((i for i, k in enumerate(keys) if k not in cache), None)
+    fresh = _postgres_query(store, period, by, periods[first][1], span[1]) if first is not None \
+        else {}
+    closed = utcnow() - CLOSED_AFTER
+    for i, ((start, _, hi), key) in enumerate(zip(periods, keys, strict=True)):
+        if first is not None and i >= first:
+            found = {g: a for (p, g), a in fresh.items() if p == start}
+            if hi <= closed:
+                cache[key] = found
+        else:
+            found = cache[key]
+        report.rows += [found[g].row(start, g) for g in sorted(found)]
+    return report
+
+
+def _postgres_query(store, period, by, since, until) -> dict[tuple[date, str], _Acc]:
     g = _group_sql(by)
-    args = {"since": span[0], "until": span[1], "unit": period}
+    args = {"since": since, "until": until, "unit": period}
     where = "created_at >= :since AND created_at < :until"
     main = text(f"""
         SELECT date_trunc(:unit, created_at)::date AS p, {g} AS g, count(*),
@@ -296,8 +330,7 @@ def _compute_postgres(store, period, by, since, until) -> Report:
             accs[(p, grp)].returning_users = n
         for p, grp, calls, failed in conn.execute(tools, args):
             accs[(p, grp)].tool_calls, accs[(p, grp)].tool_failed = calls, failed
-    report.rows = [accs[k].row(*k) for k in sorted(accs)]
-    return report
+    return accs
 
 
 # ------------------------------------------------------------------ SQLite
