@@ -268,6 +268,13 @@ class DatasetsScreen(FtuiScreen):
         self.action_refresh_preview()  # at once: the loading line shows until it arrives
         table.focus()  # b / d / x work at once; tab or a click enters the rules form
 
+    def on_screen_resume(self) -> None:  # the base resumes the timers
+        # Data loaded, rated or built elsewhere while hidden (the demo on first start, F1, the
+        # CLI, the autopilot): this screen is built early and kept, so read both again.
+        if self.result is not None:
+            self.refresh_versions()
+            self.action_refresh_preview()
+
     def action_leave_form(self) -> None:
         self.query_one("#versions", RecordTable).focus()
 
