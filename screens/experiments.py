@@ -31,6 +31,7 @@ from ftui.ab.report import cumulative, promote_winner, report
 from ftui.errors import FtuiError
 
 REFRESH_S = 2.0
+JUDGED_EVERY_S = 15.0  # the judge metric's floor between recomputes (issue 13)
 FIELDS = (("name", "name", ""), ("alias", "alias (chat app asks)", "assistant"),
           ("a", "model A", ""), ("b", "model B", ""),
           ("split", "B's share (0-1)", "0.5"), ("min_samples", "min rated per arm", "100"))
@@ -142,6 +143,7 @@ class ExperimentsScreen(FtuiScreen):
         self.shown_judged: dict | None = None  # the judge metric on screen
         self._judged_at: tuple | None = None
         self._judged: dict | None = None
+        self._judged_time = 0.0
         self.voters = "human"  # whose arena votes the ranking counts (ftui.ab.arena.VOTERS)
 
     def compose(self) -> ComposeResult:
@@ -191,12 +193,18 @@ class ExperimentsScreen(FtuiScreen):
         return board
 
     def _judged_report(self, exp_id: int) -> dict:
-        """The judge metric; recomputed only when judgements or interactions changed."""
+        """The judge metric; recomputed only when judgements or interactions changed, and
+        under live traffic at most every JUDGED_EVERY_S (1.4 s at 100k judged interactions)."""
+        import time
+
         from ftui.judge.experiment import judged_key, judged_report
 
         key = judged_key(self.store, exp_id)
-        if self._judged_at != key:
+        fresh = (self._judged_at is not None and self._judged_at[0] == exp_id
+                 and time.monotonic() - self._judged_time < JUDGED_EVERY_S)
+        if self._judged_at != key and not fresh:
             self._judged_at, self._judged = key, judged_report(self.store, exp_id)
+            self._judged_time = time.monotonic()
         return self._judged
 
     def basis(self, exp_id: int | None) -> str:
@@ -305,6 +313,7 @@ class ExperimentsScreen(FtuiScreen):
         return self.attempt(fn, *args, refresh=self.refresh_all, **kwargs)
 
     def action_reload(self) -> None:
+        self._judged_time = 0.0  # r reads the judge metric again at once
         self.refresh_all()
 
     def action_new(self) -> None:
