@@ -223,7 +223,8 @@ def test_register_an_ollama_model_checks_it_on_the_given_host(tmp_path, capsys):
 VALUES = {"id": "1", "a": "1", "b": "2", "name": "thing", "dataset": "1", "base": "tiny",
           "alias": "chat", "unit": "user-1", "split": "0.5", "model": "llama3.2:3b",
           "ollama": "llama3.2:3b", "prompt": "hi", "set": "max_steps=1", "tail": "5",
-          "examples": "1", "limit": "1", "max_new_tokens": "4", "min_gap": "1"}
+          "examples": "1", "limit": "1", "max_new_tokens": "4", "min_gap": "1",
+          "max_steps": "1", "cycles": "2"}  # autopilot run: one step, not until stopped
 SKIP = {("ui",), ("proxy",), ("worker",)}  # serve or wait: covered by their own tests
 
 
