@@ -12,7 +12,7 @@ from ui_wait import wait_for
 
 from ftui.config import Settings
 
-SECTIONS = ("f1", "f2", "f3", "f4", "f5", "f6", "f7")
+SECTIONS = ("f1", "f2", "f3", "f4", "f5", "f6", "f7", "f8")
 MUST_SHOW = {  # at 80 columns: the keys each screen cannot do without in its footer
     "f3": {"n", "c", "p", "r"},
     "f4": {"e", "p", "D", "t", "c"},
