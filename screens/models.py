@@ -167,8 +167,9 @@ class ModelsScreen(FtuiScreen):
                    if k not in ("eval", "deployed") and not isinstance(v, dict | list)}
         if metrics:
             text.append("\ntraining\n", style="bold")
+            width = max(22, *(len(k) for k in metrics))  # DPO's names are longer
             for k, v in metrics.items():
-                text.append(f"  {k.replace('_', ' '):<22} {figure_of(k, v)}\n")
+                text.append(f"  {k.replace('_', ' '):<{width}} {figure_of(k, v)}\n")
         ev = m.metrics.get("eval")
         if isinstance(ev, dict):
             text.append(f"\nevaluation (dataset {ev.get('dataset_id')} {ev.get('split')}, "
@@ -179,6 +180,15 @@ class ModelsScreen(FtuiScreen):
 
             for line in judge_lines(ev):  # the judge's opinion, apart from the figures
                 text.append(line + "\n", style="magenta")
+        pe = m.metrics.get("eval_preference")  # on a preference version: no answers, no loss
+        if isinstance(pe, dict) and pe.get("preference_accuracy") is not None:
+            low, high = pe.get("ci95") or (None, None)
+            text.append(f"\npreference evaluation (dataset {pe.get('dataset_id')} "
+                        f"{pe.get('split')}, {pe.get('pairs')} pairs)\n", style="bold")
+            text.append(f"  {'preference accuracy':<22} {pe['preference_accuracy']:.3f}"
+                        + (f" [{low:.3f}, {high:.3f}]" if low is not None else "") + "\n")
+            text.append(f"  {'mean margin':<22} {pe.get('mean_margin', 0):+.4f} nats/token "
+                        "(chosen - rejected)\n")
         params = m.params
         if params:
             shown = ", ".join(f"{k}={fmt.figure(params[k])}" for k in (
@@ -415,10 +425,17 @@ class ModelsScreen(FtuiScreen):
                           max_new_tokens=answer["max_new_tokens"], on_progress=progress,
                           judge=answer.get("judge"), rubric=answer.get("rubric"),
                           on_update=lambda p: stage.__setitem__(0, p.stage))
-            line = (f"{name}: loss {figure_of('loss', ev['loss'])}, ROUGE-L "
-                    f"{figure_of('rouge_l', ev['rouge_l'])}, p50 "
-                    f"{figure_of('latency_ms_p50', ev['latency_ms_p50'])} "
-                    f"({ev['examples']} examples, {fmt.duration(time.monotonic() - started)})")
+            took = fmt.duration(time.monotonic() - started)
+            if "preference_accuracy" in ev:  # a preference version: no answers, no loss
+                low, high = ev.get("ci95") or (None, None)
+                line = (f"{name}: preference accuracy {ev['preference_accuracy']:.3f}"
+                        + (f" [{low:.3f}, {high:.3f}]" if low is not None else "")
+                        + f", margin {ev['mean_margin']:+.4f} ({ev['pairs']} pairs, {took})")
+            else:
+                line = (f"{name}: loss {figure_of('loss', ev['loss'])}, ROUGE-L "
+                        f"{figure_of('rouge_l', ev['rouge_l'])}, p50 "
+                        f"{figure_of('latency_ms_p50', ev['latency_ms_p50'])} "
+                        f"({ev['examples']} examples, {took})")
         except EvaluationCancelled:
             line = f"{name}: evaluation cancelled; nothing was stored"
         except FtuiError as err:

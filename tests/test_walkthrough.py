@@ -52,3 +52,42 @@ async def test_datasets_preview_follows_data_loaded_while_it_was_hidden(store, s
                        what="a preview of the loaded data")
         await wait_for(pilot, lambda: app.screen.query_one("#versions").row_count == 1,
                        what="the version built elsewhere")
+
+
+async def test_models_evaluate_on_a_preference_version_reports_its_accuracy(demo_store, home):
+    """F4 `e` on a DPO model's own (preference) version said 'unexpected error KeyError: loss':
+    preference accuracy was computed and stored, and the activity line expected loss figures."""
+    from ftui.screens.evaluate_dialog import EvaluateDialog
+    from ftui.screens.models import ModelsScreen
+
+    from ftui import registry
+    from ftui.config import Settings
+    from ftui.train.base import load_base
+
+    prefs, _, _ = build_dataset(demo_store, "prefs", DatasetSpec(kind="preference"))
+    load_base("tiny", home)  # home/models/tiny, registered as a transformers folder
+    m = registry.register(demo_store, kind="hf", name="tiny-hf", path=str(home / "models" / "tiny"))
+    app = FtuiApp(demo_store, Settings(home=home, database_url=demo_store.url,
+                                       ollama_host="http://127.0.0.1:9"))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("f4")
+        await wait_for(pilot, lambda: isinstance(app.screen, ModelsScreen), what="F4")
+        screen = app.screen
+        await pilot.press("e")
+        await wait_for(pilot, lambda: isinstance(app.screen, EvaluateDialog), what="dialog")
+        app.screen.query_one("#ev-dataset").value = prefs.id
+        app.screen.query_one("#ev-limit").value = "3"
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: screen.evaluating is None
+                       and "preference" in _activity(screen), timeout=120, what="the result")
+        log = _activity(screen)
+        assert "unexpected error" not in log
+        ev = registry.get_model(demo_store, m.id).metrics["eval_preference"]
+        assert f"preference accuracy {ev['preference_accuracy']:.3f}" in log, log
+        # and the model's detail shows the stored figure (it showed none)
+        await wait_for(pilot, lambda: "preference evaluation" in str(
+            screen.query_one("#model-info").render()), what="the figure in the detail")
+
+
+def _activity(screen) -> str:
+    return "\n".join(str(line) for line in screen.query_one("#model-activity").lines)
