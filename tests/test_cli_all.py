@@ -262,7 +262,7 @@ HAPPY: dict[tuple[str, ...], Case] = {
     ("runs", "delete"): Case(["runs", "delete", "{queued}", "--yes"],
                              before=set_status("cancelled"), words=["deleted run"]),
     ("worker",): Case(["worker", "--once"], words=["ran 0 run(s)"]),
-    ("workers",): Case(["workers"], words=["stopped", "no GPU"]),  # train's, worker's
+    ("workers",): Case(["workers"], words=["stopped"]),  # those `train` and `worker` ran
     ("db", "current"): Case(["db", "current"], words=["up to date"]),
     ("db", "upgrade"): Case(["db", "upgrade"], words=["nothing to do"]),
     ("models", "list"): Case(["models", "list"], words=["adapter"]),
