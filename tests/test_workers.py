@@ -147,7 +147,8 @@ def test_a_worker_claims_only_runs_it_can_serve_and_a_queued_run_says_why(any_st
         two, h100, big, None]
 
 
-def test_run_worker_for_one_run_it_cannot_serve_says_so(store, home):
+def test_run_worker_for_one_run_it_cannot_serve_says_so(store, home, fake_gpus):
+    fake_gpus([])  # this machine: no NVIDIA GPU
     (run_id,) = _queue(store, 1, gpus=1)
     from ftui.train.worker import run_worker
 
