@@ -214,7 +214,10 @@ def register(sub) -> None:
     leaf(asub, "start", cmd_ab_start, help="start routing (one running experiment per alias)"
          ).add_argument("id")
     leaf(asub, "stop", cmd_ab_stop, help="stop routing").add_argument("id")
-    q = leaf(asub, "report", cmd_ab_report, help="figures per arm and the verdict")
+    q = leaf(asub, "report", cmd_ab_report, help="figures per arm and the verdict",
+             description="Figures per arm and the verdict. --json prints {arms: {A: {units, "
+             "rated, mean_rating, ci95, ...}, B: {...}}, diff_mean_rating, p_value, srm_p_value, "
+             "arena, verdict, winner, ...}.")
     q.add_argument("id")
     q.add_argument("--fixed", action="store_true", help="fixed-horizon Welch test instead of "
                    "the sequential default (valid only when read once, at a size set in advance)")
@@ -222,7 +225,9 @@ def register(sub) -> None:
              help="change B's share for new units (assigned units keep their arm)")
     q.add_argument("id")
     q.add_argument("split", type=float)
-    q = leaf(asub, "assign", cmd_ab_assign, help="the arm of a unit (user or session id); sticky")
+    q = leaf(asub, "assign", cmd_ab_assign, help="the arm of a unit (user or session id); sticky",
+             description="The arm of a unit (a user or session id); sticky. --json prints "
+             "{experiment, unit, arm: A or B, model}.")
     q.add_argument("id")
     q.add_argument("unit")
     q = leaf(asub, "pairs", cmd_ab_pairs,

@@ -71,7 +71,8 @@ def register(sub) -> None:
     p = leaf(sub, "chat", cmd_chat, creates_store=True, json=False,
              help="chat with a registered or Ollama model in a reasoning mode",
              description="Chat in the terminal; each exchange is logged as an interaction "
-             "(source playground). /1../5 rates the last answer.")
+             "(source playground). /1../5 rates the last answer; /quit (/exit, /q) ends it "
+             "without sending anything.")
     p.add_argument("model", help="registered model id or name, or an Ollama model name")
     p.add_argument("--mode", default="auto",
                    choices=list(dict.fromkeys(("auto", *REASONING_MODES))),

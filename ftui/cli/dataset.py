@@ -195,10 +195,14 @@ def register(sub) -> None:
     dsub = group(sub, "dataset", help="build, inspect, compare and export dataset versions",
                  description="Datasets: frozen, cleaned, split training sets.")
 
-    def dadd(name, handler, help_text):
-        return leaf(dsub, name, handler, help=help_text)
+    def dadd(name, handler, help_text, description=None):
+        return leaf(dsub, name, handler, help=help_text, description=description)
 
-    p = dadd("build", cmd_dataset_build, "build a frozen dataset version from the store")
+    p = dadd("build", cmd_dataset_build, "build a frozen dataset version from the store",
+             "Build a frozen dataset version from the store (the same rules over the same data "
+             "give the same version). --json prints {id, name, hash, created, matched, splits: "
+             "{train, validation, test}, removed: {rule: n}, changed, tokenizer, seconds, kind, "
+             "...}.")
     p.add_argument("name")
     p.add_argument("--min-rating", type=int, default=4,
                    help="lowest rating kept; lower ratings always go (default 4; 0: any rating)")
@@ -228,8 +232,10 @@ def register(sub) -> None:
                    help="keep the logged system prompt, or use the mode's standard one")
     p.add_argument("--tokenizer", default="approx",
                    help="tokenizer.json (or its folder) of the base model, or approx")
-    p.add_argument("--redact", choices=["off", "redact", "drop"], default="redact")
-    p.add_argument("--near-dup", default="0.85", help="Jaccard threshold, or off")
+    p.add_argument("--redact", choices=["off", "redact", "drop"], default="redact",
+                   help="PII and secrets: replace (default), leave out the record, or keep")
+    p.add_argument("--near-dup", default="0.85",
+                   help="Jaccard threshold (default 0.85), or off")
     p.add_argument("--val", type=float, default=0.1, help="validation fraction (default 0.1)")
     p.add_argument("--test", type=float, default=0.0, help="test fraction (default 0)")
     p.add_argument("--seed", type=int, default=0)
@@ -245,10 +251,19 @@ def register(sub) -> None:
     p.add_argument("--undesirable-max-rating", type=int, default=2,
                    help="unpaired: this rating or less is undesirable (default 2)")
     dadd("list", cmd_dataset_list, "list dataset versions")
-    p = dadd("show", cmd_dataset_show, "rules, counts and statistics of a version")
+    p = dadd("show", cmd_dataset_show, "rules, counts and statistics of a version",
+             "A version's rules, counts and statistics: tokens (total, mean, p50, p95, max), "
+             "turns, per mode and rating, per split.")
     p.add_argument("id", help="dataset id (or name: its newest version)")
     p.add_argument("--examples", type=int, default=3, help="sample examples in --json")
-    p = dadd("export", cmd_dataset_export, "write a version out, one file per split")
+    p = dadd("export", cmd_dataset_export, "write a version out, one file per split",
+             "Write a version out, one file per split. openai follows OpenAI's chat fine-tuning "
+             "format (call ids made up, stably, where the source had none); sharegpt follows "
+             "LLaMA-Factory's conventions and comes with dataset_info.json, so the folder loads "
+             "as it is; alpaca takes single-turn conversations only (the rest is counted as "
+             "skipped); hf writes parquet (needs pyarrow: pip install 'ftui[hf]') that "
+             "datasets.load_dataset('parquet', ...) hands to TRL's SFTTrainer unchanged; trl "
+             "writes preference or unpaired versions as TRL reads them.")
     p.add_argument("id")
     p.add_argument("--format", required=True,
                    choices=["openai", "sharegpt", "alpaca", "hf", "trl"],

@@ -85,7 +85,11 @@ def register(sub) -> None:
     leaf(sub, "ui", cmd_ui, help="open the terminal UI (the default)", json=False,
          creates_store=True)
     p = leaf(sub, "import", cmd_import, creates_store=True,
-             help="import interaction files (JSONL, JSON arrays or parquet)")
+             help="import interaction files (JSONL, JSON arrays or parquet)",
+             description="Import interaction files (JSONL, JSON arrays or parquet; OpenAI chat, "
+             "ShareGPT, Alpaca or ftui's own export). Exit 0 if nothing was skipped, 1 if some "
+             "records were (counted with their reasons). --json prints {imported, duplicates, "
+             "skipped, errors: [{where, reason}], errors_truncated, formats}.")
     p.add_argument("files", nargs="+", metavar="FILE")
     p.add_argument("--format", default="auto",
                    choices=["auto", "openai", "sharegpt", "alpaca", "ftui"],
@@ -95,8 +99,11 @@ def register(sub) -> None:
     p.add_argument("--source", help="source label for records that do not carry one "
                    "(default: import:<file name>)")
     leaf(sub, "demo", cmd_demo, help="load the sample interactions shipped with ftui",
-         creates_store=True)
+         description="Load the sample interactions shipped with ftui (loading them twice adds "
+         "nothing).", creates_store=True)
     leaf(sub, "stats", cmd_stats, help="counts by status, rating, mode, model and source")
     p = leaf(sub, "export", cmd_export,
-             help="write every interaction to a JSONL file in ftui's format")
+             help="write every interaction to a JSONL file in ftui's format",
+             description="Write every interaction to a JSONL file in ftui's own format, which "
+             "carries every field: `ftui import` reads it back losslessly.")
     p.add_argument("out", metavar="FILE")

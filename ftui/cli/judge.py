@@ -204,7 +204,9 @@ def register(sub) -> None:
                  "with the human ratings",
                  description="A judge is a model plus a rubric (one per reasoning mode).")
     p = leaf(jsub, "run", cmd_judge_run,
-             help="judge the unrated interactions (of the filter); cached judgements are free")
+             help="judge the unrated interactions (of the filter); cached judgements are free",
+             description="Judge the unrated interactions (of the filter); cached judgements are "
+             "free. --json prints {judged, cached, failed, seconds, ...}.")
     p.add_argument("--judge", metavar="MODEL",
                    help="an Ollama model or a registered model (default: judge in config.toml)")
     p.add_argument("--rubric", metavar="NAME",
@@ -216,7 +218,10 @@ def register(sub) -> None:
                    help="judge rated interactions too (what agreement compares)")
     _add_filter(p)
     p = leaf(jsub, "agreement", cmd_judge_agreement,
-             help="how far the judge agrees with the human ratings (kappa, Spearman)")
+             help="how far the judge agrees with the human ratings (kappa, Spearman)",
+             description="How far the judge agrees with the human ratings, with a warning below "
+             "kappa 0.4. --json prints {n, kappa_quadratic, spearman, confusion, per_mode, "
+             "...}.")
     p.add_argument("--judge", metavar="MODEL", help="only this judge's judgements")
     p = leaf(jsub, "failures", cmd_judge_failures, help="the judgements that failed, and why")
     p.add_argument("--limit", type=int, default=50)

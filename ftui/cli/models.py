@@ -340,7 +340,9 @@ GENERAL_ITEMS_HELP = ("general check items (default: [gate] general_items in con
 def register(sub) -> None:
     msub = group(sub, "models", help="the model registry: list, register, promote, delete",
                  description="Registered models, their lineage and their stage in a slot.")
-    leaf(msub, "list", cmd_models_list, help="every registered model")
+    leaf(msub, "list", cmd_models_list, help="every registered model",
+         description="Every registered model. --json prints {models: [{id, name, kind, stage, "
+         "slot, base_model, run_id, dataset_hash, path, ollama_name, metrics, created_at}]}.")
     leaf(msub, "show", cmd_models_show, help="one model: lineage, metrics, history"
          ).add_argument("id")
     p = leaf(msub, "register", cmd_models_register, creates_store=True,
@@ -354,7 +356,11 @@ def register(sub) -> None:
     p.add_argument("--note")
     p.add_argument("--ollama-host", help="where `ollama list` is checked (kind ollama)")
     p = leaf(msub, "promote", cmd_models_promote,
-             help="move to a stage (production demotes the slot's previous one)")
+             help="move to a stage (production demotes the slot's previous one)",
+             description="Move a model to a stage in its slot (a mode, a domain, general or "
+             "personal): one production model per slot, the previous one goes back to staging; "
+             "every change is kept with its note. Production runs the regression gate first "
+             "(--force REASON to override).")
     p.add_argument("id")
     p.add_argument("--stage", default="production", choices=["candidate", "staging", "production"])
     p.add_argument("--slot", help="the slot it serves: a mode, a domain, general, or personal "
@@ -367,7 +373,11 @@ def register(sub) -> None:
     p.add_argument("--ollama-host")
     p = leaf(msub, "gate", cmd_models_gate,
              help="regression gate: the candidate against the incumbent on the validation "
-             "split, the general check set, general-text perplexity and the judge")
+             "split, the general check set, general-text perplexity and the judge",
+             description="The regression gate: the candidate against the incumbent on the "
+             "validation split, the general check set, general-text perplexity and the judge. "
+             "`models promote --stage production` and `ab promote` run it and take --force "
+             "REASON.")
     p.add_argument("id")
     p.add_argument("--against", default="production", help="production (the slot's, else the "
                    "candidate's base; default) or a model id/name or Ollama name")
@@ -395,7 +405,10 @@ def register(sub) -> None:
                    "this judge (an Ollama or registered model): its opinion, shown apart")
     p.add_argument("--rubric", metavar="NAME", help="the judge's rubric (default: each "
                    "example's mode's)")
-    p = leaf(msub, "compare", cmd_models_compare, help="two models' evaluations side by side")
+    p = leaf(msub, "compare", cmd_models_compare, help="two models' evaluations side by side",
+             description="Two models' evaluations side by side. A winner is named per figure "
+             "only when both used the same dataset, split, examples and generation settings; "
+             "otherwise it lists what differs.")
     p.add_argument("a")
     p.add_argument("b")
     p = leaf(msub, "merge", cmd_models_merge,
@@ -405,7 +418,10 @@ def register(sub) -> None:
     p.add_argument("--name", help="registry name (default: <adapter>-merged)")
     p.add_argument("--dtype", default="auto", choices=["auto", "fp32", "bf16", "fp16"])
     p = leaf(msub, "export", cmd_models_export,
-             help="write an adapter as a GGUF LoRA (llama.cpp --lora, LM Studio, Ollama)")
+             help="write an adapter as a GGUF LoRA (llama.cpp --lora, LM Studio, Ollama)",
+             description="Write an adapter as a GGUF LoRA (default: next to the adapter, "
+             "<name>-F32-LoRA.gguf) for llama-server -m BASE.gguf --lora FILE, LM Studio or an "
+             "Ollama ADAPTER line.")
     p.add_argument("id")
     p.add_argument("--gguf", action="store_true", required=True,
                    help="GGUF LoRA, as llama.cpp's convert_lora_to_gguf.py writes it")
@@ -413,7 +429,13 @@ def register(sub) -> None:
     p.add_argument("--dtype", default="f32", choices=["f32", "f16"],
                    help="tensor type (default f32, as llama.cpp's converter)")
     p = leaf(msub, "deploy", cmd_models_deploy,
-             help="create the model in Ollama (adapter on its base, or merged)")
+             help="create the model in Ollama (adapter on its base, or merged)",
+             description="Create the model in Ollama (an adapter on its base, or a merged "
+             "model). The --from model's architecture, embedding length and block count (Ollama's "
+             "/api/show) must match the adapter's base, or deploy refuses naming both. The create "
+             "and the smoke prompt are recorded apart; a created model that does not answer "
+             "exits 2. --json prints {ollama_name, mode, from, smoke_ok, smoke_error, "
+             "smoke_reply, blobs, progress} either way.")
     p.add_argument("id")
     p.add_argument("--as", dest="as_name", metavar="NAME", help="Ollama name "
                    "(default ftui-<name>)")
@@ -424,7 +446,9 @@ def register(sub) -> None:
     p.add_argument("--smoke-prompt", default="Say hello in one short sentence.")
     p.add_argument("--no-smoke", action="store_true", help="skip the test prompt")
     p = leaf(msub, "delete", cmd_models_delete,
-             help="forget a model (files only with --remove-files)")
+             help="forget a model (files only with --remove-files)",
+             description="Forget a model. --remove-files removes only a folder ftui wrote under "
+             "$FTUI_HOME/runs or $FTUI_HOME/merged (anything else is refused, by path).")
     p.add_argument("id")
     p.add_argument("--yes", action="store_true", help="confirm")
     p.add_argument("--remove-files", action="store_true", help="also delete its adapter folder")

@@ -146,7 +146,11 @@ def _train_distributed(args, store, settings, config) -> int:
 def register(sub) -> None:
     p = leaf(sub, "train", cmd_train, creates_store=True,
              help="fine-tune a LoRA adapter on a dataset version",
-             description="Create a training run and run it (in the foreground unless --detach).")
+             description="Create a training run and run it (in the foreground unless --detach: "
+             "a background worker process). Exit 0 completed, 1 cancelled, 2 failed. --json "
+             "prints {run_id, status, steps, first_train_loss, final_train_loss, "
+             "final_eval_loss, tokens_per_second, adapter_dir, ...}. Data-parallel: torchrun "
+             "--nproc_per_node N -m ftui train ... (rank 0 owns the run record).")
     p.add_argument("--dataset", required=True, help="dataset id (or name: its newest version)")
     p.add_argument("--base",
                    help="tiny, demo, a model folder, a .gguf file, or a cached Hugging Face id")
