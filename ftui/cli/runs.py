@@ -144,4 +144,5 @@ def register(sub) -> None:
     p.add_argument("id")
     p.add_argument("--yes", action="store_true", help="confirm")
     p.add_argument("--remove-files", action="store_true",
-                   help="also delete the run's folder under $FTUI_HOME/runs")
+                   help="also delete the run's folder under $FTUI_HOME/runs (refused while a "
+                   "registered model uses files in it)")
