@@ -15,6 +15,7 @@ from collections.abc import Iterator
 
 WIDTH = 100
 REGENERATE = "python -m ftui.cli.reference > docs/cli.md"
+STANDARD_JSON_HELP = "print one JSON object"  # what leaf() gives --json: said once, at the top
 
 
 def render(parser: argparse.ArgumentParser | None = None) -> str:
@@ -90,7 +91,7 @@ def _arguments(parser: argparse.ArgumentParser) -> Iterator[str]:
     for action in parser._actions:
         if isinstance(action, (argparse._HelpAction, argparse._SubParsersAction)):
             continue
-        if action.dest == "json" or not action.help or action.help == argparse.SUPPRESS:
+        if action.help in (None, argparse.SUPPRESS, STANDARD_JSON_HELP):
             continue
         invocation = formatter._format_action_invocation(action)
         help_text = " ".join(formatter._expand_help(action).split())
