@@ -177,8 +177,8 @@ class TrainingScreen(FtuiScreen):
         snap.run = run
         snap.waiting = waiting_reason(self.store, run) if run.status == "queued" else None
         snap.events = [e for e in core.events(self.store, run.id, limit=12) if e.level != "debug"]
-        tps = core.metric_series(self.store, run.id, "tokens_per_second")
-        snap.tokens_per_s = tps[-1][1] if tps else None
+        # THE figure (trained tokens / running seconds), as `ftui runs show` and the model card
+        snap.tokens_per_s = core.tokens_per_second(run)
         if plotted != (run.id, run.step, marked):  # plots only when there is something new
             snap.train = core.metric_series(self.store, run.id, "train_loss")
             snap.evals = core.metric_series(self.store, run.id, "eval_loss")

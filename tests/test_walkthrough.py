@@ -91,3 +91,34 @@ async def test_models_evaluate_on_a_preference_version_reports_its_accuracy(demo
 
 def _activity(screen) -> str:
     return "\n".join(str(line) for line in screen.query_one("#model-activity").lines)
+
+
+async def test_training_header_tokens_per_second_is_the_runs_figure(demo_store, tmp_path):
+    """F3 said '50 tokens/s' for a run whose `ftui runs show` (and model card) said 136.7: the
+    header took the last logging window's speed instead of trained tokens / running seconds."""
+    import json
+
+    from ftui.screens.training import TrainingScreen
+
+    from ftui.config import Settings
+    from ftui.train import runs
+    from ftui.train.config import RunConfig
+
+    version, _, _ = build_dataset(demo_store, "v", DatasetSpec(min_rating=4))
+    run = runs.create_run(demo_store, version.id, "tiny", RunConfig(max_steps=2).validate())
+    runs.write_metrics(demo_store, run.id, 2, {"train_loss": 2.0, "tokens_per_second": 50.0})
+    runs.update_run(demo_store, run.id, status="completed", step=2, total_steps=2,
+                    train_tokens=16916,
+                    summary_json=json.dumps({"trained_tokens": 16916, "running_seconds": 123.73,
+                                             "tokens_per_second": 136.7}))
+    assert round(runs.tokens_per_second(runs.get_run(demo_store, run.id)), 1) == 136.7
+    home = tmp_path / "home"
+    home.mkdir()
+    app = FtuiApp(demo_store, Settings(home=home, database_url=demo_store.url))
+    async with app.run_test(size=(160, 48)) as pilot:
+        await pilot.press("f3")
+        await wait_for(pilot, lambda: isinstance(app.screen, TrainingScreen)
+                       and "tokens/s" in str(app.screen.query_one("#run-header").render()),
+                       what="the run's header")
+        text = str(app.screen.query_one("#run-header").render())
+        assert "137 tokens/s" in text, text
