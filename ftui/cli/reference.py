@@ -91,9 +91,15 @@ def _arguments(parser: argparse.ArgumentParser) -> Iterator[str]:
     for action in parser._actions:
         if isinstance(action, (argparse._HelpAction, argparse._SubParsersAction)):
             continue
-        if action.help in (None, argparse.SUPPRESS, STANDARD_JSON_HELP):
+        if action.help in (argparse.SUPPRESS, STANDARD_JSON_HELP):
             continue
         invocation = formatter._format_action_invocation(action)
+        if action.help is None:  # no words, but a default is worth saying
+            if any(action.default is nothing for nothing in (None, False, argparse.SUPPRESS)) \
+                    or not action.option_strings:
+                continue
+            yield f"- `{invocation}`: default `{action.default}`"
+            continue
         help_text = " ".join(formatter._expand_help(action).split())
         yield f"- `{invocation}`: {_escape(help_text)}"
 
