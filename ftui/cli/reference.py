@@ -40,9 +40,10 @@ def _document(root: argparse.ArgumentParser) -> Iterator[str]:
     yield "# ftui command reference"
     yield ""
     yield (f"Generated from the parser by `{REGENERATE}`; do not edit by hand (a test compares "
-           "it with the commands). `ftui COMMAND --help` prints the same. Every command that "
-           "reports takes `--json` and then prints exactly one JSON object; `--db URL` goes "
-           "before the command.")
+           "it with the commands). `ftui COMMAND --help` prints the same usage and help. "
+           "`--db URL` goes before the command. Every command that reports takes `--json` and "
+           "then prints exactly one JSON object. A failure prints its cause and a `fix:` line "
+           "and exits with 2.")
     yield ""
     yield from _command(root, (), help_line=None, depth=1, top=True, recurse=False)
     yield "## Commands"
