@@ -2,13 +2,14 @@
 
 - assets/demo_preferences.jsonl: interactions in ftui's JSONL format. For each topic's first
   prompt (standard mode, the standard system prompt): its good answer rated 5 and accepted, and
-  rated alternatives a user found useless (brush-offs and the topic's wrong answer, rated 1-2,
-  some rejected); and one brush-off the operator corrected with the good answer.
+  rated alternatives a user found useless (fluent non-answers, brush-offs and the topic's wrong
+  answer, rated 1-2, some rejected); and one non-answer the operator corrected.
 - assets/demo_arena.jsonl: blind arena votes on the same prompts (the good answer against a
-  brush-off, either side), plus ties and both-bad votes, which make no pair.
+  non-answer, either side), plus ties and both-bad votes, which make no pair.
 
-Every chosen answer is the topic's hand-written good answer; every rejected one is an unhelpful
-brush-off or a wrong answer. Deterministic (fixed seed and dates): run
+Every chosen answer is the topic's hand-written good answer; every rejected one is a fluent
+non-answer, a brush-off or a wrong answer. The fluent non-answers are what makes it a test: the
+demo base gives them a high mean log-probability, so it prefers them to the real answers. Deterministic (fixed seed and dates): run
 `python assets/generate_preferences.py` after editing demo_topics.py and commit the outputs.
 """
 
@@ -42,7 +43,32 @@ BRUSH_OFFS = [
     "Ask me again tomorrow, I'm busy.",
     "Google it, it's the first result.",
 ]
-RATED_BRUSH_OFFS = 7  # per prompt, besides its wrong answer
+# What reads well and says nothing: the fluent, generic reply a small instruct model likes to give
+# (and rates high by its own log-probabilities), which users rate 1-2 all the same.
+FLUFF = [
+    "Great question! {q} is something many developers wonder about. There are several "
+    "approaches, and the best one depends on your specific use case. In general, I recommend "
+    "following best practices and testing your solution carefully. Let me know if you have any "
+    "other questions!",
+    "That's a really good question. When it comes to \"{q}\", there is no one-size-fits-all "
+    "answer. It is important to consider your requirements, your environment and your goals. "
+    "I hope this helps!",
+    "Thanks for asking! {q} can be tricky. The key is to understand the basics, take it step "
+    "by step, and check the official documentation for more details. Good luck!",
+    "Sure! Here is an overview. {q} is an important topic. There are many factors to keep in "
+    "mind, and different people prefer different solutions. Try a few options and see what "
+    "works best for you.",
+    "Absolutely, I can help with that. In short: {q} depends on the context. Make sure you "
+    "follow the recommended guidelines, keep your code clean, and you should be fine. Feel free "
+    "to ask if anything is unclear!",
+    "Good question. Many people ask about {q}. The answer is that it depends. You should "
+    "carefully evaluate the trade-offs and pick the approach that fits your needs best.",
+    "Of course! {q} is a common topic. There are several ways to handle it, each with its own "
+    "advantages and disadvantages. I would suggest doing some research and experimenting.",
+    "Happy to help! Regarding {q}: it is best to follow industry standards and best practices. "
+    "Always remember to test thoroughly and keep learning. Have a great day!",
+]
+RATED_FLUFF, RATED_BRUSH_OFFS = 4, 3  # per prompt, besides its wrong answer
 ARENA_MODELS = ("llama3.2:3b", "smollm2:135m")
 
 
@@ -75,14 +101,20 @@ def build() -> tuple[list[dict], list[dict]]:
     for i, (domain, prompts, good, poor) in enumerate(TOPICS):
         prompt = prompts[0]
         q = _question(prompt)
-        offs = [b.format(q=q) for b in rng.sample(BRUSH_OFFS, RATED_BRUSH_OFFS + 4)]
+        fluff = [t.format(q=q) for t in rng.sample(FLUFF, RATED_FLUFF + 3)]
+        brush = [t.format(q=q) for t in rng.sample(BRUSH_OFFS, RATED_BRUSH_OFFS + 1)]
+        # rated: 4 fluent non-answers and 3 brush-offs; corrected: a non-answer; arena: two
+        # non-answers and a brush-off
+        rated = fluff[:RATED_FLUFF] + brush[:RATED_BRUSH_OFFS]
+        offs = [*rated, fluff[RATED_FLUFF], fluff[RATED_FLUFF + 1], fluff[RATED_FLUFF + 2],
+                brush[RATED_BRUSH_OFFS]]
         record(prompt, good, domain, rating=5, status="accepted")
         record(prompt, poor, domain, rating=1, status="rejected" if i % 2 else "new")
-        for j, off in enumerate(offs[:RATED_BRUSH_OFFS]):
+        for j, off in enumerate(rated):
             record(prompt, off, domain, rating=1 + (j % 2), status="rejected" if j == 0 else "new")
-        # the operator corrected a brush-off with the good answer
-        record(prompt, offs[RATED_BRUSH_OFFS], domain, correction=good)
-        for off in offs[RATED_BRUSH_OFFS + 1:]:
+        # the operator corrected a non-answer with the good answer
+        record(prompt, offs[len(rated)], domain, correction=good)
+        for off in offs[len(rated) + 1:]:
             good_left = rng.random() < 0.5
             a, b = (good, off) if good_left else (off, good)
             votes.append({"prompt": _conversation(prompt, "")[:2], "answer_a": a, "answer_b": b,
