@@ -292,6 +292,20 @@ def test_one_autopilot_per_store_and_a_stale_lock_is_taken_over(store, home):
     assert ap_state.lock_state(store)["holder"] == "host:3:ccc"
 
 
+def test_the_lock_goes_by_the_databases_clock_not_the_machines(store, monkeypatch):
+    """An autopilot on a machine whose clock runs two hours late still holds the lock: its
+    heartbeat is stamped by the database, so a second machine does not take it as stale."""
+    from datetime import timedelta
+
+    late = utcnow() - timedelta(hours=2)
+    monkeypatch.setattr(ap_state, "utcnow", lambda: late)
+    assert ap_state.acquire(store, "late:1:aaa")
+    assert ap_state.beat(store, "late:1:aaa")
+    monkeypatch.undo()
+    assert ap_state.lock_state(store)["holder"] == "late:1:aaa"
+    assert not ap_state.acquire(store, "right:2:bbb")
+
+
 def test_pause_stops_new_steps_at_once_and_inside_training(demo_store, home):
     """The kill switch: a paused autopilot starts nothing although the trigger fires; thrown
     during training it cancels the run (resumable), and resume goes on from there."""

@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
 from ftui.errors import FtuiError
-from ftui.store import AutopilotCycle, AutopilotLock, AutopilotStep, Store, utcnow
+from ftui.store import AutopilotCycle, AutopilotLock, AutopilotStep, Store, db_now, utcnow
 
 LOCK = "autopilot"
 STALE_AFTER_S = 60  # as a training worker: a holder silent this long is gone
@@ -41,8 +41,10 @@ def _lock_row(store: Store) -> AutopilotLock:
 
 def lock_state(store: Store, stale_after_s: float = STALE_AFTER_S) -> dict[str, Any]:
     row = _lock_row(store)
+    with store.session() as s:  # staleness by the database's clock, as the heartbeats are
+        now = s.exec(select(db_now())).one()
     live = row.holder is not None and row.heartbeat_at is not None and \
-        row.heartbeat_at >= utcnow() - timedelta(seconds=stale_after_s)
+        row.heartbeat_at >= now - timedelta(seconds=stale_after_s)
     return {"holder": row.holder if live else None,
             "stale_holder": row.holder if row.holder and not live else None,
             "heartbeat_at": row.heartbeat_at.isoformat() if row.heartbeat_at else None,
@@ -54,12 +56,13 @@ def acquire(store: Store, holder: str, stale_after_s: float = STALE_AFTER_S) -> 
     """Take the lock for `holder`: free, already ours, or its holder stopped beating. Atomic
     (one conditional UPDATE), so two autopilots starting together cannot both win."""
     _lock_row(store)
-    limit = utcnow() - timedelta(seconds=stale_after_s)
+    # the database's clock, not this machine's: autopilots on two machines judge alike
     with store.engine.begin() as conn:
         taken = conn.execute(update(L).where(
             L.c.name == LOCK, or_(L.c.holder.is_(None), L.c.holder == holder,
-                                  L.c.heartbeat_at.is_(None), L.c.heartbeat_at < limit))
-            .values(holder=holder, heartbeat_at=utcnow()))
+                                  L.c.heartbeat_at.is_(None),
+                                  L.c.heartbeat_at < db_now(-stale_after_s)))
+            .values(holder=holder, heartbeat_at=db_now()))
     return taken.rowcount == 1
 
 
@@ -77,7 +80,7 @@ def beat(store: Store, holder: str) -> bool:
     """Renew the heartbeat; False when the lock is no longer ours (taken over as stale)."""
     with store.engine.begin() as conn:
         done = conn.execute(update(L).where(L.c.name == LOCK, L.c.holder == holder)
-                            .values(heartbeat_at=utcnow()))
+                            .values(heartbeat_at=db_now()))
     return done.rowcount == 1
 
 
