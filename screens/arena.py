@@ -139,7 +139,7 @@ class ArenaScreen(FtuiScreen):
             pane.border_title = title
             empty = "(no answer)" if self.ready else "…"
             self.query_one(f"#answer-{side}", Static).update(
-                Group(Markdown(self.answers[arm] or empty)))
+                Group(Markdown(self.answers[arm] if self.answers[arm].strip() else empty)))
 
     @work(thread=True, exclusive=True, group="arena")
     def _generate(self, messages: list[dict]) -> None:

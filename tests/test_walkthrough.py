@@ -122,3 +122,47 @@ async def test_training_header_tokens_per_second_is_the_runs_figure(demo_store, 
                        what="the run's header")
         text = str(app.screen.query_one("#run-header").render())
         assert "137 tokens/s" in text, text
+
+
+async def test_arena_says_no_answer_for_a_blank_reply(demo_store, tmp_path):
+    """A local `tiny` arm answered only whitespace: its pane stayed blank, like one still
+    waiting, while the vote keys were live (the vote is refused: say why on the pane)."""
+    from ftui.screens.arena import ArenaScreen
+    from ftui.screens.dialogs import PickDialog
+    from ftui.screens.experiments import ExperimentsScreen
+    from ollama_standin import StandIn
+
+    from ftui import ab
+    from ftui.config import Settings
+
+    exp = ab.create_experiment(demo_store, name="e", alias="assistant", model_a="blank:1",
+                               model_b="ok:1", salt="z")
+    ab.set_status(demo_store, exp.id, "running")
+    with StandIn(models={"blank:1": " \n ", "ok:1": "a real answer"}) as server:
+        app = FtuiApp(demo_store, Settings(home=tmp_path, database_url=demo_store.url,
+                                           ollama_host=server.url))
+        async with app.run_test(size=(120, 40)) as pilot:
+            await pilot.press("f5")
+            await wait_for(pilot, lambda: isinstance(app.screen, ExperimentsScreen)
+                           and app.screen.selected is not None, what="F5")
+            await pilot.press("v")
+            await wait_for(pilot, lambda: isinstance(app.screen, PickDialog), what="sources")
+            await pilot.press("enter")
+            await wait_for(pilot, lambda: isinstance(app.screen, ArenaScreen), what="arena")
+            arena = app.screen
+            await wait_for(pilot, lambda: arena.ready, timeout=30, what="both answers")
+            await pilot.pause()
+            assert arena.failed == {"A"}
+            blank_side = "left" if arena.left == "A" else "right"
+            shown = _plain(arena.query_one(f"#answer-{blank_side}").content)
+            assert "no answer" in shown, shown
+
+
+def _plain(renderable) -> str:
+    import io
+
+    from rich.console import Console
+
+    console = Console(width=60, record=True, file=io.StringIO())
+    console.print(renderable)
+    return console.export_text()
