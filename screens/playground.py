@@ -81,6 +81,8 @@ class PlaygroundScreen(FtuiScreen):
             yield Label("mode", classes="form-label")
             yield Select(MODE_OPTIONS, value="auto",
                          allow_blank=False, id="play-mode", compact=True)
+        # shown while Ollama does not answer: why its models are missing from the list
+        yield Static("", id="play-ollama", classes="dialog-hint")
         yield DetailPane(Static("Pick a model (m), type a prompt, enter sends. Every exchange "
                                     "is logged (source playground); 1-5 rates the last answer.",
                                     classes="dialog-hint"), id="transcript")
@@ -88,6 +90,7 @@ class PlaygroundScreen(FtuiScreen):
         yield KeyFooter()
 
     def on_mount(self) -> None:
+        self.query_one("#play-ollama", Static).display = False
         self.fill_models()
         self.query_one("#prompt", Input).focus()
 
@@ -115,12 +118,21 @@ class PlaygroundScreen(FtuiScreen):
 
         try:
             names = ollama_models(self.app.settings.ollama_host, timeout_s=3)
-        except FtuiError:
-            return  # Ollama down: the registry's models are still there
+        except FtuiError as err:  # Ollama down: the registry's models are still there
+            self.app.call_from_thread(self._show_ollama_note, err)
+            return
+        self.app.call_from_thread(self._show_ollama_note, None)
         known = {m.ollama_name for m in registry.list_models(self.store)}
         extra = [(f"{n} (Ollama)", n) for n in names if n not in known]
         if extra:
             self.app.call_from_thread(self._set_options, options + extra)
+
+    def _show_ollama_note(self, err: FtuiError | None) -> None:
+        note = self.query_one("#play-ollama", Static)
+        note.display = err is not None
+        if err is not None:
+            note.update(Text(f"{err.message}: only registered models are listed"
+                             + (f"\n  fix: {err.hint}" if err.hint else ""), style="yellow"))
 
     def choose_model(self, ref: str) -> None:
         self.wanted_model = ref

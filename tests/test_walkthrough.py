@@ -166,3 +166,32 @@ def _plain(renderable) -> str:
     console = Console(width=60, record=True, file=io.StringIO())
     console.print(renderable)
     return console.export_text()
+
+
+async def test_playground_says_when_ollama_is_unreachable(demo_store, tmp_path):
+    """No Ollama: F6's model list silently held only the registered models (none on a fresh
+    store), with nothing saying why Ollama's models were missing or how to fix it."""
+    from ftui.screens.playground import PlaygroundScreen
+    from ollama_standin import StandIn
+
+    from ftui.config import Settings
+
+    app = FtuiApp(demo_store, Settings(home=tmp_path, database_url=demo_store.url,
+                                       ollama_host="http://127.0.0.1:9"))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("f6")
+        await wait_for(pilot, lambda: isinstance(app.screen, PlaygroundScreen), what="F6")
+        note = app.screen.query_one("#play-ollama")
+        await wait_for(pilot, lambda: note.display, timeout=15, what="the Ollama note")
+        text = str(note.content)
+        assert "cannot reach Ollama at http://127.0.0.1:9" in text and "fix:" in text, text
+    with StandIn(models={"llama3.2:3b": "hi"}) as server:
+        app = FtuiApp(demo_store, Settings(home=tmp_path, database_url=demo_store.url,
+                                           ollama_host=server.url))
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.press("f6")
+            await wait_for(pilot, lambda: isinstance(app.screen, PlaygroundScreen), what="F6")
+            select = app.screen.query_one("#play-model")
+            await wait_for(pilot, lambda: any("(Ollama)" in str(label) for label, _
+                                              in select._options), what="Ollama's models")
+            assert not app.screen.query_one("#play-ollama").display
