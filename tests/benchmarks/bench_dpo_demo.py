@@ -11,7 +11,9 @@ and for the DPO adapter trained by ftui's own worker on the train pairs:
   more than 10%: DPO must not make the model worse at the answers it was good at.
 Goals: accuracy after >= 0.8, loss rise <= 10%, held-out pairs >= 100.
 
-CPU heavy (about 20-40 minutes on 2 cores): run it with `nice -n 10`.
+CPU heavy: run it with `nice -n 10`, and on a busy machine with OMP_NUM_THREADS=1 (two torch
+threads that wait on each other under load spent 3x the CPU time). Under load ~10 on 2 cores:
+about 6 minutes per evaluation of 100 pairs, 75 s per DPO step of 4 pairs.
 
     python tests/benchmarks/bench_dpo_demo.py [--epochs 1] [--lr 1e-4] [--beta 0.1] [--val 0.35]
 """
@@ -110,7 +112,7 @@ def main() -> None:
     model = register_run(store, done)  # the worker registered it already: that one
     after = measure(model.id, "demo", model.path)
     rise = after["sft_val_loss"] / before["sft_val_loss"] - 1
-    steps = runs.metric_series(store, run.id, "loss")
+    steps = runs.metric_series(store, run.id, "train_loss")
 
     print(f"\ndemo (SmolLM2-135M), CPU, DPO: {built.splits['train']} train pairs, {cfg.epochs:g} "
           f"epoch(s), {len(steps)} steps, lr {cfg.learning_rate:g}, beta {cfg.beta:g}, batch "
