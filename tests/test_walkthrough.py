@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from ftui.screens.app import FtuiApp
 from ftui.screens.dialogs import ConfirmDialog
 from ftui.widgets.table import RecordTable
@@ -195,3 +196,16 @@ async def test_playground_says_when_ollama_is_unreachable(demo_store, tmp_path):
             await wait_for(pilot, lambda: any("(Ollama)" in str(label) for label, _
                                               in select._options), what="Ollama's models")
             assert not app.screen.query_one("#play-ollama").display
+
+
+@pytest.mark.parametrize("argv", [["runs", "show", "abc"], ["runs", "cancel", "1x"],
+                                  ["runs", "pause", ""], ["runs", "unpause", "abc"],
+                                  ["runs", "resume", "abc"], ["runs", "logs", "abc"],
+                                  ["runs", "delete", "abc", "--yes"]])
+def test_a_run_id_that_is_not_a_number_is_an_error_not_a_bug(demo_store, capsys, argv):
+    """`ftui runs show abc` said 'unexpected ValueError ... this is a bug in ftui'."""
+    from ftui.cli import main
+
+    assert main(["--db", demo_store.url, *argv]) == 2
+    err = capsys.readouterr().err
+    assert "unexpected" not in err and "no run" in err and "fix: " in err, err

@@ -11,6 +11,17 @@ from ftui.cli.train import finished_code, run_line, run_payload
 ORDER = 31
 
 
+def _run_id(args: argparse.Namespace) -> int:
+    """The run id typed, as a number (`runs show abc` was an unexpected ValueError)."""
+    try:
+        return int(args.id)
+    except ValueError:
+        from ftui.errors import FtuiError
+
+        raise FtuiError(f"no run {args.id!r}: run ids are whole numbers",
+                        "see the ids with: ftui runs list") from None
+
+
 def _print_run(args: argparse.Namespace, run, extra: dict | None = None) -> None:
     payload = {**run_payload(run), **(extra or {})}
 
@@ -41,7 +52,7 @@ def cmd_runs_show(args: argparse.Namespace) -> int:
 
     store = store_for(args)
     runs.mark_stale(store)
-    run = runs.get_run(store, int(args.id))
+    run = runs.get_run(store, _run_id(args))
     # a queued run asking for GPUs no live worker has (several workers share the queue)
     _print_run(args, run, {"needs": runs.gpu_needs(run.config) or None,
                            "waiting": waiting_reason(store, run)})
@@ -51,21 +62,21 @@ def cmd_runs_show(args: argparse.Namespace) -> int:
 def cmd_runs_cancel(args: argparse.Namespace) -> int:
     from ftui.train import runs
 
-    _print_run(args, runs.request_cancel(store_for(args), int(args.id)))
+    _print_run(args, runs.request_cancel(store_for(args), _run_id(args)))
     return EXIT_OK
 
 
 def cmd_runs_pause(args: argparse.Namespace) -> int:
     from ftui.train import runs
 
-    _print_run(args, runs.request_pause(store_for(args), int(args.id), True))
+    _print_run(args, runs.request_pause(store_for(args), _run_id(args), True))
     return EXIT_OK
 
 
 def cmd_runs_unpause(args: argparse.Namespace) -> int:
     from ftui.train import runs
 
-    _print_run(args, runs.request_pause(store_for(args), int(args.id), False))
+    _print_run(args, runs.request_pause(store_for(args), _run_id(args), False))
     return EXIT_OK
 
 
@@ -73,7 +84,7 @@ def cmd_runs_resume(args: argparse.Namespace) -> int:
     from ftui.train import runs
 
     store = store_for(args)
-    run = runs.resume_run(store, int(args.id))
+    run = runs.resume_run(store, _run_id(args))
     if args.detach:
         from ftui.train.trainer import run_dir
         from ftui.train.worker import spawn_detached
@@ -95,8 +106,8 @@ def cmd_runs_resume(args: argparse.Namespace) -> int:
 def cmd_runs_logs(args: argparse.Namespace) -> int:
     from ftui.train import runs
 
-    lines = runs.events(store_for(args), int(args.id), limit=args.tail)
-    emit(args, {"run_id": int(args.id), "events": [
+    lines = runs.events(store_for(args), _run_id(args), limit=args.tail)
+    emit(args, {"run_id": _run_id(args), "events": [
         {"time": e.created_at.isoformat(), "level": e.level, "message": e.message}
         for e in lines]},
         lambda: print("\n".join(f"{e.created_at:%H:%M:%S} {e.level:<5} {e.message}"
@@ -112,7 +123,7 @@ def cmd_runs_delete(args: argparse.Namespace) -> int:
     if not args.yes:
         raise FtuiError(f"deleting run {args.id} needs confirmation",
                         "add --yes (and --remove-files to delete its folder too)")
-    result = delete_run(store, int(args.id), remove_files=args.remove_files,
+    result = delete_run(store, _run_id(args), remove_files=args.remove_files,
                         home=settings_for(args).home)
     emit(args, result, lambda: print(
         f"deleted run {result['deleted']}" + (f"; removed {result['removed_files']}"
