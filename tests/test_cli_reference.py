@@ -54,3 +54,14 @@ def test_the_width_is_fixed_whatever_the_terminal(monkeypatch) -> None:
     monkeypatch.setenv("COLUMNS", "250")
     assert render() == narrow
     assert os.environ["COLUMNS"] == "250"  # the caller's setting is given back
+
+
+def test_the_readme_overview_names_every_top_level_command() -> None:
+    """README.md's `## CLI` section has one overview row per top-level command and links here."""
+    readme = (DOC.parent.parent / "README.md").read_text(encoding="utf-8")
+    section = readme.split("\n## CLI\n", 1)[1].split("\n## ", 1)[0]
+    assert "docs/cli.md" in section
+    sub = next(a for a in build_parser()._actions if a.__class__.__name__ == "_SubParsersAction")
+    missing = [name for name in sub.choices if f"`ftui {name}" not in section]
+    assert not missing, (f"README.md's CLI overview table has no row for {missing}: add one "
+                         "(a one-line purpose; the flags are in docs/cli.md)")
