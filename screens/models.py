@@ -232,8 +232,13 @@ class ModelsScreen(FtuiScreen):
             return
 
         def done(slot: str | None) -> None:
-            if slot and slot.strip():
-                self._promote(m.id, m.name, slot.strip())
+            if not (slot and slot.strip()):
+                return
+            now = registry.production_model(self.store, slot.strip())
+            if now is not None and now.id == m.id:  # no gate run, no history line for nothing
+                self.say(f"{m.name} is already production in {slot.strip()}")
+                return
+            self._promote(m.id, m.name, slot.strip())
 
         self.app.push_screen(TextInputDialog(f"Promote {m.name} to production in slot:", m.slot,
                                              hint + "; the regression gate runs first"), done)

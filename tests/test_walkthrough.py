@@ -209,3 +209,32 @@ def test_a_run_id_that_is_not_a_number_is_an_error_not_a_bug(demo_store, capsys,
     assert main(["--db", demo_store.url, *argv]) == 2
     err = capsys.readouterr().err
     assert "unexpected" not in err and "no run" in err and "fix: " in err, err
+
+
+async def test_f4_promoting_the_production_model_again_does_nothing(demo_store, tmp_path):
+    """F4 `p` on the model already production in that slot ran the whole gate again and wrote
+    'moved production -> production' into its history."""
+    from ftui.screens.dialogs import TextInputDialog
+    from ftui.screens.models import ModelsScreen
+
+    from ftui import registry
+    from ftui.config import Settings
+
+    prod = registry.register(demo_store, kind="ollama", name="prod", ollama_name="prod:1")
+    registry.set_stage(demo_store, prod.id, "production", "general")
+    before = len(registry.history(demo_store, prod.id))
+    app = FtuiApp(demo_store, Settings(home=tmp_path, database_url=demo_store.url,
+                                       ollama_host="http://127.0.0.1:9"))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("f4")
+        await wait_for(pilot, lambda: isinstance(app.screen, ModelsScreen)
+                       and app.screen.selected == prod.id, what="F4")
+        screen = app.screen
+        await pilot.press("p")
+        await wait_for(pilot, lambda: isinstance(app.screen, TextInputDialog), what="slot")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: any("already production" in n.message
+                                          for n in app._notifications), what="the note")
+        await pilot.pause(0.3)
+        assert not screen.promotion.running
+    assert len(registry.history(demo_store, prod.id)) == before
