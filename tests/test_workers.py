@@ -192,7 +192,10 @@ def test_workers_list_the_current_run_and_stop(store, home, fake_gpus):
         assert w["host"] == socket.gethostname() and w["runs_dir"] == str(home / "runs")
     [w] = list_workers(store)
     assert (w["state"], w["current_run"]) == ("stopped", None)
-    assert list_workers(store, recent_s=0) == []
+    with store.engine.begin() as conn:  # it stopped a minute ago (on the database's clock)
+        conn.execute(update(Worker.__table__).values(heartbeat_at=db_now(-60)))
+    assert list_workers(store, recent_s=30) == []
+    assert len(list_workers(store, recent_s=120)) == 1
 
 
 def _trained_elsewhere(store, tmp_path) -> tuple[TrainingRun, RegisteredModel]:
