@@ -4,8 +4,6 @@ with a reason, which the stage history keeps. Real gates against the stand-in Ol
 
 from __future__ import annotations
 
-import time
-
 from ftui.screens.app import FtuiApp
 from ftui.screens.dialogs import ConfirmDialog, TextInputDialog
 from ftui.screens.experiments import ExperimentsScreen
@@ -49,7 +47,12 @@ async def _promote_on_f4(pilot, app, model_id: int) -> ModelsScreen:
 
 
 def _refused_dialog(app) -> GateRefusedDialog | None:
-    return app.screen if isinstance(app.screen, GateRefusedDialog) else None
+    """The refusal dialog once it is composed (pushed is not enough: its lines come a frame
+    later, and a busy machine shows the gap)."""
+    screen = app.screen
+    if isinstance(screen, GateRefusedDialog) and screen.query("#gate-lines"):
+        return screen
+    return None
 
 
 async def test_f4_refused_promotion_lists_the_failed_figures_and_promotes_nothing(
@@ -112,11 +115,12 @@ async def test_f4_passing_gate_promotes_and_the_ui_stays_responsive(demo_store, 
             screen = await _promote_on_f4(pilot, app, cand.id)
             await wait_for(pilot, lambda: "general set: cand" in screen.query_one(
                 "#promote-progress").latest, what="the gate asking the candidate")
-            started = time.monotonic()
             await pilot.press("question_mark")
-            await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen), timeout=1.0,
+            # The witness is that help opened while the gate still ran: a gate on the UI thread
+            # would hold the key until it ended (the wall clock is no witness on a busy machine).
+            await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen), timeout=10.0,
                            what="help while the gate runs")
-            assert time.monotonic() - started < 1.0 and screen.promotion.running
+            assert screen.promotion.running
             await pilot.press("escape")
             await wait_for(pilot, lambda: not screen.promotion.running, timeout=30,
                            what="the gate to pass")
