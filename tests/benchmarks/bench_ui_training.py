@@ -2,7 +2,7 @@
 
 Starts the app on the demo data (with a few datasets, runs, models and experiments so every
 table has rows to move through), queues a `demo` run (SmolLM2-135M, real training on this CPU)
-in the in-app worker, waits for its first step, then visits every screen (F1-F6) and measures
+in the in-app worker, waits for its first step, then visits every screen (F1-F8) and measures
 key -> first frame for movement keys there (typing, in the Playground). Then it cancels the run
 from F3 (key -> "cancelling" on screen), waits for the run to end and reports the app's RSS
 before, during and after the run (the model, optimizer and caches must be released).
@@ -39,7 +39,8 @@ from ftui.train.config import RunConfig  # noqa: E402
 # (section key, screen name, movement keys pressed alternately)
 VISITS = (("f1", "interactions", ("j", "k")), ("f2", "datasets", ("j", "k")),
           ("f3", "training", ("j", "k")), ("f4", "models", ("j", "k")),
-          ("f5", "experiments", ("j", "k")), ("f6", "playground", ("a", "backspace")))
+          ("f5", "experiments", ("j", "k")), ("f6", "playground", ("a", "backspace")),
+          ("f7", "autopilot", ("j", "k")), ("f8", "monitoring", ("j", "k")))
 
 
 def rss_mb() -> float:
@@ -63,6 +64,13 @@ def seed(store) -> int:
     for i in range(3):
         ab.create_experiment(store, name=f"bench-exp-{i}", alias=f"alias-{i}", model_a="m0:1",
                              model_b="m1:1", salt=f"s{i}")
+    from ftui.autopilot import state as autopilot
+
+    for i in range(4):  # finished autopilot cycles with their steps, for F7's tables
+        cycle = autopilot.start_cycle(store, "{}", f"bench cycle {i}")
+        for step in ("dataset", "train", "gate"):
+            autopilot.record_step(store, cycle.id, step, "done", f"{step} of cycle {i}")
+        autopilot.update_cycle(store, cycle.id, status="finished", outcome="gate_failed")
     return version.id
 
 
