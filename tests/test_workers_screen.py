@@ -3,11 +3,11 @@ current run, GPUs) and says why the selected queued run waits."""
 
 from __future__ import annotations
 
+from ftui.screens.training import TrainingScreen
 from sqlalchemy import insert
 from test_training_screen import make_app, wait_until
 
 from ftui.curate import DatasetSpec, build_dataset
-from ftui.screens.training import TrainingScreen
 from ftui.store import Worker, db_now
 from ftui.train import runs
 from ftui.train.config import RunConfig
