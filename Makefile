@@ -29,7 +29,7 @@ run: $(VENV)/.installed-run
 	$(BIN)/ftui $(ARGS)
 
 lint: $(VENV)/.installed-test
-	$(BIN)/ruff check .
+	$(BIN)/ruff check --no-cache .
 	$(BIN)/lint-imports
 
 # One test process per core (pytest-xdist); "worksteal" keeps a long training test from
