@@ -3,6 +3,7 @@ line: `ps` shows every user the command line, and a PostgreSQL URL carries a pas
 
 from __future__ import annotations
 
+import subprocess
 import time
 from pathlib import Path
 
@@ -13,10 +14,20 @@ def test_the_store_url_is_not_on_the_detached_workers_command_line(tmp_path: Pat
     monkeypatch.setenv("FTUI_HOME", str(tmp_path))
     secret_db = tmp_path / "s3cret-pa55word.db"  # stands in for a URL's password
     log = tmp_path / "worker.log"
-    pid = spawn_detached(f"sqlite:///{secret_db}", 999, log)
-    cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    started: list = []
+    real_popen = subprocess.Popen
+
+    def recording_popen(args, **kwargs):  # what reaches the OS: the command line and env
+        started.append((args, kwargs.get("env")))
+        return real_popen(args, **kwargs)
+
+    monkeypatch.setattr(subprocess, "Popen", recording_popen)
+    spawn_detached(f"sqlite:///{secret_db}", 999, log)
+    [(args, env)] = started
+    cmdline = " ".join(map(str, args))
     assert "worker" in cmdline and "999" in cmdline
     assert "s3cret" not in cmdline
+    assert env["FTUI_DATABASE_URL"] == f"sqlite:///{secret_db}"
     deadline = time.monotonic() + 60
     while "fix:" not in (log.read_text() if log.exists() else "") and time.monotonic() < deadline:
         time.sleep(0.1)

@@ -58,7 +58,11 @@ def test_installed_wheel_finds_stylesheet_and_demo_data(tmp_path):
     for key in ("ftui", "css", "demo"):
         assert paths[key].startswith(str(target)), (key, paths[key])
         assert Path(paths[key]).is_file()
-    assert report["imported"] == 276
+    # `ftui demo` loads the sample set and its preference signals, both from the wheel
+    shipped = sum(1 for name in ("demo_interactions.jsonl", "demo_preferences.jsonl")
+                  for line in (ROOT / "assets" / name).read_text(encoding="utf-8").splitlines()
+                  if line.strip())
+    assert report["imported"] == shipped
 
 
 def test_core_reaches_the_ui_only_through_ftui_ui():
