@@ -39,6 +39,11 @@ def test_installed_wheel_finds_stylesheet_and_demo_data(tmp_path):
         check=True, capture_output=True,
     )
     code = (
+        # the checkout's editable install must not fill in what the wheel lacks (it did: a
+        # wheel without ftui/cli passed while `ftui.cli` came from the source tree)
+        "import sys\n"
+        "sys.meta_path[:] = [f for f in sys.meta_path if 'editable' not in "
+        "getattr(f, '__module__', '')]\n"
         "import json, ftui, ftui.screens.app\n"
         "from ftui.resources import asset_path\n"
         "from ftui.cli import main\n"
@@ -63,6 +68,24 @@ def test_installed_wheel_finds_stylesheet_and_demo_data(tmp_path):
                   for line in (ROOT / "assets" / name).read_text(encoding="utf-8").splitlines()
                   if line.strip())
     assert report["imported"] == shipped
+
+
+def test_every_package_of_the_checkout_is_in_the_wheel_list():
+    """pyproject's explicit `packages` must name every folder of modules under ftui/ (and
+    screens/, widgets/): a package left out is silently missing from a plain install."""
+    import tomllib
+
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"][
+        "packages"])
+    found = set()
+    for top, name in ((ROOT / "ftui", "ftui"), (ROOT / "screens", "ftui.screens"),
+                      (ROOT / "widgets", "ftui.widgets"), (ROOT / "assets", "ftui.assets")):
+        for folder in [top, *[p for p in top.rglob("*") if p.is_dir()]]:
+            if "__pycache__" in folder.parts or not any(
+                    f.suffix in (".py", ".toml") for f in folder.iterdir() if f.is_file()):
+                continue
+            found.add(".".join([name, *folder.relative_to(top).parts]))
+    assert found - listed == set()
 
 
 def test_core_reaches_the_ui_only_through_ftui_ui():
