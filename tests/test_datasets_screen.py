@@ -5,7 +5,7 @@ from __future__ import annotations
 from ftui.screens.app import FtuiApp
 from ftui.screens.datasets import DatasetsScreen, ExportDialog
 from textual.widgets import Input, Select
-from ui_wait import wait_for
+from ui_wait import wait_for, wait_for_footer
 
 from ftui.curate import DatasetSpec, list_datasets
 from ftui.curate.build import count_matching
@@ -93,9 +93,7 @@ async def test_first_visit_says_it_is_loading_then_narrow_layout_and_versions_ke
         # modes and stars in two charts, each with its own labels
         modes, ratings = (str(screen.query_one(c).render()) for c in (ModeBars, RatingBars))
         assert "★" in ratings and "★" not in modes and "std" in modes
-        shown = {k.key for k in screen.query("FooterKey")
-                 if k.region.width and k.region.right <= 80}
-        assert {"b", "d", "x"} <= shown, shown
+        await wait_for_footer(pilot, {"b", "d", "x"}, 80, by="key")
 
 
 async def test_the_first_visit_paints_without_a_key(demo_store, settings):

@@ -10,6 +10,7 @@ from ftui.screens.dialogs import PickDialog, TextInputDialog
 from ftui.screens.models import ModelsScreen
 from ftui.screens.playground import PlaygroundScreen
 from ollama_standin import StandIn
+from ui_wait import wait_for_footer
 
 from ftui import registry
 from ftui.config import Settings
@@ -115,9 +116,7 @@ async def test_narrow_models_keep_the_slot_column_and_the_keys(demo_store, tmp_p
             if str(column.label) == "slot":
                 break
         assert right <= table.size.width <= 80  # the slot column is in view, not cut
-        shown = {k.key for k in screen.query("FooterKey")
-                 if k.region.width and k.region.right <= 80}
-        assert {"e", "p", "D", "t"} <= shown, shown
+        await wait_for_footer(pilot, {"e", "p", "D", "t"}, 80, by="key")
 
 
 async def test_movement_keys_in_the_models_table_and_detail(demo_store, tmp_path):

@@ -11,6 +11,7 @@ from ftui.screens.app import FtuiApp
 from ftui.screens.dialogs import ConfirmDialog, TextDialog
 from ftui.screens.training import NewRunDialog, TrainingScreen
 from ftui.widgets.run_plots import LossPlot, downsample, integer_ticks, smooth
+from ui_wait import wait_for_footer
 
 from ftui.config import Settings
 from ftui.curate import DatasetSpec, build_dataset
@@ -83,9 +84,8 @@ async def test_narrow_layout_keeps_the_plot_readable_and_the_panels_whole(demo_s
             assert region.right <= 80 and region.y >= view.region.y, wid
         assert "GPU n/a" in str(screen.query_one("#tr-gpu").render())
         assert "NVMLError" not in str(screen.query_one("#tr-gpu").render())
-        shown = {k.key for k in screen.query("FooterKey")
-                 if k.region.width and k.region.right <= 80}
-        assert {"n", "c", "p", "r", "space", "d"} <= shown, shown  # the important keys fit
+        # the important keys fit
+        await wait_for_footer(pilot, {"n", "c", "p", "r", "space", "d"}, 80, by="key")
 
 
 async def test_movement_marks_overlay_and_config_diff(demo_store, tmp_path):

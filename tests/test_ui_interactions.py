@@ -18,7 +18,7 @@ from ftui.screens.interactions import InteractionsScreen
 from ftui.widgets.interaction_list import InteractionList
 from textual.color import Color
 from textual.widgets import Input, Select, TextArea
-from ui_wait import settled, wait_for
+from ui_wait import footer_entries, settled, wait_for, wait_for_footer
 
 from ftui.ingest import log_interaction
 from ftui.store import interactions as q
@@ -232,16 +232,8 @@ async def test_footer_at_80x24_keeps_the_keys_that_matter(demo_store, settings):
     app = FtuiApp(demo_store, settings)
     async with app.run_test(size=(80, 24)) as pilot:
         await started(app, pilot)
-        wanted = {"Help", "Rate", "Accept", "Reject", "Correct", "Tags", "Undo", "Search",
-                  "Filter"}
-
-        def visible() -> set[str]:
-            return {k.description for k in app.screen.query("FooterKey")
-                    if k.region.width and k.region.right <= 80}
-
-        # The footer recomposes after the bindings settle; on a loaded machine that can be a
-        # few frames after the first rows appear, so wait for it rather than sample once.
-        await wait_for(pilot, lambda: wanted <= visible(), what=f"footer keys {wanted}")
+        await wait_for_footer(pilot, {"Help", "Rate", "Accept", "Reject", "Correct", "Tags",
+                                      "Undo", "Search", "Filter"}, 80)
         assert lst(app).size.height >= 5 and app.screen.query_one("#counters").region.width
 
 
@@ -407,26 +399,21 @@ async def test_filter_dialog_fits_80x24(demo_store, settings):
         assert title.content_size.width * title.region.height >= len(text)  # wrapped, not cut
 
 
-def footer_keys(app, width: int) -> set[str]:
-    return {k.description for k in app.screen.query("FooterKey")
-            if k.region.width and k.region.right <= width}
-
-
 async def test_footer_shows_search_keys_while_typing_and_more_keys_when_wide(demo_store,
                                                                              settings):
     app = FtuiApp(demo_store, settings)
     async with app.run_test(size=(80, 24)) as pilot:
         await started(app, pilot)
         await pilot.press("slash")
-        await wait_for(pilot, lambda: {"Apply search", "Cancel search"} <= footer_keys(app, 80),
+        await wait_for(pilot, lambda: {"Apply search", "Cancel search"} <= footer_entries(app, 80),
                        what="the search keys in the footer")
-        assert "Accept" not in footer_keys(app, 80)  # a typed `a` goes to the field
+        assert "Accept" not in footer_entries(app, 80)  # a typed `a` goes to the field
         await pilot.press("a", "escape")
-        await wait_for(pilot, lambda: "Accept" in footer_keys(app, 80), what="keys back")
+        await wait_for(pilot, lambda: "Accept" in footer_entries(app, 80), what="keys back")
     app = FtuiApp(demo_store, settings)
     async with app.run_test(size=(160, 48)) as pilot:
         await started(app, pilot)
-        assert {"Filter", "Next unrated", "Mark", "Bulk", "Notes"} <= footer_keys(app, 160)
+        await wait_for_footer(pilot, {"Filter", "Next unrated", "Mark", "Bulk", "Notes"}, 160)
 
 
 async def test_toasts_are_brief_and_clear_for_the_help(demo_store, settings):

@@ -20,3 +20,16 @@ async def settled(pilot) -> None:
     """Every worker of the app has finished and the screen has repainted."""
     await pilot.app.workers.wait_for_complete()
     await pilot.pause()
+
+
+def footer_entries(app, width: int, by: str = "description") -> set[str]:
+    """The footer keys (their `description` or `key`) fully inside the first `width` columns."""
+    return {getattr(k, by) for k in app.screen.query("FooterKey")
+            if k.region.width and k.region.right <= width}
+
+
+async def wait_for_footer(pilot, wanted: set[str], width: int, by: str = "description") -> None:
+    """The footer recomposes a few frames after its bindings change (later on a loaded machine):
+    wait until it shows every key in `wanted` within `width` columns."""
+    await wait_for(pilot, lambda: wanted <= footer_entries(pilot.app, width, by),
+                   what=f"footer keys {sorted(wanted)} within {width} columns")
