@@ -27,6 +27,7 @@ from textual.containers import Container, Horizontal, Vertical
 from textual.widgets import DataTable, Input, Label, Static
 
 from ftui import ab, fmt
+from ftui.ab.experiments import ModelsUnchecked
 from ftui.ab.report import cumulative, promote_winner, report
 from ftui.errors import FtuiError
 
@@ -55,6 +56,7 @@ class NewExperimentDialog(FtuiDialog[object | None]):
     def __init__(self, create: Callable[[dict], object]) -> None:
         super().__init__()
         self.create = create
+        self._unchecked: dict | None = None  # values Ollama could not check: again = create
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog", id="new-exp"):
@@ -77,8 +79,15 @@ class NewExperimentDialog(FtuiDialog[object | None]):
             self.query_one("#exp-error", Static).update("split is a number (0.5), min samples "
                                                         "a whole number")
             return
+        values["check"] = values != self._unchecked  # the same values again: on purpose
         try:
             made = self.create(values)
+        except ModelsUnchecked as err:
+            self._unchecked = {k: v for k, v in values.items() if k != "check"}
+            self.query_one("#exp-error", Static).update(Text(
+                f"{err.message}\nfix: start Ollama and press ctrl+s, or press ctrl+s again to "
+                "create it unchecked (that arm fails until Ollama serves the name)"))
+            return
         except FtuiError as err:
             self.query_one("#exp-error", Static).update(Text(str(err)))
             return
@@ -321,7 +330,9 @@ class ExperimentsScreen(FtuiScreen):
             return ab.create_experiment(self.store, name=values["name"], alias=values["alias"],
                                         model_a=values["a"], model_b=values["b"],
                                         split_b=values["split"],
-                                        min_samples=values["min_samples"])
+                                        min_samples=values["min_samples"],
+                                        check_host=self.settings.ollama_host
+                                        if values["check"] else None)
 
         def done(e) -> None:
             if e is not None:

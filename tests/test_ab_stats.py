@@ -112,7 +112,7 @@ def test_srm_is_flagged(store):
 def test_cli_ab_round_trip(store, capsys):
     db = ["--db", store.url]
     assert main([*db, "ab", "create", "exp1", "--alias", "assistant", "--a", "base:1",
-                 "--b", "tuned:1", "--split", "0.5", "--json"]) == 0
+                 "--b", "tuned:1", "--split", "0.5", "--no-check", "--json"]) == 0
     made = json.loads(capsys.readouterr().out)
     assert main([*db, "ab", "start", str(made["id"]), "--json"]) == 0
     capsys.readouterr()

@@ -265,7 +265,7 @@ def test_every_leaf_command_reads_only_the_arguments_it_declares(tmp_path, capsy
         assert main(["--db", db, "models", "register", "--kind", "ollama", "--ollama",
                      "llama3.2:3b", "--name", "m1", "--ollama-host", ollama.url]) == 0
         assert main(["--db", db, "ab", "create", "e1", "--alias", "chat", "--a", "m1", "--b",
-                     "llama3.2:3b"]) == 0
+                     "llama3.2:3b", "--ollama-host", ollama.url]) == 0
         leaves = sorted(_leaves(build_parser(), []), key=lambda lp: "delete" in lp[0])
         ran = 0
         for path, parser in leaves:

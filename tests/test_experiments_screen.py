@@ -156,21 +156,23 @@ async def test_arena_refuses_a_vote_when_one_side_failed(demo_store, tmp_path):
 async def test_new_experiment_error_keeps_the_dialog_and_what_was_typed(demo_store, tmp_path):
     from ftui.screens.experiments import NewExperimentDialog
 
-    app = FtuiApp(demo_store, Settings(home=tmp_path, database_url=demo_store.url))
-    async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.press("f5")
-        await wait_until(pilot, lambda: isinstance(app.screen, ExperimentsScreen))
-        await pilot.press("n")
-        await wait_until(pilot, lambda: isinstance(app.screen, NewExperimentDialog))
-        dialog = app.screen
-        dialog.query_one("#x_name").value = "v9"
-        dialog.query_one("#x_a").value = "llama3.2:3b"
-        await pilot.press("ctrl+s")  # model B left empty
-        await pilot.pause()
-        assert app.screen is dialog
-        assert "is not a simple name" in str(dialog.query_one("#exp-error").render())
-        assert dialog.query_one("#x_name").value == "v9"
-        dialog.query_one("#x_b").value = "tuned:1"
-        await pilot.press("ctrl+s")
-        await wait_until(pilot, lambda: isinstance(app.screen, ExperimentsScreen))
+    with StandIn(models=dict(MODELS)) as server:  # the models are looked up there
+        app = FtuiApp(demo_store, Settings(home=tmp_path, database_url=demo_store.url,
+                                           ollama_host=server.url))
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.press("f5")
+            await wait_until(pilot, lambda: isinstance(app.screen, ExperimentsScreen))
+            await pilot.press("n")
+            await wait_until(pilot, lambda: isinstance(app.screen, NewExperimentDialog))
+            dialog = app.screen
+            dialog.query_one("#x_name").value = "v9"
+            dialog.query_one("#x_a").value = "llama3.2:3b"
+            await pilot.press("ctrl+s")  # model B left empty
+            await pilot.pause()
+            assert app.screen is dialog
+            assert "is not a simple name" in str(dialog.query_one("#exp-error").render())
+            assert dialog.query_one("#x_name").value == "v9"
+            dialog.query_one("#x_b").value = "tuned:1"
+            await pilot.press("ctrl+s")
+            await wait_until(pilot, lambda: isinstance(app.screen, ExperimentsScreen))
     assert [e.name for e in ab.list_experiments(demo_store)] == ["v9"]

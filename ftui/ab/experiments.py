@@ -35,10 +35,50 @@ def arm_for(salt: str, unit: str, split_b: float) -> str:
     return "B" if bucket(salt, unit) < round(split_b * BUCKETS) else "A"
 
 
+class ModelsUnchecked(FtuiError):
+    """An arm that is not registered could not be looked up: Ollama did not answer."""
+
+
+def check_arm_models(store: Store, arms: dict[str, str], host: str,
+                     timeout_s: float = 5.0) -> None:
+    """Each arm (label -> name) is a registered model (id or name) or a model Ollama at `host`
+    has; Ollama is asked only about the names the registry does not know."""
+    from ftui.inference import ollama_models
+    from ftui.registry import get_model
+
+    unknown = {}
+    for label, ref in arms.items():
+        try:
+            get_model(store, ref)
+        except FtuiError:
+            unknown[label] = ref
+    if not unknown:
+        return
+    try:
+        known = ollama_models(host, timeout_s)
+    except FtuiError as err:
+        named = " and ".join(f"{label} {ref!r}" for label, ref in unknown.items())
+        raise ModelsUnchecked(
+            f"could not check {named}: not registered, and {err.message}",
+            "start Ollama (ollama serve) or point at it (--ollama-host URL or OLLAMA_HOST), "
+            "then try again; or create it anyway with --no-check (that arm fails until Ollama "
+            "serves the name)") from err
+    for label, ref in unknown.items():
+        if ref not in known and f"{ref}:latest" not in known:
+            shown = ", ".join(known[:8]) + (", ..." if len(known) > 8 else "") or "none"
+            raise FtuiError(f"{label} {ref!r} is neither registered nor in Ollama at {host} "
+                            f"(Ollama has: {shown})",
+                            f"check the spelling, pull it (ollama pull {ref}), or register it "
+                            "(ftui models register ...; see: ftui models list)")
+
+
 def create_experiment(store: Store, *, name: str, alias: str, model_a: str, model_b: str,
                       split_b: float = 0.5, slot: str | None = None, salt: str | None = None,
                       primary_metric: str = "rating", min_samples: int = 100,
-                      mde: float = 0.3, notes: str | None = None) -> Experiment:
+                      mde: float = 0.3, notes: str | None = None,
+                      check_host: str | None = None) -> Experiment:
+    """A draft experiment. `check_host`: the models must be registered or known to that
+    Ollama (the CLI and F5 pass it; the autopilot's arms are registered by construction)."""
     for label, value in (("name", name), ("alias", alias), ("model A", model_a),
                          ("model B", model_b)):
         if not _NAME.match(value or ""):
@@ -54,6 +94,8 @@ def create_experiment(store: Store, *, name: str, alias: str, model_a: str, mode
     if min_samples < 1 or mde <= 0:
         raise FtuiError("min samples and the minimum detectable effect must be positive",
                         "e.g. --min-samples 100 --mde 0.3")
+    if check_host is not None:
+        check_arm_models(store, {"model A": model_a, "model B": model_b}, check_host)
     exp = Experiment(name=name, alias=alias, model_a=model_a, model_b=model_b, split_b=split_b,
                      slot=slot, salt=salt or secrets.token_hex(8), primary_metric=primary_metric,
                      min_samples=min_samples, mde=mde, notes=notes)

@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from ftui import fmt
-from ftui.cli.common import EXIT_OK, emit, group, leaf, store_for
+from ftui.cli.common import EXIT_OK, emit, group, leaf, settings_for, store_for
 from ftui.errors import FtuiError
 
 ORDER = 50
@@ -72,10 +72,11 @@ def print_report(r: dict) -> None:
 def cmd_ab_create(args: argparse.Namespace) -> int:
     from ftui import ab
 
+    host = None if args.no_check else (args.ollama_host or settings_for(args).ollama_host)
     e = ab.create_experiment(store_for(args), name=args.name, alias=args.alias, model_a=args.a,
                              model_b=args.b, split_b=args.split, slot=args.slot, salt=args.salt,
                              primary_metric=args.metric, min_samples=args.min_samples,
-                             mde=args.mde, notes=args.note)
+                             mde=args.mde, notes=args.note, check_host=host)
     emit(args, _exp_dict(e), lambda: print(_line(e)))
     return EXIT_OK
 
@@ -210,6 +211,10 @@ def register(sub) -> None:
     q.add_argument("--mde", type=float, default=0.3,
                    help="minimum detectable effect in stars, for the sample size (default 0.3)")
     q.add_argument("--note")
+    q.add_argument("--ollama-host", help="where a model name that is not registered is looked "
+                   "up (default: $OLLAMA_HOST or http://127.0.0.1:11434)")
+    q.add_argument("--no-check", action="store_true", help="create it without looking the "
+                   "models up (e.g. Ollama is down now; a wrong name fails when served)")
     leaf(asub, "list", cmd_ab_list, help="every experiment")
     leaf(asub, "start", cmd_ab_start, help="start routing (one running experiment per alias)"
          ).add_argument("id")
