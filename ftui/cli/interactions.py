@@ -7,6 +7,7 @@ import sys
 
 from ftui import REASONING_MODES
 from ftui.cli.common import EXIT_ERROR, EXIT_OK, EXIT_SKIPPED, emit, leaf, settings_for, store_for
+from ftui.errors import FtuiError
 
 ORDER = 10
 
@@ -23,6 +24,7 @@ def cmd_ui(args: argparse.Namespace) -> int:
 def cmd_import(args: argparse.Namespace) -> int:
     from ftui.ingest import import_files
 
+    _check_some_file_readable(args.files)  # before the store: a typo leaves no empty store
     store = store_for(args)
     report = import_files(store, args.files, fmt=args.format, mode=args.mode, source=args.source)
 
@@ -45,6 +47,28 @@ def cmd_import(args: argparse.Namespace) -> int:
         print(f"ftui: nothing was imported from {len(args.files)} file(s)", file=sys.stderr)
         return EXIT_ERROR
     return EXIT_SKIPPED if report.skipped else EXIT_OK
+
+
+def _check_some_file_readable(files: list[str]) -> None:
+    """Refuse, before any store is opened or created, an import of which no file can be read
+    (missing, a folder, a pipe); with one readable file the import goes on and reports the rest."""
+    from pathlib import Path
+
+    from ftui.errors import ImportFormatError
+    from ftui.ingest.reader import check_regular_file
+
+    problems = []
+    for name in files:
+        try:
+            check_regular_file(Path(name))
+            return
+        except ImportFormatError as err:
+            problems.append(err)
+    if len(problems) == 1:
+        raise problems[0]
+    raise FtuiError(f"none of the {len(problems)} files can be read: "
+                    + "; ".join(p.message for p in problems),
+                    "check the paths (each must be a regular file, not a folder or a pipe)")
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

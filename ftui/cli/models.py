@@ -90,9 +90,12 @@ def cmd_models_show(args: argparse.Namespace) -> int:
 def cmd_models_register(args: argparse.Namespace) -> int:
     from ftui import registry
 
-    store = store_for(args)
+    # the model is checked before the store is opened: a typo leaves no empty store behind
+    registry.check_registration(kind=args.kind, name=args.name, path=args.path,
+                                ollama_name=args.ollama, slot=args.slot)
     if args.kind == "ollama" and args.ollama:
         _check_in_ollama(args.ollama, args.ollama_host or settings_for(args).ollama_host)
+    store = store_for(args)
     model = registry.register(store, kind=args.kind, name=args.name, path=args.path,
                               ollama_name=args.ollama, base_model=args.base,
                               slot=args.slot, notes=args.note)

@@ -78,6 +78,18 @@ def register(store: Store, *, kind: str, name: str, path: str | None = None,
              slot: str = "general", notes: str | None = None) -> RegisteredModel:
     """Register a model that exists elsewhere: an Ollama model, a transformers folder, a GGUF
     file, or an adapter / merged folder."""
+    name, path = check_registration(kind=kind, name=name, path=path, ollama_name=ollama_name,
+                                    slot=slot)
+    check_name_free(store, name)
+    return add_model(store, RegisteredModel(name=name, kind=kind, path=path,
+                                            ollama_name=ollama_name, base_model=base_model,
+                                            slot=slot, notes=notes), notes)
+
+
+def check_registration(*, kind: str, name: str, path: str | None, ollama_name: str | None,
+                       slot: str) -> tuple[str, str | None]:
+    """(name, resolved path) of a model `register` would accept, or why not, without a store
+    (the CLI checks before it creates one)."""
     if kind not in KINDS:
         raise FtuiError(f"unknown kind {kind!r}", f"use one of {', '.join(KINDS)}")
     name = name.strip()
@@ -90,7 +102,8 @@ def register(store: Store, *, kind: str, name: str, path: str | None = None,
     else:
         where = Path(path or "").expanduser()
         if not path or not where.exists():
-            raise FtuiError(f"no file or folder at {path!r}", "pass --path to the model")
+            raise FtuiError(f"no file or folder at {path!r}",
+                            "pass --path with the model's folder (or its .gguf file)")
         if kind == "gguf" and (not where.is_file() or where.suffix != ".gguf"):
             raise FtuiError(f"{where} is not a .gguf file", "pass the .gguf file itself")
         if kind in ("hf", "merged") and not (where / "config.json").is_file():
@@ -98,10 +111,7 @@ def register(store: Store, *, kind: str, name: str, path: str | None = None,
         if kind == "adapter" and not (where / "adapter_config.json").is_file():
             raise FtuiError(f"{where} holds no adapter_config.json", "pass a PEFT adapter folder")
         path = str(where.resolve())
-    check_name_free(store, name)
-    return add_model(store, RegisteredModel(name=name, kind=kind, path=path,
-                                            ollama_name=ollama_name, base_model=base_model,
-                                            slot=slot, notes=notes), notes)
+    return name, path
 
 
 def _check_slot(slot: str) -> None:
