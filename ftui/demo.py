@@ -5,6 +5,7 @@ corrections and arena votes (written by assets/generate_preferences.py)."""
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 
 from sqlmodel import select
 
@@ -17,13 +18,32 @@ PREFERENCE_FILE = "demo_preferences.jsonl"
 ARENA_FILE = "demo_arena.jsonl"
 
 
+@dataclass(frozen=True)
+class DemoLoaded:
+    interactions: ImportReport  # the sample set and the preference signals (one import)
+    votes: int  # arena votes added
+
+    def summary(self) -> str:
+        return (f"demo data: imported {self.interactions.imported} interactions (already "
+                f"present {self.interactions.duplicates}) with their preference signals, "
+                f"{self.votes} arena votes added")
+
+
+def load_demo_set(store: Store) -> DemoLoaded:
+    """The demo, the same from every entry point (`ftui demo`, the TUI's D key and its offer on
+    an empty store): the sample interactions, the rated alternatives and corrections, and the
+    arena votes. Loading it twice adds nothing."""
+    report = import_files(store, [asset_path(DEMO_FILE), asset_path(PREFERENCE_FILE)],
+                          fmt="ftui")
+    return DemoLoaded(report, load_demo_votes(store))
+
+
 def load_demo(store: Store, *, preferences: bool = False) -> ImportReport:
-    """Import the sample set (and the preference signals); loading it twice adds nothing."""
-    files = [asset_path(DEMO_FILE)] + ([asset_path(PREFERENCE_FILE)] if preferences else [])
-    report = import_files(store, files, fmt="ftui")
+    """Import the sample set (and the preference signals); loading it twice adds nothing.
+    Tests build on the plain sample set; people get `load_demo_set`."""
     if preferences:
-        load_demo_votes(store)
-    return report
+        return load_demo_set(store).interactions
+    return import_files(store, [asset_path(DEMO_FILE)], fmt="ftui")
 
 
 def load_demo_votes(store: Store) -> int:

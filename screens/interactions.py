@@ -29,7 +29,7 @@ from textual.containers import Horizontal, Vertical
 from textual.timer import Timer
 from textual.widgets import Input, Static
 
-from ftui.demo import load_demo
+from ftui.demo import load_demo_set
 from ftui.judge.run import current_judgement
 from ftui.store import interactions as core
 from ftui.store.edits import EditStep
@@ -288,14 +288,13 @@ class InteractionsScreen(FtuiScreen):
     def load_demo_data(self) -> None:
         def load():
             try:
-                return load_demo(self.store)
+                return load_demo_set(self.store)  # what `ftui demo` loads
             finally:
                 self._importing = False
 
-        def shown(report) -> None:
+        def shown(loaded) -> None:
             self._epoch += 1
-            self.say(f"demo data: {report.imported} interactions loaded "
-                     f"({report.duplicates} already present)")
+            self.say(loaded.summary())
             self.reload()
             self.refresh_counters()
 

@@ -14,6 +14,8 @@ from ui_wait import settled, wait_for
 from ftui.store import interactions as q
 from ftui.store.interactions import InteractionFilter
 
+DEMO_SET = 586  # `ftui demo` and D: 276 sample interactions + 310 with preference signals
+
 
 async def settle(pilot) -> None:
     """F1 is up with its first page (or its empty state) and no worker is still running."""
@@ -176,8 +178,8 @@ async def test_empty_store_offers_the_demo(store, settings):
         assert isinstance(app.screen, ConfirmDialog)
         await pilot.press("y")
         await settle(pilot)
-        assert q.count(store, InteractionFilter()) == 276
-        assert lst(app).total == 276 and lst(app).current is not None
+        assert q.count(store, InteractionFilter()) == DEMO_SET  # with its preference signals
+        assert lst(app).total == DEMO_SET and lst(app).current is not None
 
 
 async def test_small_terminal_and_sections(demo_store, settings):
@@ -204,5 +206,5 @@ async def test_declining_the_demo_leaves_a_hint_and_D_loads_it_later(store, sett
         assert "no interactions yet" in lst(app).empty_text
         await pilot.press("D")
         await settle(pilot)
-        assert q.count(store, InteractionFilter()) == 276
+        assert q.count(store, InteractionFilter()) == DEMO_SET
         assert lst(app).current is not None

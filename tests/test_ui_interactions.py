@@ -433,15 +433,15 @@ async def test_counters_after_the_demo_load_are_the_final_ones(store, settings, 
 
     import ftui.screens.interactions as f1
 
-    from ftui.demo import load_demo
+    from ftui.demo import load_demo_set
 
     def slow_demo(s):  # rows arrive over more than one poll period before the bulk of them
         for i in range(30):
             add_interaction(s, f"early {i}")
             time.sleep(0.1)
-        return load_demo(s)
+        return load_demo_set(s)
 
-    monkeypatch.setattr(f1, "load_demo", slow_demo)
+    monkeypatch.setattr(f1, "load_demo_set", slow_demo)
     app = FtuiApp(store, settings)
     async with app.run_test(size=(120, 40)) as pilot:
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog), what="demo offer")

@@ -72,11 +72,11 @@ def _check_some_file_readable(files: list[str]) -> None:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from ftui.demo import load_demo
+    from ftui.demo import load_demo_set
 
-    report = load_demo(store_for(args), preferences=True)  # with its preference signals
-    emit(args, report.as_dict(), lambda: print(
-        f"demo data: imported {report.imported}, already present {report.duplicates}"))
+    loaded = load_demo_set(store_for(args))  # what the TUI's D loads too
+    emit(args, {**loaded.interactions.as_dict(), "arena_votes_added": loaded.votes},
+         lambda: print(loaded.summary()))
     return EXIT_OK
 
 
@@ -123,8 +123,9 @@ def register(sub) -> None:
     p.add_argument("--source", help="source label for records that do not carry one "
                    "(default: import:<file name>)")
     leaf(sub, "demo", cmd_demo, help="load the sample interactions shipped with ftui",
-         description="Load the sample interactions shipped with ftui (loading them twice adds "
-         "nothing).", creates_store=True)
+         description="Load the sample interactions shipped with ftui, with their preference "
+         "signals (rated alternatives, corrections) and arena votes: what the TUI's D key "
+         "loads (loading them twice adds nothing).", creates_store=True)
     leaf(sub, "stats", cmd_stats, help="counts by status, rating, mode, model and source")
     p = leaf(sub, "export", cmd_export,
              help="write every interaction to a JSONL file in ftui's format",
