@@ -16,30 +16,54 @@ about 2.5% wide) and the percentile is interpolated inside its bucket; SQLite's 
 sorts, so it aggregates one period at a time (small in-memory sorts on the created_at index),
 two periods at once on two connections. `compute_naive` is the plain Python computation over
 the same rows: the reference for the tests and the benchmark, and the path for other databases.
+
+Closed periods are computed once: their figures are kept in the store (table monitoring_rollup,
+one row per period kind, grouping and period) with the digest of the change marks they were
+computed under. Database triggers (migration 0005) give a day's mark a new token whenever an
+interaction of that day changes in a way a figure reads (rating, review, tags, an import or
+backfill with old times, a deletion), whoever writes it; a kept period whose marks' digest
+differs today is computed again. A mark is "onward" when the change can move a user's first
+visit: then every later period is recomputed too (returning users). Marks are read before the
+figures, so a write that lands during a computation leaves a digest that no longer matches.
+Open periods (ended less than CLOSED_AFTER ago), and periods cut by since/until, are computed on
+every call and never kept.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
 import math
+import time
 from collections import defaultdict
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import select, text
+from sqlalchemy.exc import SQLAlchemyError
 
 from ftui.errors import FtuiError
 from ftui.store import Store, utcnow
+from ftui.store.models import MonitoringMark, MonitoringRollup
+
+log = logging.getLogger(__name__)
 
 PERIODS = ("day", "week")
 GROUPINGS = ("model", "mode", "all")
 BUCKETS_PER_E = 40  # SQLite latency histogram: bucket k holds [e^(k/40), e^((k+1)/40)) ms
 NO_MODEL = "(none)"
-# A period that ended this long ago is kept in the caller's cache (SQLite): ratings and reviews
-# mostly arrive within the day; `compute` without a cache recomputes everything.
+# A period that ended this long ago is closed: its figures are kept in the store (ratings and
+# reviews mostly arrive within the day; later ones are caught by the change marks).
 CLOSED_AFTER = timedelta(days=1)
+# The triggers mark changes of rows at least this old (migration 0005, frozen there): newer rows
+# lie in open periods, so live traffic writes no mark. The margin to CLOSED_AFTER allows for 18 h
+# of clock difference between the database and the processes that keep figures.
+MARK_AFTER = timedelta(hours=6)
+DEFAULT_WEEKS = 8  # the Monitoring screen's first window (the import warms it)
 
 
 @dataclass
@@ -199,18 +223,83 @@ def _exact_percentile(values: list[float], p: float) -> float | None:
 
 def compute(store: Store, *, period: str = "week", by: str = "model",
             since: datetime | None = None, until: datetime | None = None,
-            cache: dict | None = None) -> Report:
+            refresh: bool = False, progress: Callable[[int, str], None] | None = None) -> Report:
     """The figures of every period from `since` (default: the oldest interaction) to `until`
-    (default: the newest), per group. `cache` (a dict the caller keeps, e.g. a screen between
-    polls) holds the figures of periods closed for CLOSED_AFTER, so a poll recomputes only the
-    open ones."""
+    (default: the newest), per group. Closed periods come from the store when their figures
+    there are current; the others are computed (and kept, when closed). `refresh` computes
+    every period again. `progress(n, period)` is called first when n > 1 closed periods must be
+    computed (a cold store: the screen says so)."""
     _check(period, by)
     dialect = store.engine.dialect.name
-    if dialect == "postgresql":
-        return _compute_postgres(store, period, by, since, until, cache)
-    if dialect == "sqlite":
-        return _compute_sqlite(store, period, by, since, until, cache)
-    return compute_naive(store, period=period, by=by, since=since, until=until)
+    if dialect not in ("postgresql", "sqlite"):
+        return compute_naive(store, period=period, by=by, since=since, until=until)
+    report = Report(period, by, since, until, exact_percentiles=dialect == "postgresql")
+    span = _bounds(store, since, until)
+    if span is None:
+        return report
+    closed = utcnow() - CLOSED_AFTER
+    periods = _periods(span, period)
+    # A period is kept when closed and whole (a window's cut edge is not the period's figures);
+    # its bounds are then the period's own: nothing lies outside the default span.
+    keep: dict[date, tuple[date, datetime, datetime]] = {}
+    for i, (start, lo, hi) in enumerate(periods):
+        begin, end = _midnight(start), _midnight(_next(start, period))
+        if end <= closed and (lo == begin or since is None) and (hi == end or until is None):
+            keep[start] = periods[i] = (start, begin, end)
+    marks = _read_marks(store)  # before the figures: a write during the computation shows
+    stored = {} if refresh or not keep else _read_rollups(store, period, by, min(keep), max(keep))
+    rows: dict[date, list[Row]] = {}
+    todo, digests = [], {}
+    for start, lo, hi in periods:
+        if start in keep:
+            digests[start] = _digest(marks, start, _next(start, period))
+            found = stored.get(start)
+            if found is not None and found[1] == digests[start]:
+                rows[start] = found[0]
+                continue
+        todo.append((start, lo, hi))
+    fresh = sum(start in keep for start, _, _ in todo)
+    if progress is not None and fresh > 1:
+        progress(fresh, period)
+    accs = _compute_periods(store, dialect, period, by, todo)
+    new = []
+    for start, _, _ in todo:
+        found = accs.get(start, {})
+        rows[start] = [found[g].row(start, g) for g in sorted(found)]
+        if start in keep:
+            new.append((start, rows[start], digests[start]))
+    _write_rollups(store, period, by, new)
+    report.rows = [r for start, _, _ in periods for r in rows[start]]
+    return report
+
+
+def refresh(store: Store, views: Iterable[tuple[str, str]] | None = None,
+            since: datetime | None = None, force: bool = True) -> tuple[int, float]:
+    """Compute and keep the closed periods of `views` ((period, by); default: all of them)
+    from `since` (default: the whole store). `force=False` computes only what is not current.
+    Returns (periods in the views, seconds)."""
+    started, n = time.perf_counter(), 0
+    for period, by in views or [(p, b) for p in PERIODS for b in GROUPINGS]:
+        n += len({r.period for r in compute(store, period=period, by=by, since=since,
+                                            refresh=force).rows})
+    return n, time.perf_counter() - started
+
+
+def default_since(weeks: int | None = DEFAULT_WEEKS) -> datetime | None:
+    """The Monday that starts the last `weeks` weeks (the screen's window); None: everything."""
+    if weeks is None:
+        return None
+    return _midnight(period_start(utcnow() - timedelta(weeks=weeks - 1), "week"))
+
+
+def warm_default_view(store: Store) -> tuple[int, float]:
+    """After an import: the figures the Monitoring screen shows first (last DEFAULT_WEEKS
+    weeks, per week, per model), computed where not current and kept."""
+    return refresh(store, [("week", "model")], since=default_since(), force=False)
+
+
+def _midnight(day: date) -> datetime:
+    return datetime(day.year, day.month, day.day)
 
 
 def _bounds(store: Store, since: datetime | None, until: datetime | None
@@ -229,6 +318,17 @@ def _bounds(store: Store, since: datetime | None, until: datetime | None
     return (since, until) if since < until else None
 
 
+def _periods(span: tuple[datetime, datetime], period: str) -> list[tuple[date, datetime, datetime]]:
+    """(period start, lower bound, upper bound) of every period the span touches."""
+    out = []
+    start = period_start(span[0], period)
+    while _midnight(start) < span[1]:
+        end = _next(start, period)
+        out.append((start, max(span[0], _midnight(start)), min(span[1], _midnight(end))))
+        start = end
+    return out
+
+
 def _group_sql(by: str) -> str:
     return {"model": f"coalesce(model, '{NO_MODEL}')", "mode": "reasoning_mode",
             "all": "'all'"}[by]
@@ -238,48 +338,109 @@ def _group_of(by: str, model: str | None, mode: str) -> str:
     return {"model": model if model is not None else NO_MODEL, "mode": mode, "all": "all"}[by]
 
 
+def _compute_periods(store: Store, dialect: str, period: str, by: str,
+                     todo: list[tuple[date, datetime, datetime]]) -> dict[date, dict[str, _Acc]]:
+    """The figures of these periods, by the database: PostgreSQL one query per run of adjacent
+    periods, SQLite one statement per period, two at once on two connections."""
+    out: dict[date, dict[str, _Acc]] = defaultdict(dict)
+    if not todo:
+        return out
+    if dialect == "postgresql":
+        runs: list[list] = []
+        for p in todo:
+            if runs and runs[-1][-1][2] == p[1]:
+                runs[-1].append(p)
+            else:
+                runs.append([p])
+        for run in runs:
+            for (start, grp), acc in _postgres_query(store, period, by, run[0][1],
+                                                     run[-1][2]).items():
+                out[start][grp] = acc
+        return out
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="ftui-monitor") as pool:
+        found = pool.map(lambda p: _sqlite_chunk(store, by, p[0], p[1], p[2]), todo)
+        for (start, _, _), accs in zip(todo, found, strict=True):
+            out[start] = accs
+    return out
+
+
+# ------------------------------------------------------------------ kept figures
+
+def _digest(marks: list[tuple[date, bool, int]], start: date, end: date) -> str:
+    """The marks a period's figures depend on: its days', and earlier onward ones."""
+    relevant = sorted((d, o, t) for d, o, t in marks if d < end and (o or d >= start))
+    return hashlib.sha1(repr(relevant).encode()).hexdigest()[:20]
+
+
+def _read_marks(store: Store) -> list[tuple[date, bool, int]]:
+    m = MonitoringMark.__table__
+    with store.engine.connect() as conn:
+        return [(d, bool(o), t) for d, o, t in conn.execute(select(m.c.day, m.c.onward,
+                                                                   m.c.token))]
+
+
+def _read_rollups(store: Store, period: str, by: str, first: date, last: date
+                  ) -> dict[date, tuple[list[Row], str]]:
+    r = MonitoringRollup.__table__
+    query = select(r.c.period_start, r.c.rows_json, r.c.marks_digest).where(
+        r.c.period_kind == period, r.c.grouping == by, r.c.period_start >= first,
+        r.c.period_start <= last)
+    with store.engine.connect() as conn:
+        return {start: ([_row_of(d) for d in json.loads(rows)], digest)
+                for start, rows, digest in conn.execute(query)}
+
+
+def _write_rollups(store: Store, period: str, by: str,
+                   new: list[tuple[date, list[Row], str]]) -> None:
+    """Keep the figures (newest wins). A store that cannot take the write now (another writer
+    holds SQLite's lock, a read-only role) only costs a recomputation next time."""
+    if not new:
+        return
+    table = MonitoringRollup.__table__
+    if store.engine.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    now = utcnow()
+    values = [{"period_kind": period, "grouping": by, "period_start": start,
+               "rows_json": json.dumps([_plain(row) for row in rows]), "marks_digest": digest,
+               "computed_at": now} for start, rows, digest in new]
+    stmt = insert(table)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["period_kind", "grouping", "period_start"],
+        set_={c: stmt.excluded[c] for c in ("rows_json", "marks_digest", "computed_at")})
+    try:
+        with store.engine.begin() as conn:
+            conn.execute(stmt, values)
+    except SQLAlchemyError as err:
+        log.warning("monitoring figures not kept (computed again next time): %s", err)
+
+
+def _plain(row: Row) -> dict[str, Any]:
+    d = asdict(row)
+    d["period"] = row.period.isoformat()
+    return d
+
+
+def _row_of(d: dict[str, Any]) -> Row:
+    return Row(**{**d, "period": date.fromisoformat(d["period"])})
+
+
+def kept_periods(store: Store) -> dict[tuple[str, str], int]:
+    """How many periods' figures the store keeps, per (period, by)."""
+    r = MonitoringRollup.__table__
+    from sqlalchemy import func
+
+    with store.engine.connect() as conn:
+        return {(k, g): n for k, g, n in conn.execute(
+            select(r.c.period_kind, r.c.grouping, func.count()).group_by(
+                r.c.period_kind, r.c.grouping))}
+
+
 # ------------------------------------------------------------------ PostgreSQL
 
 _PG_FAILED = ("(ltrim(m.value ->> 'content') ILIKE 'error%' "
               "OR ltrim(m.value ->> 'content') LIKE '{\"error\"%')")
-
-
-def _periods(span: tuple[datetime, datetime], period: str) -> list[tuple[date, datetime, datetime]]:
-    """(period start, lower bound, upper bound) of every period the span touches."""
-    out = []
-    start = period_start(span[0], period)
-    while datetime(start.year, start.month, start.day) < span[1]:
-        end = _next(start, period)
-        out.append((start, max(span[0], datetime(start.year, start.month, start.day)),
-                    min(span[1], datetime(end.year, end.month, end.day))))
-        start = end
-    return out
-
-
-def _compute_postgres(store, period, by, since, until, cache) -> Report:
-    """One query from the first period not in `cache` to the end; periods closed for
-    CLOSED_AFTER go into the cache (every figure of a period, returning users included, depends
-    on that period and the history before it only)."""
-    report = Report(period, by, since, until, exact_percentiles=True)
-    span = _bounds(store, since, until)
-    if span is None:
-        return report
-    cache = cache if cache is not None else {}
-    periods = _periods(span, period)
-    keys = [("pg", period, by, lo.isoformat(), hi.isoformat()) for _, lo, hi in periods]
-    first = next((i for i, k in enumerate(keys) if k not in cache), None)
-    fresh = _postgres_query(store, period, by, periods[first][1], span[1]) if first is not None \
-        else {}
-    closed = utcnow() - CLOSED_AFTER
-    for i, ((start, _, hi), key) in enumerate(zip(periods, keys, strict=True)):
-        if first is not None and i >= first:
-            found = {g: a for (p, g), a in fresh.items() if p == start}
-            if hi <= closed:
-                cache[key] = found
-        else:
-            found = cache[key]
-        report.rows += [found[g].row(start, g) for g in sorted(found)]
-    return report
 
 
 def _postgres_query(store, period, by, since, until) -> dict[tuple[date, str], _Acc]:
@@ -296,15 +457,15 @@ def _postgres_query(store, period, by, since, until) -> dict[tuple[date, str], _
           count(*) FILTER (WHERE strpos(',' || tags || ',', ',fallback,') > 0),
           count(session_id), count(DISTINCT session_id), count(DISTINCT user_id)
         FROM interaction WHERE {where} GROUP BY 1, 2""")
-    # Returning: active in the period, with an interaction before it (any group, any time).
+    # Returning: active in the period, with an interaction before it (any group, any time):
+    # one probe of ix_interaction_user_created per active user.
     returning = text(f"""
         WITH active AS (SELECT DISTINCT date_trunc(:unit, created_at)::date AS p, {g} AS g,
                                user_id FROM interaction
-                        WHERE {where} AND user_id IS NOT NULL),
-             first AS (SELECT user_id, min(created_at) AS t FROM interaction
-                       WHERE user_id IN (SELECT user_id FROM active) GROUP BY user_id)
-        SELECT a.p, a.g, count(*) FROM active a JOIN first f USING (user_id)
-        WHERE f.t < a.p GROUP BY 1, 2""")
+                        WHERE {where} AND user_id IS NOT NULL)
+        SELECT a.p, a.g, count(*) FROM active a
+        WHERE EXISTS (SELECT 1 FROM interaction j WHERE j.user_id = a.user_id
+                      AND j.created_at < a.p) GROUP BY 1, 2""")
     # \\u0000 in a stored conversation is valid JSON that PostgreSQL's json cannot unescape.
     tools = text(f"""
         SELECT date_trunc(:unit, created_at)::date AS p, {g} AS g, count(*),
@@ -338,7 +499,7 @@ def _postgres_query(store, period, by, since, until) -> dict[tuple[date, str], _
 def _sqlite_time(moment: datetime | date) -> str:
     """A bound in SQLAlchemy's SQLite text form (compared as text with stored times)."""
     if not isinstance(moment, datetime):
-        moment = datetime(moment.year, moment.month, moment.day)
+        moment = _midnight(moment)
     return moment.isoformat(" ", "microseconds")
 
 
@@ -352,7 +513,8 @@ _HAS_TOOLS = """reasoning_mode = 'agent' AND messages_json LIKE '%"role":"tool"%
 def _sqlite_chunk_sql(by: str) -> str:
     """One statement, one pass over the period's rows (the table is read once, through the
     created_at index, into a narrow materialized set), then three small groupings of it,
-    told apart by their first column."""
+    told apart by their first column. Returning users: one probe of ix_interaction_user_created
+    per active user."""
     g = _group_sql(by)
     return f"""
     WITH c AS MATERIALIZED (
@@ -363,7 +525,7 @@ def _sqlite_chunk_sql(by: str) -> str:
         instr(',' || tags || ',', ',fallback,') > 0 AS fb, session_id, user_id,
         CASE WHEN {_HAS_TOOLS} THEN {_SQLITE_TOOLS.format("")} ELSE 0 END AS calls,
         CASE WHEN {_HAS_TOOLS} THEN {_SQLITE_TOOLS.format(_SQLITE_FAILED)} ELSE 0 END AS failed
-      FROM interaction WHERE created_at >= :start AND created_at < :end)
+      FROM interaction WHERE created_at >= :lo AND created_at < :hi)
     SELECT 0, g, b, count(*), total(tok), count(tok), count(rating), total(rating),
            sum(status = 'accepted'), sum(status = 'rejected'), sum(fb), sum(calls), sum(failed)
       FROM c GROUP BY g, b
@@ -371,19 +533,21 @@ def _sqlite_chunk_sql(by: str) -> str:
     SELECT 1, g, NULL, count(session_id), count(DISTINCT session_id), 0, 0, 0, 0, 0, 0, 0, 0
       FROM c GROUP BY g
     UNION ALL
-    SELECT DISTINCT 2, g, user_id, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0
-      FROM c WHERE user_id IS NOT NULL"""
+    SELECT 2, g, NULL, count(*), sum(EXISTS (SELECT 1 FROM interaction j
+                                             WHERE j.user_id = u.user_id
+                                               AND j.created_at < :start)), 0, 0, 0, 0, 0, 0, 0, 0
+      FROM (SELECT DISTINCT g, user_id FROM c WHERE user_id IS NOT NULL) u GROUP BY g"""
 
 
-def _sqlite_chunk(store: Store, by: str, start: str, end: str):
-    """One period's figures per group, and its (user, group) pairs, on a connection of its
-    own (run in a thread)."""
+def _sqlite_chunk(store: Store, by: str, start: date, lo: datetime, hi: datetime
+                  ) -> dict[str, _Acc]:
+    """One period's figures per group, on a connection of its own (run in a thread)."""
     accs: dict[str, _Acc] = defaultdict(_Acc)
-    users: list[tuple[str, str]] = []
+    args = {"start": _sqlite_time(start), "lo": _sqlite_time(lo), "hi": _sqlite_time(hi)}
     with store.engine.connect() as conn:
         _ensure_ln(conn)
-        result = conn.execute(text(_sqlite_chunk_sql(by)), {"start": start, "end": end})
-        for (kind, grp, b, n, tok, toked, rated, rsum, acc, rej, fb, calls, failed) in result:
+        for (kind, grp, b, n, tok, toked, rated, rsum, acc, rej, fb, calls,
+             failed) in conn.execute(text(_sqlite_chunk_sql(by)), args):
             a = accs[grp]
             if kind == 0:
                 a.answers += n
@@ -401,8 +565,8 @@ def _sqlite_chunk(store: Store, by: str, start: str, end: str):
             elif kind == 1:
                 a.session_turns, a.sessions = n, int(tok)
             else:
-                users.append((b, grp))
-    return accs, users
+                a.active_users, a.returning_users = n, int(tok)
+    return dict(accs)
 
 
 def _ensure_ln(conn) -> None:
@@ -415,54 +579,6 @@ def _ensure_ln(conn) -> None:
 
 def _ln(x):
     return math.log(x) if x is not None and x > 0 else None
-
-
-def _compute_sqlite(store, period, by, since, until, cache) -> Report:
-    report = Report(period, by, since, until, exact_percentiles=False)
-    span = _bounds(store, since, until)
-    if span is None:
-        return report
-    chunks: list[tuple[date, str, str]] = []
-    start = period_start(span[0], period)
-    while datetime(start.year, start.month, start.day) < span[1]:
-        end = _next(start, period)
-        lo = max(span[0], datetime(start.year, start.month, start.day))
-        hi = min(span[1], datetime(end.year, end.month, end.day))
-        chunks.append((start, _sqlite_time(lo), _sqlite_time(hi)))
-        start = end
-    closed = _sqlite_time(utcnow() - CLOSED_AFTER)
-    cache = cache if cache is not None else {}
-
-    def chunk(c: tuple[date, str, str]):
-        key = (by, c[1], c[2])
-        if key not in cache:
-            found = _sqlite_chunk(store, by, c[1], c[2])
-            if c[2] > closed:
-                return found
-            cache[key] = found
-        return cache[key]
-
-    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="ftui-monitor") as pool:
-        results = list(pool.map(chunk, chunks))
-    # Returning users: active in the period and seen in an earlier one (or before the span).
-    first = _sqlite_time(chunks[0][0])
-    seen = cache.get(("seen", first))
-    if seen is None:
-        with store.engine.connect() as conn:
-            seen = frozenset(conn.execute(text(
-                "SELECT DISTINCT user_id FROM interaction WHERE created_at < :start "
-                "AND user_id IS NOT NULL"), {"start": first}).scalars())
-        if first <= closed:
-            cache[("seen", first)] = seen
-    seen = set(seen)
-    for (start, _, _), (found, users) in zip(chunks, results, strict=True):
-        accs = {g: replace(a, hist=dict(a.hist)) for g, a in found.items()}
-        for user, grp in users:
-            accs[grp].active_users += 1
-            accs[grp].returning_users += user in seen
-        seen.update(user for user, _ in users)
-        report.rows += [accs[g].row(start, g) for g in sorted(accs)]
-    return report
 
 
 # ------------------------------------------------------------------ the plain Python path

@@ -1,12 +1,13 @@
 """Monitoring: the product's figures over time (ftui.monitoring), one chart of the chosen figure
 per model or mode, and a table of every figure per period and group.
 
-Computed in a worker thread, only while the screen is visible; a poll recomputes only the open
-periods (closed ones are kept in the screen's cache; r recomputes everything)."""
+Computed in a worker thread, only while the screen is visible. Closed periods' figures are kept
+in the store (ftui.monitoring): a poll computes only the open period; the first view of a store
+never shown before computes them all once (the head says so); r computes everything again."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from ftui.screens.base import FtuiScreen
 from ftui.widgets.footer import KeyFooter
@@ -19,7 +20,6 @@ from textual.widgets import Static
 from textual_plotext import PlotextPlot
 
 from ftui import fmt, monitoring
-from ftui.store import utcnow
 
 REFRESH_S = 10.0
 # (attribute, chart title, cell format)
@@ -94,7 +94,7 @@ class MonitoringScreen(FtuiScreen):
         self.by = "model"
         self.period = "week"
         self.window = 0
-        self.cache: dict = {}
+        self.refresh_next = False  # r: compute the kept figures again
         self.report: monitoring.Report | None = None
         self.took_s = 0.0
 
@@ -123,21 +123,23 @@ class MonitoringScreen(FtuiScreen):
     # ------------------------------------------------------------ reading (worker thread)
 
     def since(self) -> datetime | None:
-        weeks = WINDOWS[self.window][1]
-        if weeks is None:
-            return None
-        start = monitoring.period_start(utcnow() - timedelta(weeks=weeks - 1), "week")
-        return datetime(start.year, start.month, start.day)
+        return monitoring.default_since(WINDOWS[self.window][1])
 
     def poll(self) -> None:
         if not self.is_current:
             return
-        by, period, since, cache = self.by, self.period, self.since(), self.cache
+        by, period, since = self.by, self.period, self.since()
+        refresh, self.refresh_next = self.refresh_next, False
+
+        def first_time(n: int, unit: str) -> None:  # worker thread: the head is the UI's
+            self._from_thread(self.query_one("#mon-head", Static).update,
+                              f"computing the figures of {n} {unit}s, by {by}: first time only "
+                              "(then kept in the store)…")
 
         def fetch():
             started = datetime.now()
             report = monitoring.compute(self.store, period=period, by=by, since=since,
-                                        cache=cache)
+                                        refresh=refresh, progress=first_time)
             return report, (datetime.now() - started).total_seconds()
 
         if self.report is None or (self.report.by, self.report.period) != (by, period):
@@ -192,5 +194,5 @@ class MonitoringScreen(FtuiScreen):
         self._changed()
 
     def action_recompute(self) -> None:
-        self.cache.clear()
+        self.refresh_next = True
         self.poll()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import math
 import sys
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -15,7 +15,7 @@ from sqlalchemy import insert
 from ftui import monitoring
 from ftui.conversation import canonical_json
 from ftui.errors import FtuiError
-from ftui.store import Interaction
+from ftui.store import Interaction, open_store, utcnow
 
 sys.path.insert(0, str(Path(__file__).parent / "benchmarks"))
 import monitoring_synth  # noqa: E402
@@ -175,19 +175,229 @@ def test_window_and_returning_users_count_history_before_it(filled):
     _same(sql, py, 1e-9 if sql.exact_percentiles else math.inf)
 
 
-def test_cache_reuses_closed_periods_and_recomputes_the_open_one(filled):
-    cache: dict = {}
-    first = monitoring.compute(filled, cache=cache)
-    assert len(cache) >= 6  # the synthetic weeks are long closed: all of them kept
-    again = monitoring.compute(filled, cache=cache)
-    assert again.as_dict() == first.as_dict()
-    # a new interaction today lands in an open period: it is counted despite the cache
+def _computed(monkeypatch) -> list:
+    """The periods the database is asked to compute, call by call."""
+    calls: list = []
+    real = monitoring._compute_periods
+
+    def spy(store, dialect, period, by, todo):
+        calls.append([start for start, _, _ in todo])
+        return real(store, dialect, period, by, todo)
+
+    monkeypatch.setattr(monitoring, "_compute_periods", spy)
+    return calls
+
+
+def test_closed_periods_are_kept_in_the_store_and_read_back_by_a_new_process(filled,
+                                                                            monkeypatch):
+    calls = _computed(monkeypatch)
+    first = monitoring.compute(filled)
+    weeks = len({r.period for r in first.rows})
+    assert weeks >= 6 and calls == [sorted({r.period for r in first.rows})]
+    assert monitoring.kept_periods(filled) == {("week", "model"): weeks}
+    again = open_store(filled.url)  # a new Store: nothing held in memory helps
+    try:
+        kept = monitoring.compute(again)
+    finally:
+        again.close()
+    assert calls[1:] == [[]]  # every period came from the store
+    assert kept.as_dict() == first.as_dict()
+    _same(kept, monitoring.compute_naive(filled, exact=kept.exact_percentiles), 1e-9)
+    # a window cut inside a period is computed, never kept as the period's figures
+    cut = monitoring.compute(filled, since=datetime(2025, 1, 22))
+    assert calls[-1] == [date(2025, 1, 20)]
+    assert cut.rows[0].answers < first.rows[0].answers or cut.rows[0].group != first.rows[0].group
+    assert monitoring.compute(filled).as_dict() == first.as_dict()
+    # refresh recomputes all of them
+    monitoring.compute(filled, refresh=True)
+    assert len(calls[-1]) == weeks
+
+
+def test_the_open_period_is_computed_every_time_and_never_kept(filled, monkeypatch):
     from ftui.ingest import log_interaction
 
+    monitoring.compute(filled, by="all")
+    marks = monitoring._read_marks(filled)
     log_interaction(filled, [{"role": "user", "content": "now"},
                              {"role": "assistant", "content": "ok"}], model="m1")
-    latest = monitoring.compute(filled, cache=cache)
-    assert sum(r.answers for r in latest.rows) == sum(r.answers for r in first.rows) + 1
+    assert monitoring._read_marks(filled) == marks  # live traffic marks nothing
+    calls = _computed(monkeypatch)
+    for _ in range(2):
+        report = monitoring.compute(filled, by="all")
+        assert report.rows[-1].period == monitoring.period_start(utcnow(), "week")
+        assert report.rows[-1].answers == 1
+        assert calls[-1][-1] == report.rows[-1].period
+    # every closed week is kept, the empty ones between the synthetic weeks and today too
+    closed = monitoring._midnight(monitoring.period_start(utcnow() - monitoring.CLOSED_AFTER,
+                                                          "week"))
+    weeks = (closed - monitoring._midnight(report.rows[0].period)).days // 7
+    assert monitoring.kept_periods(filled) == {("week", "all"): weeks}
+
+
+OLD = datetime(2025, 1, 28, 10)  # inside the synthetic weeks: a closed period
+
+
+def _old_row_id(store, user: bool = False) -> int:
+    from sqlalchemy import text as sql
+
+    with store.engine.connect() as conn:
+        return conn.execute(sql(
+            "SELECT id FROM interaction WHERE created_at >= :a AND created_at < :b "
+            "AND rating IS NULL AND status = 'new' AND tags = '' AND reasoning_mode = 'standard'"
+            + (" AND user_id IS NOT NULL" if user else "") + " ORDER BY id LIMIT 1"),
+            {"a": OLD, "b": OLD + timedelta(days=1)}).scalar()
+
+
+def _write_rating(store):
+    from ftui.store.interactions import set_rating
+
+    from sqlalchemy import text as sql
+
+    row = _old_row_id(store)
+    with store.engine.begin() as conn:  # set_rating finds a row by its uid (none synthetic)
+        conn.execute(sql("UPDATE interaction SET uid = 'rated-later' WHERE id = :id"),
+                     {"id": row})
+    set_rating(store, row, 1)
+
+
+def _write_review(store):
+    from ftui.store.interactions import set_status
+
+    set_status(store, _old_row_id(store), "accepted")
+
+
+def _write_fallback_tag(store):
+    from ftui.store.interactions import set_tags
+
+    set_tags(store, _old_row_id(store), ["fallback"])
+
+
+def _write_undoable_batch(store):
+    from ftui.store.edits import apply_changes
+
+    apply_changes(store, {_old_row_id(store): {"rating": 2, "status": "rejected"}}, "batch")
+
+
+def _write_import_backfill(store):
+    import tempfile
+
+    from ftui.ingest import import_files
+
+    path = Path(tempfile.mkdtemp()) / "backfill.jsonl"
+    path.write_text("\n".join(json.dumps({
+        "messages": [{"role": "user", "content": f"backfilled {i}"},
+                     {"role": "assistant", "content": "old answer"}],
+        "created_at": (OLD + timedelta(minutes=i)).isoformat(), "model": "m1",
+        "user_id": "backfilled-user", "latency_ms": 5000 + i, "rating": 1})
+        for i in range(3)) + "\n")
+    assert import_files(store, [path]).imported == 3
+
+
+def _write_raw_sql_elsewhere(store):
+    """Another process, e.g. a gateway or an operator's psql: its own engine, plain SQL."""
+    from sqlalchemy import create_engine
+    from sqlalchemy import text as sql
+
+    engine = create_engine(store.url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(sql("UPDATE interaction SET latency_ms = 99999, rating = 5 "
+                             "WHERE id = :id"), {"id": _old_row_id(store)})
+    finally:
+        engine.dispose()
+
+
+def _write_delete(store):
+    from sqlalchemy import text as sql
+
+    with store.engine.begin() as conn:
+        conn.execute(sql("DELETE FROM interaction WHERE id = :id"), {"id": _old_row_id(store)})
+
+
+PAST_WRITES = [_write_rating, _write_review, _write_fallback_tag, _write_undoable_batch,
+               _write_import_backfill, _write_raw_sql_elsewhere, _write_delete]
+
+
+@pytest.mark.parametrize("write", PAST_WRITES, ids=lambda f: f.__name__[7:])
+def test_a_change_of_the_past_makes_its_kept_period_computed_again(filled, write):
+    before = {}
+    for period, by in (("week", "model"), ("day", "all")):
+        before[period] = monitoring.compute(filled, period=period, by=by)
+    write(filled)
+    for period, by in (("week", "model"), ("day", "all")):
+        again = open_store(filled.url)
+        try:
+            after = monitoring.compute(again, period=period, by=by)
+        finally:
+            again.close()
+        naive = monitoring.compute_naive(filled, period=period, by=by,
+                                         exact=after.exact_percentiles)
+        _same(after, naive, 1e-9)
+        assert after.as_dict() != before[period].as_dict()  # the change is seen
+        changed = {r.period for r in after.rows} ^ {r.period for r in before[period].rows} | {
+            a.period for a, b in zip(after.rows, before[period].rows, strict=False) if a != b}
+        assert min(changed) == monitoring.period_start(OLD, period), changed
+
+
+def test_a_backfilled_first_visit_makes_a_later_period_count_a_returning_user(filled):
+    from sqlalchemy import text as sql
+
+    from ftui.ingest import import_files
+
+    uid = _old_row_id(filled)
+
+    with filled.engine.begin() as conn:  # a user seen for the first time in a late week
+        conn.execute(sql("UPDATE interaction SET user_id = 'late-user' WHERE id = :id"),
+                     {"id": uid})
+    late = monitoring.compute(filled, by="all")
+    week = monitoring.period_start(OLD, "week")
+    row = next(r for r in late.rows if r.period == week)
+    import tempfile
+
+    path = Path(tempfile.mkdtemp()) / "early.jsonl"
+    path.write_text(json.dumps({"messages": [{"role": "user", "content": "early"},
+                                             {"role": "assistant", "content": "a"}],
+                                "created_at": "2025-01-06T09:00:00", "user_id": "late-user",
+                                "model": "m1"}) + "\n")
+    assert import_files(filled, [path]).imported == 1
+    after = monitoring.compute(filled, by="all")
+    assert next(r for r in after.rows if r.period == week).returning_users == \
+        row.returning_users + 1
+    _same(after, monitoring.compute_naive(filled, by="all", exact=after.exact_percentiles), 1e-9)
+
+
+def test_a_correction_or_a_note_changes_no_figure_and_marks_nothing(filled):
+    from ftui.store.interactions import set_correction, set_notes
+
+    monitoring.compute(filled)
+    marks = monitoring._read_marks(filled)
+    set_correction(filled, _old_row_id(filled), "a better answer")
+    set_notes(filled, _old_row_id(filled), "looked at it")
+    assert monitoring._read_marks(filled) == marks
+
+
+def test_a_write_during_the_computation_is_not_lost(filled, monkeypatch):
+    """Marks are read before the figures: a rating that lands between the two leaves kept
+    figures whose digest no longer matches, so the next call computes them again."""
+    real = monitoring._compute_periods
+
+    def rating_lands_midway(store, dialect, period, by, todo):
+        out = real(store, dialect, period, by, todo)
+        _write_rating(store)  # after the figures were read
+        return out
+
+    monkeypatch.setattr(monitoring, "_compute_periods", rating_lands_midway)
+    monitoring.compute(filled, by="all")
+    monkeypatch.setattr(monitoring, "_compute_periods", real)
+    after = monitoring.compute(filled, by="all")
+    _same(after, monitoring.compute_naive(filled, by="all", exact=after.exact_percentiles), 1e-9)
+
+
+def test_warm_and_refresh_keep_every_view(filled):
+    n, seconds = monitoring.refresh(filled)
+    kept = monitoring.kept_periods(filled)
+    assert set(kept) == {(p, b) for p in monitoring.PERIODS for b in monitoring.GROUPINGS}
+    assert n == sum(kept.values()) and seconds > 0
 
 
 def test_empty_store_and_bad_arguments(store):

@@ -9,6 +9,7 @@ from pathlib import Path
 from ftui.screens.app import FtuiApp
 from ftui.screens.monitoring import MonitoringScreen, TrendPlot
 from ftui.widgets.table import RecordTable
+from textual.widgets import Static
 from ui_wait import wait_for
 
 from ftui import monitoring
@@ -25,9 +26,13 @@ async def test_f8_shows_the_figures_and_keys_change_the_view(store, tmp_path, mo
     monkeypatch.setattr(monitoring_synth, "START", datetime(start.year, start.month, start.day))
     monitoring_synth.fill(store, 1_500, seed=1, days=20)
     app = FtuiApp(store, Settings(home=tmp_path, database_url=store.url))
-    errors = []
+    errors, heads = [], []
     monkeypatch.setattr(app, "notify", lambda msg, **kw: errors.append(msg)
                         if kw.get("severity") == "error" else None)
+    real_update = Static.update
+    monkeypatch.setattr(Static, "update", lambda self, content="", **kw: (
+        heads.append(str(content)) if self.id == "mon-head" else None,
+        real_update(self, content, **kw))[1])
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("f8")
         await wait_for(pilot, lambda: isinstance(app.screen, MonitoringScreen), what="F8")
@@ -40,6 +45,9 @@ async def test_f8_shows_the_figures_and_keys_change_the_view(store, tmp_path, mo
         assert table.get_row_at(0)[:3] == [newest.period.isoformat(), newest.group,
                                            str(newest.answers)]
         assert "by model" in str(screen.query_one("#mon-head").render())
+        # a store never shown before: the closed weeks are computed once, said so, and kept
+        assert any("first time only" in h for h in heads), heads
+        assert monitoring.kept_periods(store)[("week", "model")] >= 2
         # the plot and the table share the 80x24 screen with the tab bar, head and footer
         assert screen.query_one(TrendPlot).size.height >= 6
         assert table.size.height >= 5
@@ -53,8 +61,9 @@ async def test_f8_shows_the_figures_and_keys_change_the_view(store, tmp_path, mo
         assert table.row_count > 15
         await pilot.press("m")
         assert "p95" in str(screen.query_one("#mon-head").render())
+        shown = screen.report
         await pilot.press("r")
-        await wait_for(pilot, lambda: not screen.cache or screen.report, what="recompute")
+        await wait_for(pilot, lambda: screen.report is not shown, what="recompute")
         await pilot.press("question_mark")
         await pilot.pause()
     assert not errors

@@ -438,9 +438,10 @@ class _SqliteWriter:
             cur.close()
 
     def _write(self, cur, batch: list[tuple]) -> int:
-        before = self._raw.total_changes
+        # rowcount sums sqlite3_changes(): rows really inserted (not the ignored duplicates),
+        # and not the rows that triggers write (total_changes counts the monitoring marks too)
         cur.executemany(self._sql, batch)
-        return self._raw.total_changes - before
+        return cur.rowcount
 
     _ROW = itemgetter(*_COLUMNS)
 

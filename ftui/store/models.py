@@ -7,10 +7,10 @@ hashed from the same bytes, so the hot import path never serializes twice.
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import Column, DateTime, Index, Text, text
+from sqlalchemy import BigInteger, Column, DateTime, Index, Text, text
 from sqlmodel import Field, SQLModel
 
 
@@ -37,6 +37,9 @@ class Interaction(SQLModel, table=True):
         Index("ix_interaction_rating_created", "rating", "created_at", "id"),
         Index("ix_interaction_status_created", "status", "created_at", "id"),
         Index("ix_interaction_mode_created", "reasoning_mode", "created_at", "id"),
+        # Monitoring's returning users: "seen before this period?" is one probe per active user
+        # (without it every earlier row is read to answer).
+        Index("ix_interaction_user_created", "user_id", "created_at"),
         # Most rows carry no uid: a partial index keeps them out of it (cheaper bulk import).
         Index("uq_interaction_uid", "uid", unique=True,
               sqlite_where=text("uid IS NOT NULL"), postgresql_where=text("uid IS NOT NULL")),
@@ -446,3 +449,31 @@ class Worker(SQLModel, table=True):
     current_run_id: int | None = Field(default=None, foreign_key="training_run.id",
                                        ondelete="SET NULL")
     runs_dir: str | None = None  # where it keeps run files ($FTUI_HOME/runs on its machine)
+
+
+class MonitoringRollup(SQLModel, table=True):
+    """The finished Monitoring figures (ftui.monitoring) of one closed period, for one period
+    kind and grouping: every group's Row as JSON, and the digest of the change marks they were
+    computed under (a different digest today: the past changed, compute again)."""
+
+    __tablename__ = "monitoring_rollup"
+
+    period_kind: str = Field(primary_key=True)  # day / week
+    grouping: str = Field(primary_key=True)  # model / mode / all
+    period_start: date = Field(primary_key=True)  # the day, or the Monday of the week
+    rows_json: str = Field(sa_column=Column(Text, nullable=False))
+    marks_digest: str
+    computed_at: datetime = Field(sa_column=Column(DateTime, nullable=False))
+
+
+class MonitoringMark(SQLModel, table=True):
+    """A day whose interactions changed after the fact (rating, review, tags, an import with old
+    times...), written by database triggers on `interaction` (migration 0005): every writer is
+    caught, other processes and the gateway included. `onward`: the change can move a user's
+    first visit, so every later period's returning users too. `token` changes on every mark."""
+
+    __tablename__ = "monitoring_mark"
+
+    day: date = Field(primary_key=True)
+    onward: bool = Field(primary_key=True)
+    token: int = Field(sa_column=Column(BigInteger, nullable=False))
