@@ -249,9 +249,9 @@ def _old_row_id(store, user: bool = False) -> int:
 
 
 def _write_rating(store):
-    from ftui.store.interactions import set_rating
-
     from sqlalchemy import text as sql
+
+    from ftui.store.interactions import set_rating
 
     row = _old_row_id(store)
     with store.engine.begin() as conn:  # set_rating finds a row by its uid (none synthetic)
@@ -439,3 +439,28 @@ def test_cli_monitor_json_equals_the_core_and_bad_spans_say_how(filled, capsys):
         assert "is neither a date nor a span" in err and "fix:" in err and "Traceback" not in err
     assert main(["--db", filled.url, "monitor", "--since", "2w", "--until", "4w"]) == 2
     assert "--since is not before --until" in capsys.readouterr().err
+
+
+def test_cli_import_keeps_the_first_view_and_monitor_refresh_computes_all(store, tmp_path,
+                                                                         capsys):
+    from ftui.cli import main
+
+    start = utcnow() - timedelta(days=20)
+    path = tmp_path / "recent.jsonl"
+    path.write_text("".join(json.dumps({
+        "messages": [{"role": "user", "content": f"q{i}"}, {"role": "assistant", "content": "a"}],
+        "created_at": (start + timedelta(hours=4 * i)).isoformat(), "model": "m1",
+        "user_id": f"u{i % 7}", "latency_ms": 100 + i}) + "\n" for i in range(100)))
+    assert main(["--db", store.url, "import", str(path)]) == 0
+    assert "monitoring figures of the last weeks (F8's first view) kept in" in \
+        capsys.readouterr().out
+    kept = monitoring.kept_periods(store)
+    assert set(kept) == {("week", "model")} and kept[("week", "model")] >= 2
+    assert main(["--db", store.url, "monitor", "--refresh", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["refreshed"]["periods"] > 0
+    assert set(monitoring.kept_periods(store)) == {(p, b) for p in monitoring.PERIODS
+                                                   for b in monitoring.GROUPINGS}
+    assert out["rows"] == monitoring.compute(store).as_dict()["rows"]
+    assert main(["--db", store.url, "import", str(path), "--json"]) == 0  # all duplicates
+    assert json.loads(capsys.readouterr().out)["monitoring_warm_s"] is None

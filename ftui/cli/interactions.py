@@ -27,18 +27,21 @@ def cmd_import(args: argparse.Namespace) -> int:
     _check_some_file_readable(args.files)  # before the store: a typo leaves no empty store
     store = store_for(args)
     report = import_files(store, args.files, fmt=args.format, mode=args.mode, source=args.source)
+    warm_s = _warm_monitoring(store) if report.imported else None
 
     def human() -> None:
         fmts = ", ".join(f"{k}: {v}" for k, v in report.formats.items())
         print(f"imported {report.imported}, duplicates {report.duplicates}, "
               f"skipped {report.skipped}" + (f"  ({fmts})" if fmts else ""))
+        if warm_s is not None:
+            print(f"monitoring figures of the last weeks (F8's first view) kept in {warm_s:.1f} s")
         for err in report.errors[:20]:
             print(f"  skipped {err['where']}: {err['reason']}", file=sys.stderr)
         if report.skipped > 20:
             print(f"  ... and {report.skipped - 20} more (--json lists the first "
                   f"{len(report.errors)})", file=sys.stderr)
 
-    emit(args, report.as_dict(), human)
+    emit(args, {**report.as_dict(), "monitoring_warm_s": warm_s}, human)
     if report.skipped > len(report.failed_files):  # bad records: a fix for all of them
         named = "listed under errors" if args.json else "named above"
         print(f"  fix: correct or remove the records {named} and import the file again "
@@ -47,6 +50,22 @@ def cmd_import(args: argparse.Namespace) -> int:
         print(f"ftui: nothing was imported from {len(args.files)} file(s)", file=sys.stderr)
         return EXIT_ERROR
     return EXIT_SKIPPED if report.skipped else EXIT_OK
+
+
+def _warm_monitoring(store) -> float | None:
+    """The Monitoring screen's first view computed and kept now, not when F8 first opens (an
+    import of old traffic marks its periods for computing again). Seconds; None if it failed:
+    the rows are imported either way and F8 computes the figures itself."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from ftui import monitoring
+
+    try:
+        return monitoring.warm_default_view(store)[1]
+    except SQLAlchemyError as err:
+        print(f"  note: monitoring figures not computed now ({err.__class__.__name__}); "
+              "F8 computes them when opened", file=sys.stderr)
+        return None
 
 
 def _check_some_file_readable(files: list[str]) -> None:

@@ -39,8 +39,12 @@ def cmd_monitor(args: argparse.Namespace) -> int:
     until = parse_when(args.until, "--until", now)
     if since and until and since >= until:
         raise FtuiError("--since is not before --until", "swap them, or widen the span")
-    report = monitoring.compute(store_for(args), period=args.period, by=args.by,
-                                since=since, until=until)
+    store = store_for(args)
+    refreshed = None
+    if args.refresh:  # every kept figure computed again (all periods, groupings, the whole store)
+        periods, seconds = monitoring.refresh(store)
+        refreshed = {"periods": periods, "seconds": round(seconds, 3)}
+    report = monitoring.compute(store, period=args.period, by=args.by, since=since, until=until)
 
     def human() -> None:
         if not report.rows:
@@ -60,8 +64,14 @@ def cmd_monitor(args: argparse.Namespace) -> int:
                   f"{fmt.percent(r.fallback_rate, 1):>6}")
         if not report.exact_percentiles:
             print("p50/p95: estimated from latency buckets about 2.5% wide (SQLite)")
+        if refreshed:
+            print(f"computed and kept the figures of {refreshed['periods']} periods "
+                  f"(days and weeks, by model, mode and all) in {refreshed['seconds']:.1f} s")
 
-    emit(args, report.as_dict(), human)
+    out = report.as_dict()
+    if refreshed:
+        out["refreshed"] = refreshed
+    emit(args, out, human)
     return EXIT_OK
 
 
@@ -72,10 +82,15 @@ def register(sub) -> None:
              description="Per day or week, per model or reasoning mode: response time p50/p95, "
                          "tokens per answer, mean rating and share rated, accepted share, agent "
                          "tool calls that succeeded, turns per session, active and returning "
-                         "users, fallback rate. The same figures as the F8 screen.")
+                         "users, fallback rate. The same figures as the F8 screen. Closed "
+                         "periods' figures are kept in the store and computed again when their "
+                         "interactions change; open periods are computed on every call.")
     p.add_argument("--since", help="from this date (YYYY-MM-DD) or span back (30d, 8w); "
                                    "default: the oldest interaction")
     p.add_argument("--until", help="up to this date (YYYY-MM-DD) or span back; default: now")
     p.add_argument("--by", choices=("model", "mode", "all"), default="model",
                    help="one line per model (default), per reasoning mode, or all together")
     p.add_argument("--period", choices=("week", "day"), default="week")
+    p.add_argument("--refresh", action="store_true",
+                   help="compute again every figure the store keeps for closed periods (they "
+                        "are kept current by themselves; this is for after a repair by hand)")
