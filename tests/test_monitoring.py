@@ -464,3 +464,31 @@ def test_cli_import_keeps_the_first_view_and_monitor_refresh_computes_all(store,
     assert out["rows"] == monitoring.compute(store).as_dict()["rows"]
     assert main(["--db", store.url, "import", str(path), "--json"]) == 0  # all duplicates
     assert json.loads(capsys.readouterr().out)["monitoring_warm_s"] is None
+
+
+def test_an_existing_store_is_upgraded_and_its_triggers_catch_changes(filled):
+    """A store from before the kept figures (revision 0004, with its rows) opened by this code:
+    tables, index and triggers are added, and a change of the past is seen."""
+    from alembic import command
+    from sqlalchemy import create_engine, inspect
+
+    from ftui.store import migrations
+
+    url = filled.url
+    filled.close()
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        command.downgrade(migrations.config(conn), "0004_worker_table")
+    with engine.connect() as conn:
+        assert not inspect(conn).has_table("monitoring_rollup")
+    engine.dispose()
+    store = open_store(url)
+    try:
+        before = monitoring.compute(store, by="all")
+        _write_review(store)
+        after = monitoring.compute(store, by="all")
+        assert after.as_dict() != before.as_dict()
+        _same(after, monitoring.compute_naive(store, by="all", exact=after.exact_percentiles),
+              1e-9)
+    finally:
+        store.close()
