@@ -28,10 +28,17 @@ class Settings:
     ollama_host: str = "http://127.0.0.1:11434"
     advance_on_rate: bool = True
     extra: dict = field(default_factory=dict)
+    from_file: bool = False  # extra was read from config_file (load_settings)
 
     @property
     def config_file(self) -> Path:
         return self.home / "config.toml"
+
+    def current_extra(self) -> dict:
+        """config.toml's values as the file is now, for what a long-running TUI or autopilot
+        reads at each use ([gate], judge): an edit applies without a restart, as the gateway's
+        [teams] does. Settings made without the file (tests, the API) keep their own `extra`."""
+        return _read_toml(self.config_file) if self.from_file else self.extra
 
 
 def _read_toml(path: Path) -> dict:
@@ -73,6 +80,7 @@ def load_settings(database_url: str | None = None) -> Settings:
         ollama_host=ollama_host or "http://127.0.0.1:11434",
         advance_on_rate=_as_bool(advance),
         extra=file_values,
+        from_file=True,
     )
 
 

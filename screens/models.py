@@ -250,7 +250,7 @@ class ModelsScreen(FtuiScreen):
             return registry.promote(
                 self.store, model_id, slot, "promoted on the Models screen",
                 home=self.settings.home, host=self.settings.ollama_host, force=force, gate=gate,
-                settings_extra=self.settings.extra, on_line=on_line)
+                settings_extra=self.settings.current_extra(), on_line=on_line)  # edits apply
 
         def promoted(out) -> None:
             model, gate = out

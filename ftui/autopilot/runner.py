@@ -59,23 +59,27 @@ def once(store: Store, home: Path, host: str, *, settings_extra: dict | None = N
         return advance(ctx)
 
 
-def run(store: Store, home: Path, host: str, *, settings_extra: dict | None = None,
+def run(store: Store, home: Path, host: str, *,
+        settings_extra: dict | Callable[[], dict] | None = None,
         stop: threading.Event | None = None, on_step: Callable[[Step], None] | None = None,
         on_line: Callable[[str], None] | None = None, poll_s: float | None = None,
         max_steps: int | None = None, holder: str | None = None) -> list[Step]:
     """Advance until `stop` is set (or `max_steps` steps were taken): at once after a step
     that changed something, else after the policy's poll_seconds. The policy is read again
     before each step, so an edit takes effect without a restart (an invalid edit pauses the
-    loop with its message until it is fixed)."""
+    loop with its message until it is fixed); so is `settings_extra` when it is a function
+    (the CLI passes Settings.current_extra: config.toml's [gate] and judge as they are now)."""
     stop = stop or threading.Event()
     taken: list[Step] = []
     with holding_lock(store, holder) as me:
         while not stop.is_set():
             wait = poll_s if poll_s is not None else 60.0
             try:
-                ctx = make_context(store, home, host, settings_extra, on_line)
-            except FtuiError as err:
-                step = Step("waiting", "nothing: the policy cannot be used", str(err))
+                extra = settings_extra() if callable(settings_extra) else settings_extra
+                ctx = make_context(store, home, host, extra, on_line)
+            except FtuiError as err:  # the message names the file: the policy or config.toml
+                step = Step("waiting", "nothing: autopilot.toml or config.toml cannot be used",
+                            str(err))
             else:
                 wait = poll_s if poll_s is not None else ctx.policy.poll_seconds
                 if not state.beat(store, me):

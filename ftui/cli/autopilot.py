@@ -66,7 +66,7 @@ def cmd_autopilot_run(args: argparse.Namespace) -> int:
     try:
         progress_line(f"autopilot: running on {settings.database_url} (ctrl+c stops it)")
         steps = run(store_for(args), settings.home, settings.ollama_host,
-                    settings_extra=settings.extra, stop=stop, on_step=said,
+                    settings_extra=settings.current_extra, stop=stop, on_step=said,
                     on_line=None if args.json else progress_line, max_steps=args.max_steps)
     finally:
         for s, handler in old.items():

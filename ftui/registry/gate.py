@@ -427,6 +427,16 @@ def _perplexity(model, cand: Side, inc: Side | None, *, home, notes, on_line,
     return figures
 
 
+def settings_note(cfg: dict[str, float], config_file: Path) -> str:
+    """Where the thresholds came from, for the gate's output: those not at their default were
+    set in [gate] (config.toml, read as each gate starts; the autopilot's policy on top)."""
+    changed = [f"{k} {v:g}" for k, v in cfg.items() if v != DEFAULTS[k][0]]
+    return ("settings: " + (", ".join(changed) + ", the rest default" if changed else
+                            "all default")
+            + f" (from [gate] in {config_file} as this gate started; the autopilot policy's "
+            "[gate] and --general-items go on top)")
+
+
 def run_gate(store: Store, ref: int | str, *, home: Path, host: str, against: str = "production",
              slot: str | None = None, settings_extra: dict | None = None,
              general_items: int | None = None, on_line: Callable[[str], None] | None = None,
@@ -461,6 +471,7 @@ def run_gate(store: Store, ref: int | str, *, home: Path, host: str, against: st
                                 cfg=cfg),
                    *_judge(store, pairs, settings_extra=settings_extra, home=home, host=host,
                            cfg=cfg, notes=notes, on_line=on_line)]
+    notes.append(settings_note(cfg, Path(home) / "config.toml"))
     compared = [f for f in figures if f["passed"] is not None]
     result = {
         "candidate": {"id": model.id, "name": model.name},
