@@ -5,19 +5,21 @@ Near: MinHash over word 3-gram shingles with LSH, then the exact Jaccard similar
 shingle sets for every candidate, so MinHash only proposes and never decides. Examples are fed
 best-first and an example is a near copy when an earlier *kept* one is similar enough.
 
-Speed (issue 16): words become 64-bit ids (blake2b of the word, cached), the 3-grams of all
-examples are hashed at once with numpy, and `rensa` (MinHash in Rust) sketches them all in one
-call. rensa's LSH index then flags the examples that share an LSH band with any other: the rest
-(most of a real log) cannot be near copies and cost nothing more. Only the flagged ones go
-through the best-first pass, in Python, with the same bands. Deterministic: same data, same
-decisions, on every run.
+Speed (issue 16): `add` only keeps the text's words as one byte string; `duplicates` hashes
+every word of every example at once with numpy (a polynomial hash of its bytes: the same on
+every run and machine), then the 3-grams, and `rensa` (MinHash in Rust) sketches them all in
+one call. rensa's LSH index flags the examples that share an LSH band with any other: the rest
+(most of a real log) cannot be near copies and cost nothing more. The flagged ones give every
+pair that shares a band (numpy, sorting each band), the MinHash estimate screens the pairs,
+and the exact Jaccard decides, best-first, in Python over the few pairs left. Big buckets of
+look-alikes (more pairs than PAIR_BUDGET) go through the sequential pass instead, which only
+compares with kept examples. Deterministic: same data, same decisions, on every run.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
-from array import array
 from collections.abc import Iterable
 
 # 16 bands of 10 values: P(candidate) is 0.970 at Jaccard 0.85, 0.999 at 0.9 (datasketch's choice
@@ -37,8 +39,6 @@ _WORD_BYTES = bytes(
 _NON_WORD = tuple("\u2014\u2013\u2012\u2010\u2011\u2018\u2019\u201c\u201d\u2026\u2022\u00b7"
                   "\u00a0\u2192\u2190\u00d7\u00ab\u00bb\u2212\u2248\u2264\u2265\u00b0")
 assert not any(_WORD.match(c) for c in _NON_WORD)
-_PAD = (0x243F6A8885A308D3, 0x13198A2E03707344, 0xA4093822299F31D0)  # stand-ins for no word
-_MASK = (1 << 64) - 1
 
 
 def normalized_text(messages: Iterable[dict]) -> str:
@@ -51,35 +51,106 @@ def exact_key(messages: list[dict]) -> bytes:
     return hashlib.sha1(normalized_text(messages).encode()).digest()
 
 
-def words_of(text: str) -> list[bytes]:
-    """The words of text, lower case, as `\\w+` finds them (bytes for ASCII text, else str)."""
+def _words(text: str) -> bytes | list[str]:
+    """ASCII text (or text that becomes ASCII once common punctuation is a space): its bytes with
+    every non-word byte a space, lower case. Else its words, as `\\w+` finds them."""
     if not text.isascii():
         for c in _NON_WORD:
             if c in text:
                 text = text.replace(c, " ")
         if not text.isascii():
             return _WORD.findall(text.lower())
-    return text.encode("ascii").translate(_WORD_BYTES).split()
+    return text.encode("ascii").translate(_WORD_BYTES)
 
 
-class _Vocabulary(dict):
-    """word -> 64-bit id (blake2b of its UTF-8: the same on every run and machine, unlike
-    hash(), and the same for a word met as bytes or as str)."""
-
-    def __missing__(self, word: bytes | str) -> int:
-        raw = word if isinstance(word, bytes) else word.encode("utf-8", "surrogatepass")
-        value = self[word] = int.from_bytes(hashlib.blake2b(raw, digest_size=8).digest(), "little")
-        return value
+def words_of(text: str) -> list[bytes] | list[str]:
+    """The words of text, lower case, as `\\w+` finds them (bytes for ASCII text, else str)."""
+    words = _words(text)
+    return words.split() if isinstance(words, bytes) else words
 
 
-# Shared by every index: a word's id never changes, so the live preview, asked again after each
-# rule change, finds the words of the last one already there. Bounded: emptied when it grows big.
-_VOCABULARY = _Vocabulary()
-_VOCABULARY_LIMIT = 2_000_000
+_PAD_WORDS = (b"!a", b"!b", b"!c")  # stand-ins for missing words: "!" is in no word
+_PRIME = 0x100000001B3  # odd, so invertible modulo 2**64
+_CHUNK_BYTES = 1 << 20  # texts hashed together: numpy's arrays stay in the CPU's cache
+
+
+def word_bytes(text: str) -> bytes:
+    """The words of text (as `words_of`), UTF-8, separated by spaces; at least SHINGLE of them
+    (stand-ins fill a shorter text up)."""
+    words = _words(text)
+    out = words if isinstance(words, bytes) else " ".join(words).encode("utf-8", "surrogatepass")
+    found = len(out.split(None, SHINGLE - 1))
+    if found < SHINGLE:
+        out = b" ".join([out, *_PAD_WORDS[found:]]) if found else b" ".join(_PAD_WORDS)
+    return out
+
+
+def _fmix(h):
+    """Murmur3's 64-bit finalizer, in place on a numpy uint64 array."""
+    import numpy as np
+
+    h ^= h >> np.uint64(33)
+    h *= np.uint64(0xFF51AFD7ED558CCD)
+    h ^= h >> np.uint64(33)
+    h *= np.uint64(0xC4CEB9FE1A85EC53)
+    h ^= h >> np.uint64(33)
+    return h
+
+
+class _Powers:
+    """P**i and P**-i modulo 2**64 for i < n, grown on demand (shared: they never change)."""
+
+    def __init__(self) -> None:
+        self.up = self.down = None
+
+    def get(self, n: int):
+        import numpy as np
+
+        if self.up is None or len(self.up) < n:
+            size = max(n, _CHUNK_BYTES + 1)
+            self.up = np.full(size, _PRIME, dtype=np.uint64)
+            self.down = np.full(size, pow(_PRIME, -1, 1 << 64), dtype=np.uint64)
+            self.up[0] = self.down[0] = 1
+            with np.errstate(over="ignore"):  # wraps modulo 2**64, as meant
+                np.cumprod(self.up, out=self.up)
+                np.cumprod(self.down, out=self.down)
+        return self.up[:n], self.down[:n]
+
+
+_POWERS = _Powers()
+
+
+def _chunk_shingles(chunk: list[bytes]):
+    """The shingle hashes of a few texts (word buffers), one flat array, and each text's count.
+    A word's hash is a polynomial hash of its bytes (the same on every run and machine), all
+    words at once: prefix sums of byte * P**position, then P**-start."""
+    import numpy as np
+
+    joined = b" ".join(chunk) + b" "  # the last space ends the last word
+    a = np.frombuffer(joined, dtype=np.uint8)
+    up, down = _POWERS.get(a.size + 1)
+    is_word = (a != 32).view(np.int8)
+    edges = np.diff(is_word, prepend=np.int8(0))
+    starts = np.flatnonzero(edges == 1)
+    ends = np.flatnonzero(edges == -1)
+    with np.errstate(over="ignore"):
+        sums = np.empty(a.size + 1, dtype=np.uint64)
+        sums[0] = 0
+        np.cumsum((a - np.uint8(32)).astype(np.uint64) * up[:a.size], out=sums[1:])
+        words = (sums[ends] - sums[starts]) * down[starts]
+        words += (ends - starts).astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)
+        _fmix(words)
+        grams = _mix(words[:-2], words[1:-1], words[2:])
+    text_starts = np.cumsum([0] + [len(t) + 1 for t in chunk[:-1]])
+    first_word = np.searchsorted(starts, text_starts)
+    words_in = np.diff(first_word, append=starts.size)  # >= SHINGLE: see word_bytes
+    row = np.repeat(np.arange(len(chunk)), words_in)
+    flat = grams[row[:-2] == row[2:]]  # the 3 words in one text
+    return flat, words_in - (SHINGLE - 1)
 
 
 def _mix(a, b, c):
-    """A 64-bit hash of three word ids, order-sensitive (numpy arrays or ints)."""
+    """A 64-bit hash of three word hashes, order-sensitive (numpy arrays)."""
     import numpy as np
 
     h = (a * np.uint64(0x9E3779B97F4A7C15)) ^ (b * np.uint64(0xC2B2AE3D27D4EB4F)) \
@@ -89,62 +160,82 @@ def _mix(a, b, c):
     return h ^ (h >> np.uint64(33))
 
 
+def _band_pairs(band_keys, budget: int):
+    """Every pair (i < j) of rows that share a band value, once: (i, j) as two arrays. None when
+    there would be more than `budget` before duplicates are dropped."""
+    import numpy as np
+
+    n = len(band_keys)
+    found = []
+    total = 0
+    for band in range(band_keys.shape[1]):
+        order = np.argsort(band_keys[:, band], kind="stable")
+        keys = band_keys[order, band]
+        new_group = np.empty(n, dtype=bool)
+        new_group[0] = True
+        np.not_equal(keys[1:], keys[:-1], out=new_group[1:])
+        group_start = np.maximum.accumulate(np.where(new_group, np.arange(n), 0))
+        before = np.arange(n) - group_start  # members of the group ahead of this one
+        count = int(before.sum())
+        total += count
+        if total > budget:
+            return None
+        if not count:
+            continue
+        later = np.repeat(np.arange(n), before)
+        first = np.repeat(group_start, before) + (
+            np.arange(count) - np.repeat(np.cumsum(before) - before, before))
+        a, b = order[first], order[later]
+        found.append(np.minimum(a, b).astype(np.int64) * n + np.maximum(a, b))
+    if not found:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    unique = np.unique(np.concatenate(found))
+    return unique // n, unique % n
+
+
 class NearDuplicates:
     """`add` every example best-first, then `duplicates()` says which ones are near copies
     (exact Jaccard >= threshold) of an earlier example that was kept."""
 
     SCREEN_MARGIN = 0.12  # estimated Jaccard this far below the threshold still gets checked
+    PAIR_BUDGET = 4_000_000  # candidate pairs met at once; beyond, the sequential pass
 
     def __init__(self, threshold: float) -> None:
         self.threshold = threshold
-        self._words = array("Q")
-        self._ends: list[int] = []
-        if len(_VOCABULARY) > _VOCABULARY_LIMIT:
-            _VOCABULARY.clear()
-        self._vocab = _VOCABULARY
+        self._texts: list[bytes] = []
 
     def __len__(self) -> int:
-        return len(self._ends)
+        return len(self._texts)
 
     def add(self, text: str) -> None:
-        self._words.extend(map(self._vocab.__getitem__, words_of(text)))
-        self._ends.append(len(self._words))
+        self._texts.append(word_bytes(text))
 
     def _shingles(self):
         """Every example's shingle hashes, one flat uint64 array, and the row offsets."""
         import numpy as np
 
-        words = np.frombuffer(self._words, dtype=np.uint64) if self._words else \
-            np.zeros(0, dtype=np.uint64)
-        ends = np.asarray(self._ends, dtype=np.int64)
-        counts = np.diff(ends, prepend=0)
-        long = counts >= SHINGLE
-        per_row = np.where(long, counts - (SHINGLE - 1), 1)
-        offsets = np.concatenate(([0], np.cumsum(per_row))).astype(np.uint64)
-        flat = np.empty(int(offsets[-1]), dtype=np.uint64)
-        in_long_row = np.repeat(long, per_row)
-        if words.size >= SHINGLE:
-            with np.errstate(over="ignore"):
-                grams = _mix(words[:-2], words[1:-1], words[2:])
-            row_end = np.repeat(ends, counts)[:-2]
-            flat[in_long_row] = grams[np.arange(words.size - 2) + 2 < row_end]
-        short = np.flatnonzero(~long)
-        if short.size:  # fewer than 3 words: one shingle of what there is
-            starts = ends - counts
-            values = []
-            for i in short.tolist():
-                ids = [*self._words[starts[i]:ends[i]], *_PAD][:3]
-                ids[2] = _PAD[2]
-                with np.errstate(over="ignore"):
-                    values.append(int(_mix(*(np.uint64(x) for x in ids))))
-            flat[~in_long_row] = np.asarray(values, dtype=np.uint64)
-        return flat, offsets
+        flats, counts, chunk, size = [], [], [], 0
+        for text in self._texts:
+            chunk.append(text)
+            size += len(text) + 1
+            if size >= _CHUNK_BYTES:
+                flat, count = _chunk_shingles(chunk)
+                flats.append(flat)
+                counts.append(count)
+                chunk, size = [], 0
+        if chunk:
+            flat, count = _chunk_shingles(chunk)
+            flats.append(flat)
+            counts.append(count)
+        offsets = np.zeros(len(self._texts) + 1, dtype=np.uint64)
+        np.cumsum(np.concatenate(counts), out=offsets[1:])
+        return np.concatenate(flats), offsets
 
     def duplicates(self) -> list[bool]:
         import numpy as np
         from rensa import RMinHash, RMinHashLSH
 
-        n = len(self._ends)
+        n = len(self._texts)
         if n < 2:
             return [False] * n
         flat, offsets = self._shingles()
@@ -176,8 +267,35 @@ class NearDuplicates:
                 found = sets[k] = frozenset(flat[starts[i]:starts[i] + counts[i]].tolist())
             return found
 
-        tables: list[dict[tuple, list[int]]] = [{} for _ in range(BANDS)]
         floor = self.threshold - self.SCREEN_MARGIN
+        pairs = _band_pairs(band_keys, self.PAIR_BUDGET)
+        if pairs is None:  # big buckets of look-alikes: compare with kept examples only
+            self._sequential(band_keys, sigs, shingle_set, floor, flagged, out)
+            return out
+        lo, hi = pairs
+        estimates = np.empty(lo.size)
+        for a in range(0, lo.size, 65536):  # bounded memory: 64k pairs of signatures at a time
+            b = a + 65536
+            estimates[a:b] = (sigs[lo[a:b]] == sigs[hi[a:b]]).mean(axis=1)
+        near = estimates >= floor
+        lo, hi, estimates = lo[near], hi[near], estimates[near]
+        # By later example, then best estimate first: the same checks as the sequential pass
+        # (each example against the kept examples sharing a band with it), in one order.
+        order = np.lexsort((-estimates, hi))
+        copy = [False] * len(flagged)
+        for i, k in zip(lo[order].tolist(), hi[order].tolist(), strict=True):
+            if copy[k] or copy[i]:
+                continue
+            mine, theirs = shingle_set(k), shingle_set(i)
+            inter = len(mine & theirs)
+            if inter / (len(mine) + len(theirs) - inter) >= self.threshold:
+                copy[k] = True
+        for k in np.flatnonzero(copy).tolist():
+            out[int(flagged[k])] = True
+        return out
+
+    def _sequential(self, band_keys, sigs, shingle_set, floor, flagged, out) -> None:
+        tables: list[dict[int, list[int]]] = [{} for _ in range(BANDS)]
         for k, keys in enumerate(band_keys.tolist()):
             hits = [hit for hit in map(dict.get, tables, keys) if hit]
             if hits and self._near_copy(k, {c for hit in hits for c in hit}, sigs, shingle_set,
@@ -186,7 +304,6 @@ class NearDuplicates:
                 continue
             for table, key in zip(tables, keys, strict=True):
                 table.setdefault(key, []).append(k)
-        return out
 
     def _near_copy(self, k, candidates, sigs, shingle_set, floor) -> bool:
         """Candidates best estimate first (one numpy comparison for all of them, so a dense
