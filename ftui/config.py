@@ -38,7 +38,11 @@ class Settings:
         """config.toml's values as the file is now, for what a long-running TUI or autopilot
         reads at each use ([gate], judge): an edit applies without a restart, as the gateway's
         [teams] does. Settings made without the file (tests, the API) keep their own `extra`."""
-        return _read_toml(self.config_file) if self.from_file else self.extra
+        if not self.from_file:
+            return self.extra
+        values = _read_toml(self.config_file)
+        _check_texts(values, self.config_file)
+        return values
 
 
 def _read_toml(path: Path) -> dict:
@@ -53,15 +57,35 @@ def _read_toml(path: Path) -> dict:
         ) from err
 
 
-def _as_bool(value: object) -> bool:
+_TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
+EXAMPLES = {"database_url": "sqlite:////path/to/ftui.db", "ollama_host": "http://127.0.0.1:11434",
+            "judge": "qwen2.5:7b-instruct"}
+
+
+def _as_bool(value: object, where: str) -> bool:
     if isinstance(value, bool):
         return value
-    return str(value).strip().lower() in {"1", "true", "yes", "on"}
+    word = str(value).strip().lower() if isinstance(value, str) else None
+    if word in _TRUE | _FALSE:
+        return word in _TRUE
+    raise FtuiError(f"{where} is not true or false",
+                    "write true or false (or yes / no, on / off, 1 / 0)")
+
+
+def _check_texts(values: dict, path: Path) -> None:
+    """The file's text settings are non-empty strings (a number or a table there is named,
+    not met later as a TypeError)."""
+    for key, example in EXAMPLES.items():
+        value = values.get(key)
+        if value is not None and not (isinstance(value, str) and value.strip()):
+            raise FtuiError(f"config: {key} = {value!r} in {path} is not a text value",
+                            f'write it in quotes, e.g. {key} = "{example}", or remove the line')
 
 
 def load_settings(database_url: str | None = None) -> Settings:
     home = Path(os.environ.get("FTUI_HOME") or default_home()).expanduser()
     file_values = _read_toml(home / "config.toml")
+    _check_texts(file_values, home / "config.toml")
     url = (
         database_url
         or os.environ.get("FTUI_DATABASE_URL")
@@ -73,12 +97,17 @@ def load_settings(database_url: str | None = None) -> Settings:
     ollama_host = os.environ.get("OLLAMA_HOST") or file_values.get("ollama_host")
     if ollama_host and "://" not in ollama_host:
         ollama_host = f"http://{ollama_host}"
-    advance = os.environ.get("FTUI_ADVANCE_ON_RATE", file_values.get("advance_on_rate", True))
+    if "FTUI_ADVANCE_ON_RATE" in os.environ:
+        advance = _as_bool(os.environ["FTUI_ADVANCE_ON_RATE"],
+                           f"FTUI_ADVANCE_ON_RATE={os.environ['FTUI_ADVANCE_ON_RATE']!r}")
+    else:
+        value = file_values.get("advance_on_rate", True)
+        advance = _as_bool(value, f"config: advance_on_rate = {value!r} in {home / 'config.toml'}")
     return Settings(
         home=home,
         database_url=url,
         ollama_host=ollama_host or "http://127.0.0.1:11434",
-        advance_on_rate=_as_bool(advance),
+        advance_on_rate=advance,
         extra=file_values,
         from_file=True,
     )

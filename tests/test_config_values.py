@@ -1,0 +1,47 @@
+"""config.toml values of the wrong type are refused by name with a fix, never "unexpected
+TypeError ... this is a bug" (walkthrough 3): a hostile corpus through the CLI."""
+
+from __future__ import annotations
+
+import pytest
+
+from ftui.cli import main
+
+
+@pytest.mark.parametrize("text,named", [
+    ("database_url = 5\n", "database_url = 5"),
+    ("database_url = \"\"\n", "database_url = ''"),
+    ("database_url = [\"sqlite:///x\"]\n", "database_url = ['sqlite:///x']"),
+    ("ollama_host = 12\n", "ollama_host = 12"),
+    ("ollama_host = {a = 1}\n", "ollama_host = {'a': 1}"),
+    ("advance_on_rate = \"maybe\"\n", "advance_on_rate = 'maybe'"),
+    ("advance_on_rate = 2\n", "advance_on_rate = 2"),
+    ("judge = 7\n", "judge = 7"),
+    ("judge = true\n", "judge = True"),
+])
+def test_a_value_of_the_wrong_type_is_named_with_a_fix(tmp_path, monkeypatch, capsys, text,
+                                                       named):
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "config.toml").write_text(text)
+    monkeypatch.setenv("FTUI_HOME", str(home))
+    monkeypatch.delenv("FTUI_DATABASE_URL", raising=False)
+    monkeypatch.delenv("FTUI_ADVANCE_ON_RATE", raising=False)
+    monkeypatch.delenv("OLLAMA_HOST", raising=False)
+    assert main(["stats"]) == 2
+    err = capsys.readouterr().err
+    assert named in err and "config.toml" in err and "fix:" in err, err
+    assert "unexpected" not in err and "Traceback" not in err
+
+
+def test_the_environment_is_checked_like_the_file(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("FTUI_HOME", str(tmp_path))
+    monkeypatch.setenv("FTUI_ADVANCE_ON_RATE", "sometimes")
+    assert main(["stats"]) == 2
+    err = capsys.readouterr().err
+    assert "FTUI_ADVANCE_ON_RATE='sometimes'" in err and "fix:" in err
+    for word, expected in (("off", False), ("YES", True), ("0", False), ("on", True)):
+        monkeypatch.setenv("FTUI_ADVANCE_ON_RATE", word)
+        from ftui.config import load_settings
+
+        assert load_settings().advance_on_rate is expected
