@@ -19,7 +19,7 @@ winner → new interactions arrive in F1. F7 shows the autopilot running that lo
 (x pauses it). F6 tries any model by hand; F8 shows how the product \
 does over time (response time, ratings, task success, retention) per model or mode.
 
-ctrl+p opens the command palette (every key below is there too); ctrl+t switches light/dark; \
+ctrl+p opens the command palette (every key above is there too); ctrl+t switches light/dark; \
 ctrl+q quits."""
 
 MOVEMENT_GROUP = "Moving around"
