@@ -71,6 +71,7 @@ class PlaygroundScreen(FtuiScreen):
         self.session = f"playground-{uuid.uuid4().hex[:8]}"
         self.busy = False
         self.wanted_model: str | None = None
+        self._prompt_waits = False  # enter was pressed with no model: the list is open
 
     def compose(self) -> ComposeResult:
         yield SectionBar("playground")
@@ -148,6 +149,7 @@ class PlaygroundScreen(FtuiScreen):
         if model == Select.NULL:  # the prompt stays typed; the list opens to pick from
             self.say("pick a model first: the model list is open (m opens it, esc closes)",
                      severity="warning")
+            self._prompt_waits = True
             self.action_pick_model()
             return
         if self.busy:
@@ -161,6 +163,14 @@ class PlaygroundScreen(FtuiScreen):
         transcript.scroll_end(animate=False)
         self.busy = True
         self._ask(turn, str(model), str(self.query_one("#play-mode", Select).value), prompt)
+
+    def on_select_changed(self, event: Select.Changed) -> None:
+        """A model picked from the list that enter opened: the typed prompt takes the keys
+        again, so the next enter sends it (only then: fill_models sets the value too)."""
+        if event.select.id == "play-model" and self._prompt_waits \
+                and event.value != Select.NULL:
+            self._prompt_waits = False
+            self.query_one("#prompt", Input).focus()
 
     @work(thread=True, group="chat")
     def _ask(self, turn: Turn, model: str, mode: str, prompt: str) -> None:
