@@ -55,6 +55,11 @@ def lineage(store: Store, ref: int | str) -> dict[str, Any]:
     return out
 
 
+def _rule_value(value: Any) -> str:
+    """A rule as the CLI flags write it: a list comma-joined, not Python's repr."""
+    return ",".join(map(str, value)) if isinstance(value, list | tuple) else str(value)
+
+
 def lineage_lines(info: dict[str, Any]) -> list[str]:
     """The lineage as the few lines the Models screen and `ftui models show` print."""
     m = info["model"]
@@ -71,8 +76,10 @@ def lineage_lines(info: dict[str, Any]) -> list[str]:
         kind = f" {ds['kind']}" if ds.get("kind", "sft") != "sft" else ""
         lines.append(f"  <- dataset {ds['id']} {ds['name']}{kind} #{ds['hash'][:12]} ({splits})")
         rules = {k: v for k, v in ds["rules"].items() if v not in (None, [], (), "", False)}
-        shown = ", ".join(f"{k}={v}" for k, v in list(rules.items())[:8])
-        lines.append(f"  <- rules {shown}")
+        shown = ", ".join(f"{k}={_rule_value(v)}" for k, v in list(rules.items())[:8])
+        more = (f", ... ({len(rules) - 8} more: ftui dataset show {ds['id']})"
+                if len(rules) > 8 else "")
+        lines.append(f"  <- rules {shown}{more}")
         lines.append(f"  <- {info['interactions']['count']} interactions")
     else:
         lines.append("  <- no dataset recorded")
