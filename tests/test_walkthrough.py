@@ -211,6 +211,16 @@ def test_a_run_id_that_is_not_a_number_is_an_error_not_a_bug(demo_store, capsys,
     assert "unexpected" not in err and "no run" in err and "fix: " in err, err
 
 
+@pytest.mark.parametrize("json_flag", [[], ["--json"]])
+def test_logs_of_a_run_that_does_not_exist_is_an_error(demo_store, capsys, json_flag):
+    """`ftui runs logs 999` printed nothing and exited 0 (walkthrough 3)."""
+    from ftui.cli import main
+
+    assert main(["--db", demo_store.url, "runs", "logs", "999", *json_flag]) == 2
+    out = capsys.readouterr()
+    assert out.out == "" and "no run 999" in out.err and "fix: " in out.err
+
+
 async def test_f4_promoting_the_production_model_again_does_nothing(demo_store, tmp_path):
     """F4 `p` on the model already production in that slot ran the whole gate again and wrote
     'moved production -> production' into its history."""

@@ -106,7 +106,9 @@ def cmd_runs_resume(args: argparse.Namespace) -> int:
 def cmd_runs_logs(args: argparse.Namespace) -> int:
     from ftui.train import runs
 
-    lines = runs.events(store_for(args), _run_id(args), limit=args.tail)
+    store = store_for(args)
+    run = runs.get_run(store, _run_id(args))  # a wrong id is an error, not an empty log
+    lines = runs.events(store, run.id, limit=args.tail)
     emit(args, {"run_id": _run_id(args), "events": [
         {"time": e.created_at.isoformat(), "level": e.level, "message": e.message}
         for e in lines]},
