@@ -214,3 +214,24 @@ def test_non_ascii_digit_lead_bytes_cover_this_python():
 
     leads = {chr(c).encode()[:1] for c in range(0x80, sys.maxunicode + 1) if chr(c).isdecimal()}
     assert leads <= set(_NON_ASCII_DIGIT_LEADS)
+
+
+def test_one_quick_look_is_looser_than_every_sign():
+    """runnable() first asks _no_sign (one look for all the patterns): wherever any pattern's
+    own sign is there, that look must say so, or a secret would go through unredacted."""
+    from ftui.curate.redact import PATTERNS, _no_sign, runnable
+
+    every_sign = tuple(list(PATTERNS))  # not PATTERNS itself: runnable skips the quick look
+    signs = [n for p in PATTERNS for n in p.needs] + [
+        "12345678", "12 34", "12-34", "12.34", "1.2.3.4", "DE89", "ab:cd", "fe80::1", "AKIAX",
+        "ASIAX", "-----BEGIN X", "x_ghp_", "ghp_x", "bEaReR 1", "SeCrEt", "PASSWORD", "a@b",
+        "٤١٥٥٥٥٠١٣٢", "１２３４５６７８", "eyJ", "AIza", "https://u:p@h"]
+    corpus = _mixed_corpus() + [v[:5000] for v in HOSTILE.values()] + signs + [
+        f"{a} prose — ü {s} 9" for a in ("", "x", "1") for s in signs]
+    passed = 0
+    for text in corpus:
+        if runnable(text, every_sign):
+            assert not _no_sign(text), text[:80]
+            passed += 1
+    assert passed > len(signs)  # the corpus really has signs in it
+    assert _no_sign("How do I write a good commit message? — It's short, 3 lines.")

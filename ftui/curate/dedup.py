@@ -55,10 +55,12 @@ def _words(text: str) -> bytes | list[str]:
     """ASCII text (or text that becomes ASCII once common punctuation is a space): its bytes with
     every non-word byte a space, lower case. Else its words, as `\\w+` finds them."""
     if not text.isascii():
-        for c in _NON_WORD:
+        for c in _NON_WORD:  # the commonest first; isascii() is O(1) (CPython keeps a flag)
             if c in text:
                 text = text.replace(c, " ")
-        if not text.isascii():
+                if text.isascii():
+                    break
+        else:
             return _WORD.findall(text.lower())
     return text.encode("ascii").translate(_WORD_BYTES)
 
@@ -214,19 +216,16 @@ class NearDuplicates:
         """Every example's shingle hashes, one flat uint64 array, and the row offsets."""
         import numpy as np
 
-        flats, counts, chunk, size = [], [], [], 0
-        for text in self._texts:
-            chunk.append(text)
-            size += len(text) + 1
-            if size >= _CHUNK_BYTES:
-                flat, count = _chunk_shingles(chunk)
-                flats.append(flat)
-                counts.append(count)
-                chunk, size = [], 0
-        if chunk:
-            flat, count = _chunk_shingles(chunk)
+        texts = self._texts
+        sizes = np.cumsum(np.fromiter(map(len, texts), dtype=np.int64, count=len(texts)) + 1)
+        flats, counts, start = [], [], 0
+        while start < len(texts):  # texts of about _CHUNK_BYTES at a time, at least one
+            end = max(start + 1, int(np.searchsorted(
+                sizes, (sizes[start - 1] if start else 0) + _CHUNK_BYTES)))
+            flat, count = _chunk_shingles(texts[start:end])
             flats.append(flat)
             counts.append(count)
+            start = end
         offsets = np.zeros(len(self._texts) + 1, dtype=np.uint64)
         np.cumsum(np.concatenate(counts), out=offsets[1:])
         return np.concatenate(flats), offsets
