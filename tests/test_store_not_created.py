@@ -67,3 +67,15 @@ def test_models_register_of_a_bad_model_creates_no_store(home, tmp_path, capsys,
     (tmp_path / "empty").mkdir()
     argv = ["models", "register", "--name", "m", *[a.format(tmp=tmp_path) for a in args]]
     _refused(capsys, argv, words, home)
+
+
+@pytest.mark.parametrize("argv,words", [
+    (["proxy", "--listen", "nonsense"], "is not HOST:PORT"),
+    (["proxy", "--listen", "0.0.0.0:0"], "without a token"),
+    (["proxy", "--max-body", "lots"], "--max-body"),
+    (["train", "--dataset", "1", "--base", "tiny"], "no store at"),
+])
+def test_proxy_flags_and_train_are_checked_before_a_store_is_made(home, capsys, argv, words):
+    """The gateway checks its flags first; `train` needs a dataset, so a missing store is an
+    error there (it was created empty, then 'no dataset 1')."""
+    _refused(capsys, argv, words, home)

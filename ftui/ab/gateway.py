@@ -624,6 +624,16 @@ def parse_listen(listen: str, option: str = "--listen") -> tuple[str, int]:
     return bare, int(port)
 
 
+def check_listen(listen: str, token: str | None) -> tuple[str, int]:
+    """(host, port) to bind, or why not: beyond loopback only with a token."""
+    host, port = parse_listen(listen)
+    if not is_loopback(host) and not token:
+        raise FtuiError(f"binding to {host} exposes the gateway beyond this machine without a "
+                        "token", "pass --token SECRET (clients send Authorization: Bearer "
+                        "SECRET), or listen on 127.0.0.1")
+    return host, port
+
+
 def serve(store: Store, listen: str, upstream: str, *, token: str | None = None,
           fallback: str | None = None, max_body: int = MAX_BODY,
           max_message: int = MAX_MESSAGE, spill_dir: Path | None = None,
@@ -633,11 +643,7 @@ def serve(store: Store, listen: str, upstream: str, *, token: str | None = None,
     team) defaults to config.toml's [teams], read again when the file changes."""
     from ftui.config import load_settings, team_map
 
-    host, port = parse_listen(listen)
-    if not is_loopback(host) and not token:
-        raise FtuiError(f"binding to {host} exposes the gateway beyond this machine without a "
-                        "token", "pass --token SECRET (clients send Authorization: Bearer "
-                        "SECRET), or listen on 127.0.0.1")
+    host, port = check_listen(listen, token)
     config_file = None
     if teams is None:  # from config.toml, read again when it changes
         settings = load_settings()

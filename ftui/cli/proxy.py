@@ -12,17 +12,19 @@ ORDER = 55
 def cmd_proxy(args: argparse.Namespace) -> int:
     import logging
 
-    from ftui.ab.gateway import parse_size, serve
+    from ftui.ab.gateway import check_listen, parse_size, serve
 
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(message)s")
+    # the flags are checked before the store is opened: a typo leaves no empty store behind
+    check_listen(args.listen, args.token)
+    max_body = parse_size(args.max_body, "--max-body")
+    max_message = parse_size(args.max_message, "--max-message")
     store = store_for(args)
     upstream = args.upstream or settings_for(args).ollama_host
     if "://" not in upstream:
         upstream = f"http://{upstream}"
     serve(store, args.listen, upstream, token=args.token, fallback=args.fallback,
-          max_body=parse_size(args.max_body, "--max-body"),
-          max_message=parse_size(args.max_message, "--max-message"),
-          spill_dir=settings_for(args).home)
+          max_body=max_body, max_message=max_message, spill_dir=settings_for(args).home)
     return EXIT_OK
 
 

@@ -144,7 +144,7 @@ def _train_distributed(args, store, settings, config) -> int:
 
 
 def register(sub) -> None:
-    p = leaf(sub, "train", cmd_train, creates_store=True,
+    p = leaf(sub, "train", cmd_train,  # its dataset is in a store: a missing one is an error
              help="fine-tune a LoRA adapter on a dataset version",
              description="Create a training run and run it (in the foreground unless --detach: "
              "a background worker process). Exit 0 completed, 1 cancelled, 2 failed. --json "
