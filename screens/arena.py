@@ -96,7 +96,8 @@ class ArenaScreen(FtuiScreen):
 
     def next_prompt(self) -> None:
         if self.typed:
-            self.app.push_screen(TextInputDialog("Prompt for both models (esc ends):"),
+            self.app.push_screen(TextInputDialog("Prompt for both models", enter="sends",
+                                                 esc="ends the arena"),
                                  lambda text: self._ask([{"role": "user", "content": text}])
                                  if text else self.app.pop_screen())
             return

@@ -78,13 +78,15 @@ class TextInputDialog(FtuiDialog[str | None]):
 
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
-    def __init__(self, title: str, value: str = "", hint: str = "") -> None:
+    def __init__(self, title: str, value: str = "", hint: str = "", *, enter: str = "saves",
+                 esc: str = "cancels") -> None:
         super().__init__()
         self.title_text, self.value, self.hint = title, value, hint
+        self.keys = f"enter {enter}, esc {esc}"  # what the keys do here, in the title
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            yield Label(f"{self.title_text} — enter saves, esc cancels", classes="dialog-title",
+            yield Label(f"{self.title_text} — {self.keys}", classes="dialog-title",
                         markup=False)
             yield Input(self.value, id="value", select_on_focus=False)
             if self.hint:

@@ -241,7 +241,8 @@ class ModelsScreen(FtuiScreen):
             self._promote(m.id, m.name, slot.strip())
 
         self.app.push_screen(TextInputDialog(f"Promote {m.name} to production in slot:", m.slot,
-                                             hint + "; the regression gate runs first"), done)
+                                             hint + "; the regression gate runs first",
+                                             enter="promotes"), done)
 
     def _promote(self, model_id: int, name: str, slot: str) -> None:
         """Through the regression gate, in a worker thread (the gate takes minutes on a real
@@ -487,7 +488,8 @@ class ModelsScreen(FtuiScreen):
             if m.kind == "adapter" and m.base_model != "demo":
                 self.app.push_screen(TextInputDialog(
                     f"The base {m.base_model!r} as Ollama names it:", "",
-                    "the same model the adapter was trained on, e.g. llama3.2:3b"),
+                    "the same model the adapter was trained on, e.g. llama3.2:3b",
+                    enter="deploys"),
                     lambda base: self._deploy(m.id, name.strip(), base.strip())
                     if base else None)
             else:
@@ -496,7 +498,8 @@ class ModelsScreen(FtuiScreen):
         self.app.push_screen(TextInputDialog(
             f"Deploy {m.name} to Ollama at {self.settings.ollama_host} as:",
             m.ollama_name or f"ftui-{slug(m.name)}",
-            "adapters go on their base; merged models are uploaded whole"), with_name)
+            "adapters go on their base; merged models are uploaded whole",
+            enter="deploys"), with_name)
 
     @work(thread=True, group="models")
     def _deploy(self, model_id: int, name: str, base: str | None) -> None:
