@@ -329,3 +329,23 @@ def test_words_of_is_the_word_regex(text):
 
     want = re.findall(r"\w+", text.lower())
     assert [w.decode() if isinstance(w, bytes) else w for w in words_of(text)] == want
+
+
+def test_near_duplicates_do_not_depend_on_how_texts_are_chunked(monkeypatch):
+    """Words are hashed a chunk of texts at a time, chunks on threads: chunks of one text or
+    fewer (a text longer than a chunk, an empty text) give the same decisions as one chunk."""
+    import ftui.curate.dedup as dedup
+
+    texts = _near_dup_corpus() + ["", "one", "two words", "x " * 5000]
+    texts += texts[-4:]
+
+    def decide() -> list[bool]:
+        index = dedup.NearDuplicates(0.85)
+        for t in texts:
+            index.add(t)
+        return index.duplicates()
+
+    whole = decide()
+    monkeypatch.setattr(dedup, "_CHUNK_BYTES", 64)
+    assert decide() == whole
+    assert whole[-4:] == [True] * 4 and sum(whole) >= 100

@@ -19,8 +19,10 @@ compares with kept examples. Deterministic: same data, same decisions, on every 
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 
 # 16 bands of 10 values: P(candidate) is 0.970 at Jaccard 0.85, 0.999 at 0.9 (datasketch's choice
 # for ftui's old index, 14 bands of 9, gave 0.975 and 0.999) and 0.09 at 0.6 (0.13), which keeps the
@@ -100,23 +102,26 @@ def _fmix(h):
 
 
 class _Powers:
-    """P**i and P**-i modulo 2**64 for i < n, grown on demand (shared: they never change)."""
+    """P**i and P**-i modulo 2**64 for i < n, grown on demand (shared: they never change; a
+    new pair is made whole before it replaces the old one, so threads can share them)."""
 
     def __init__(self) -> None:
-        self.up = self.down = None
+        self.pair = None
 
     def get(self, n: int):
         import numpy as np
 
-        if self.up is None or len(self.up) < n:
+        pair = self.pair
+        if pair is None or len(pair[0]) < n:
             size = max(n, _CHUNK_BYTES + 1)
-            self.up = np.full(size, _PRIME, dtype=np.uint64)
-            self.down = np.full(size, pow(_PRIME, -1, 1 << 64), dtype=np.uint64)
-            self.up[0] = self.down[0] = 1
+            up = np.full(size, _PRIME, dtype=np.uint64)
+            down = np.full(size, pow(_PRIME, -1, 1 << 64), dtype=np.uint64)
+            up[0] = down[0] = 1
             with np.errstate(over="ignore"):  # wraps modulo 2**64, as meant
-                np.cumprod(self.up, out=self.up)
-                np.cumprod(self.down, out=self.down)
-        return self.up[:n], self.down[:n]
+                np.cumprod(up, out=up)
+                np.cumprod(down, out=down)
+            pair = self.pair = (up, down)
+        return pair[0][:n], pair[1][:n]
 
 
 _POWERS = _Powers()
@@ -218,14 +223,21 @@ class NearDuplicates:
 
         texts = self._texts
         sizes = np.cumsum(np.fromiter(map(len, texts), dtype=np.int64, count=len(texts)) + 1)
-        flats, counts, start = [], [], 0
+        chunks, start = [], 0
         while start < len(texts):  # texts of about _CHUNK_BYTES at a time, at least one
             end = max(start + 1, int(np.searchsorted(
                 sizes, (sizes[start - 1] if start else 0) + _CHUNK_BYTES)))
-            flat, count = _chunk_shingles(texts[start:end])
-            flats.append(flat)
-            counts.append(count)
+            chunks.append(texts[start:end])
             start = end
+        _POWERS.get(max(len(chunk) + sum(map(len, chunk)) for chunk in chunks) + 1)
+        if len(chunks) > 1 and (os.cpu_count() or 1) > 1:
+            # numpy lets go of the GIL on big arrays: chunks side by side on the CPU's cores
+            with ThreadPoolExecutor(min(4, os.cpu_count() or 1)) as pool:
+                done = list(pool.map(_chunk_shingles, chunks))
+        else:
+            done = [_chunk_shingles(chunk) for chunk in chunks]
+        flats = [flat for flat, _ in done]
+        counts = [count for _, count in done]
         offsets = np.zeros(len(self._texts) + 1, dtype=np.uint64)
         np.cumsum(np.concatenate(counts), out=offsets[1:])
         return np.concatenate(flats), offsets
