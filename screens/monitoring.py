@@ -11,13 +11,13 @@ from datetime import datetime
 
 from ftui.screens.base import FtuiScreen
 from ftui.widgets.footer import KeyFooter
+from ftui.widgets.plotting import Chart, redrawn_on_resize
 from ftui.widgets.run_plots import downsample
 from ftui.widgets.section_bar import SectionBar
 from ftui.widgets.table import RecordTable
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import Static
-from textual_plotext import PlotextPlot
 
 from ftui import fmt, monitoring
 
@@ -49,7 +49,8 @@ def table_cells(row: monitoring.Row) -> list[str]:
             str(row.returning_users), fmt.percent(row.fallback_rate, 1)]
 
 
-class TrendPlot(PlotextPlot):
+class TrendPlot(Chart):
+    @redrawn_on_resize
     def show(self, report: monitoring.Report, figure: str, title: str) -> None:
         plt = self.plt
         plt.clear_data()

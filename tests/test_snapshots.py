@@ -124,7 +124,6 @@ def fixed_world(monkeypatch, tmp_path):
                       process_rss_mb=1_834.0))
     monkeypatch.setattr(ftui.screens.training, "read_host", lambda: reading)
     monkeypatch.setattr(ftui.screens.training, "utcnow", lambda: NOW)
-    monkeypatch.setattr(ftui.screens.monitoring, "utcnow", lambda: NOW)
     monkeypatch.setattr(ftui.screens.monitoring, "datetime", FrozenDatetime)
     monkeypatch.setattr(ftui.monitoring, "utcnow", lambda: NOW)
 
@@ -242,23 +241,9 @@ def _still(app) -> None:
     app.clear_notifications()
 
 
-# Known bugs, seen only under load (`make test` with -n 2 on 2 busy cores), found by these
-# snapshots and not fixed yet: F8's table sometimes keeps every column at its header's width
-# ("2026-1", "smoll"), and the plotext charts (F2, F3, F5, F8) sometimes settle one column off
-# ("agent  auto" / " agent auto"). Both states stay on screen. Not strict: the snapshots run.
-FLAKY = pytest.mark.xfail(strict=False, reason="table/chart width race under load (see above)")
-WITH_CHARTS = ("f2_datasets", "f3_training", "f5_experiments", "f8_monitoring",
-               "new_run_dialog", "new_experiment_dialog")
-
-
-def _views():
-    for view in ALL_VIEWS:
-        yield pytest.param(view, marks=FLAKY) if view in WITH_CHARTS else view
-
-
 @pytest.mark.parametrize("theme", THEMES)
 @pytest.mark.parametrize("size", SIZES)
-@pytest.mark.parametrize("view", _views())
+@pytest.mark.parametrize("view", ALL_VIEWS)
 def test_snapshot(view, size, theme, snap_store, fixed_world, tmp_path, snap_compare):
     from ftui.widgets.section_bar import SECTIONS
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from ftui.widgets.plotting import Chart, redrawn_on_resize
 from ftui.widgets.run_plots import downsample, integer_ticks
-from textual_plotext import PlotextPlot
 
 
-class RatingPlot(PlotextPlot):
+class RatingPlot(Chart):
+    @redrawn_on_resize
     def show(self, a: list[tuple[int, float]], b: list[tuple[int, float]]) -> None:
         plt = self.plt
         plt.clear_data()
@@ -24,7 +25,8 @@ class RatingPlot(PlotextPlot):
         self.refresh()
 
 
-class WinRatePlot(PlotextPlot):
+class WinRatePlot(Chart):
+    @redrawn_on_resize
     def show(self, rate: list[tuple[int, float]]) -> None:
         plt = self.plt
         plt.clear_data()

@@ -3,12 +3,12 @@
 
 from __future__ import annotations
 
-from textual_plotext import PlotextPlot
+from ftui.widgets.plotting import Chart
 
 SHORT_MODES = {"chain_of_thought": "cot", "multi_step": "multi", "standard": "std"}
 
 
-class TokenHistogram(PlotextPlot):
+class TokenHistogram(Chart):
     def show(self, tokens: list[int], exact: bool) -> None:
         plt = self.plt
         plt.clear_data()
@@ -19,7 +19,7 @@ class TokenHistogram(PlotextPlot):
         self.refresh()
 
 
-class ModeBars(PlotextPlot):
+class ModeBars(Chart):
     def show(self, by_mode: dict[str, int]) -> None:
         plt = self.plt
         plt.clear_data()
@@ -30,7 +30,7 @@ class ModeBars(PlotextPlot):
         self.refresh()
 
 
-class RatingBars(PlotextPlot):
+class RatingBars(Chart):
     def show(self, by_rating: dict[str, int]) -> None:
         plt = self.plt
         plt.clear_data()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 
-from textual_plotext import PlotextPlot
+from ftui.widgets.plotting import Chart, redrawn_on_resize
 
 
 def downsample(points: list[tuple[int, float]], width: int) -> list[tuple[int, float]]:
@@ -40,7 +40,8 @@ def integer_ticks(steps: list[int], width: int) -> list[int]:
     return list(range(lo, hi + 1, every))
 
 
-class LossPlot(PlotextPlot):
+class LossPlot(Chart):
+    @redrawn_on_resize
     def show(self, train: list[tuple[int, float]], evals: list[tuple[int, float]],
              overlay: dict[str, list[tuple[int, float]]] | None = None) -> None:
         """One run's raw, smoothed and eval loss; with `overlay` (label -> train loss), the
@@ -75,7 +76,8 @@ class LossPlot(PlotextPlot):
         self.refresh()
 
 
-class LrPlot(PlotextPlot):
+class LrPlot(Chart):
+    @redrawn_on_resize
     def show_curves(self, title: str, curves: dict[str, list[tuple[int, float]]]) -> None:
         """A preference run's own curves in this panel instead of the learning rate (rewards
         of chosen and rejected, margins, validation preference accuracy; KL for KTO)."""
@@ -95,6 +97,7 @@ class LrPlot(PlotextPlot):
             plt.xticks(integer_ticks(steps, width))
         self.refresh()
 
+    @redrawn_on_resize
     def show(self, lr: list[tuple[int, float]]) -> None:
         plt = self.plt
         plt.clear_data()

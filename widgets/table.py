@@ -91,6 +91,17 @@ class RecordTable(DataTable):
         self._keys = []
         return super().clear(columns)
 
+    # ------------------------------------------------------------ measuring
+
+    def _update_dimensions(self, new_rows) -> None:
+        """DataTable measures new cells when idle, but keeps the lines it drew before that: its
+        caches are keyed by an update count that measuring does not change (textual#3533,
+        #4470). A frame drawn in between (a busy machine) stayed with every column at its
+        header's width; a new count makes the next frame use the measured widths."""
+        super()._update_dimensions(new_rows)
+        self._update_count += 1
+        self.refresh()
+
     # ------------------------------------------------------------ empty state
 
     def render_line(self, y: int) -> Strip:
