@@ -357,6 +357,11 @@ class TrainingScreen(FtuiScreen):
             self._act(core.request_pause, not run.pause_requested)
 
     def action_resume_run(self) -> None:
+        run = self._run()
+        if run is not None and run.status == "paused":  # "resume" a paused run: unpause it
+            self._act(core.request_pause, False)
+            return
+
         def resume(store, run_id):
             run = core.resume_run(store, run_id)
             self.app.train_in_app(run_id)

@@ -279,6 +279,10 @@ def resume_run(store: Store, run_id: int) -> TrainingRun:
                         f"({run.step}), so nothing is left to resume",
                         "start a new run to train further (ftui train, or n on the Training "
                         "screen)")
+    if run.status == "paused":  # it continues where it is: unpausing is what is wanted
+        raise FtuiError(f"run {run.id} is paused: it goes on from step {run.step} when "
+                        "unpaused", f"unpause it: ftui runs unpause {run.id}, or p on the "
+                        "Training screen")
     if run.status not in RESUMABLE:
         raise FtuiError(f"run {run.id} is {run.status}; resume works on "
                         f"{', '.join(RESUMABLE)} runs", "wait for it to end, or cancel it first")
