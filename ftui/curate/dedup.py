@@ -22,7 +22,7 @@ import hashlib
 import os
 import re
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 
 # 16 bands of 10 values: P(candidate) is 0.970 at Jaccard 0.85, 0.999 at 0.9 (datasketch's choice
 # for ftui's old index, 14 bands of 9, gave 0.975 and 0.999) and 0.09 at 0.6 (0.13), which keeps the
@@ -156,6 +156,12 @@ def _chunk_shingles(chunk: list[bytes]):
     return flat, words_in - (SHINGLE - 1)
 
 
+def _done(value) -> Future:
+    future: Future = Future()
+    future.set_result(value)
+    return future
+
+
 def _mix(a, b, c):
     """A 64-bit hash of three word hashes, order-sensitive (numpy arrays)."""
     import numpy as np
@@ -210,37 +216,49 @@ class NearDuplicates:
     def __init__(self, threshold: float) -> None:
         self.threshold = threshold
         self._texts: list[bytes] = []
+        # Chunks of texts already handed to threads (numpy lets go of the GIL on big arrays):
+        # while the build goes on with the next examples, another core hashes these.
+        self._chunks: list[Future] = []
+        self._queued = 0  # texts in those chunks
+        self._pending = 0  # bytes of the texts not in a chunk yet
+        self._pool: ThreadPoolExecutor | None = None
 
     def __len__(self) -> int:
         return len(self._texts)
 
     def add(self, text: str) -> None:
-        self._texts.append(word_bytes(text))
+        words = word_bytes(text)
+        self._texts.append(words)
+        self._pending += len(words) + 1
+        if self._pending >= _CHUNK_BYTES:
+            self._queue()
+
+    def _queue(self) -> None:
+        chunk = self._texts[self._queued:]
+        self._queued, self._pending = len(self._texts), 0
+        if self._pool is None:
+            if (os.cpu_count() or 1) < 2:  # one core: no one to hand it to
+                self._chunks.append(_done(_chunk_shingles(chunk)))
+                return
+            self._pool = ThreadPoolExecutor(min(4, os.cpu_count() or 1),
+                                            thread_name_prefix="ftui-shingles")
+        self._chunks.append(self._pool.submit(_chunk_shingles, chunk))
 
     def _shingles(self):
         """Every example's shingle hashes, one flat uint64 array, and the row offsets."""
         import numpy as np
 
-        texts = self._texts
-        sizes = np.cumsum(np.fromiter(map(len, texts), dtype=np.int64, count=len(texts)) + 1)
-        chunks, start = [], 0
-        while start < len(texts):  # texts of about _CHUNK_BYTES at a time, at least one
-            end = max(start + 1, int(np.searchsorted(
-                sizes, (sizes[start - 1] if start else 0) + _CHUNK_BYTES)))
-            chunks.append(texts[start:end])
-            start = end
-        _POWERS.get(max(len(chunk) + sum(map(len, chunk)) for chunk in chunks) + 1)
-        if len(chunks) > 1 and (os.cpu_count() or 1) > 1:
-            # numpy lets go of the GIL on big arrays: chunks side by side on the CPU's cores
-            with ThreadPoolExecutor(min(4, os.cpu_count() or 1)) as pool:
-                done = list(pool.map(_chunk_shingles, chunks))
-        else:
-            done = [_chunk_shingles(chunk) for chunk in chunks]
-        flats = [flat for flat, _ in done]
-        counts = [count for _, count in done]
+        if self._queued < len(self._texts):
+            self._queue()
+        try:
+            done = [chunk.result() for chunk in self._chunks]
+        finally:
+            if self._pool is not None:
+                self._pool.shutdown(cancel_futures=True)
+            self._pool, self._chunks, self._queued = None, [], 0
         offsets = np.zeros(len(self._texts) + 1, dtype=np.uint64)
-        np.cumsum(np.concatenate(counts), out=offsets[1:])
-        return np.concatenate(flats), offsets
+        np.cumsum(np.concatenate([count for _, count in done]), out=offsets[1:])
+        return np.concatenate([flat for flat, _ in done]), offsets
 
     def duplicates(self) -> list[bool]:
         import numpy as np
