@@ -437,6 +437,38 @@ def kept_periods(store: Store) -> dict[tuple[str, str], int]:
                 r.c.period_kind, r.c.grouping))}
 
 
+# The triggers' "old enough" on SQLite (migration 0005), evaluated once per statement here.
+_SQLITE_OLD_ENOUGH = "strftime('%Y-%m-%d %H:%M:%f', 'now', '-6 hours')"
+_SQLITE_MARK_BATCH = f"""
+    INSERT INTO monitoring_mark (day, onward, token)
+    SELECT day, onward, random() FROM (
+      SELECT DISTINCT substr(created_at, 1, 10) AS day, user_id IS NOT NULL AS onward
+      FROM interaction WHERE id > ? AND created_at < {_SQLITE_OLD_ENOUGH}) WHERE true
+    ON CONFLICT (day, onward) DO UPDATE SET token = excluded.token"""
+
+
+def sqlite_bulk_insert(cur, sql: str, rows: list[tuple]) -> int:
+    """The SQLite importer's batch (`sql` an INSERT into interaction, run with executemany on a
+    DB-API cursor inside the caller's transaction): the per-row mark trigger stands aside
+    (a monitoring_bulk row that no other connection ever sees: SQLite has one writer, and the
+    row is gone before the transaction ends) and the batch's days are marked in one statement.
+    Returns the rows inserted."""
+    # A statement with a trigger keeps a statement journal (a temporary file, by default) for
+    # each row: in memory, the trigger costs next to nothing.
+    temp_store = cur.execute("PRAGMA temp_store").fetchone()[0]
+    cur.execute("PRAGMA temp_store=MEMORY")
+    cur.execute("INSERT INTO monitoring_bulk (holder) VALUES ('import')")
+    try:
+        before = cur.execute("SELECT coalesce(max(id), 0) FROM interaction").fetchone()[0]
+        cur.executemany(sql, rows)
+        added = cur.rowcount  # sqlite3_changes(): inserted rows, not ignored ones nor marks
+        cur.execute(_SQLITE_MARK_BATCH, (before,))
+    finally:
+        cur.execute("DELETE FROM monitoring_bulk")
+        cur.execute(f"PRAGMA temp_store={int(temp_store)}")
+    return added
+
+
 # ------------------------------------------------------------------ PostgreSQL
 
 _PG_FAILED = ("(ltrim(m.value ->> 'content') ILIKE 'error%' "

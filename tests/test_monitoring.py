@@ -291,6 +291,23 @@ def _write_import_backfill(store):
         "user_id": "backfilled-user", "latency_ms": 5000 + i, "rating": 1})
         for i in range(3)) + "\n")
     assert import_files(store, [path]).imported == 3
+    with store.engine.connect() as conn:  # the importer's "marks by batch" flag never stays
+        assert conn.exec_driver_sql("SELECT count(*) FROM monitoring_bulk").scalar() == 0
+
+
+def _write_raw_insert_elsewhere(store):
+    """A row with an old time written by another program (no ftui code): the trigger marks it."""
+    from sqlalchemy import create_engine
+
+    rows = _hostile_rows(OLD)[:2]
+    for i, row in enumerate(rows):
+        row["content_hash"] = f"elsewhere{i}"
+    engine = create_engine(store.url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(insert(Interaction.__table__), rows)
+    finally:
+        engine.dispose()
 
 
 def _write_raw_sql_elsewhere(store):
@@ -315,7 +332,8 @@ def _write_delete(store):
 
 
 PAST_WRITES = [_write_rating, _write_review, _write_fallback_tag, _write_undoable_batch,
-               _write_import_backfill, _write_raw_sql_elsewhere, _write_delete]
+               _write_import_backfill, _write_raw_sql_elsewhere, _write_raw_insert_elsewhere,
+               _write_delete]
 
 
 @pytest.mark.parametrize("write", PAST_WRITES, ids=lambda f: f.__name__[7:])

@@ -438,10 +438,11 @@ class _SqliteWriter:
             cur.close()
 
     def _write(self, cur, batch: list[tuple]) -> int:
-        # rowcount sums sqlite3_changes(): rows really inserted (not the ignored duplicates),
-        # and not the rows that triggers write (total_changes counts the monitoring marks too)
-        cur.executemany(self._sql, batch)
-        return cur.rowcount
+        # Rows really inserted (not the ignored duplicates); the Monitoring change marks of
+        # the batch are written once per day, not by a trigger per row.
+        from ftui.monitoring import sqlite_bulk_insert
+
+        return sqlite_bulk_insert(cur, self._sql, batch)
 
     _ROW = itemgetter(*_COLUMNS)
 

@@ -477,3 +477,14 @@ class MonitoringMark(SQLModel, table=True):
     day: date = Field(primary_key=True)
     onward: bool = Field(primary_key=True)
     token: int = Field(sa_column=Column(BigInteger, nullable=False))
+
+
+class MonitoringBulkWrite(SQLModel, table=True):
+    """SQLite only: a row here, inside the importer's own transaction (never committed), tells
+    the per-row mark trigger to stand aside while the importer marks each batch's days in one
+    statement (ftui.monitoring.sqlite_bulk_insert): a row trigger per imported row cost more
+    than the insert itself."""
+
+    __tablename__ = "monitoring_bulk"
+
+    holder: str = Field(primary_key=True)
