@@ -45,3 +45,18 @@ def test_the_environment_is_checked_like_the_file(tmp_path, monkeypatch, capsys)
         from ftui.config import load_settings
 
         assert load_settings().advance_on_rate is expected
+
+
+@pytest.mark.parametrize("url", ["sqlite://", "sqlite:///", "sqlite:///:memory:",
+                                 "sqlite:///file:x?mode=memory&uri=true"])
+@pytest.mark.parametrize("argv", [["demo"], ["stats"]])
+def test_an_in_memory_store_is_refused_it_would_keep_nothing(tmp_path, monkeypatch, capsys,
+                                                             url, argv):
+    """`ftui --db sqlite:// demo` said "imported 586" and kept none of it."""
+    monkeypatch.setenv("FTUI_HOME", str(tmp_path))
+    assert main(["--db", url, *argv]) == 2
+    err = capsys.readouterr().err
+    assert "in-memory" in err and "fix:" in err and "imported" not in err, err
+    monkeypatch.setenv("FTUI_DATABASE_URL", url)  # the same from the environment
+    assert main(argv) == 2
+    assert "in-memory" in capsys.readouterr().err

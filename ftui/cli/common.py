@@ -53,6 +53,13 @@ def store_for(args: argparse.Namespace):
     from ftui.store.db import open_store, sqlite_path
 
     url = settings_for(args).database_url
+    if _in_memory(url):
+        from ftui.errors import FtuiError
+
+        raise FtuiError(f"the store {url!r} is an in-memory SQLite database: everything this "
+                        "command writes would be gone when it ends",
+                        "give a file: --db PATH (or sqlite:////absolute/path/ftui.db), or "
+                        "leave --db and FTUI_DATABASE_URL unset for $FTUI_HOME/ftui.db")
     create = bool(getattr(args, "creates_store", False))
     path = sqlite_path(url)
     new = create and path is not None and not path.exists()
@@ -60,6 +67,19 @@ def store_for(args: argparse.Namespace):
     if new:
         print(f"ftui: created a new store at {path}", file=sys.stderr)
     return store
+
+
+def _in_memory(url: str) -> bool:
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return False  # refused, with its own message, when opened
+    database = parsed.database or ""
+    return parsed.get_backend_name() == "sqlite" and (
+        database in ("", ":memory:") or "mode=memory" in str(parsed))
 
 
 def progress_line(text: str) -> None:
