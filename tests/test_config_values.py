@@ -60,3 +60,12 @@ def test_an_in_memory_store_is_refused_it_would_keep_nothing(tmp_path, monkeypat
     monkeypatch.setenv("FTUI_DATABASE_URL", url)  # the same from the environment
     assert main(argv) == 2
     assert "in-memory" in capsys.readouterr().err
+
+
+def test_the_postgres_scheme_is_named_with_the_one_that_works(tmp_path, monkeypatch, capsys):
+    """`postgres://` (Heroku's spelling) said "Can't load plugin ... install the driver"."""
+    monkeypatch.setenv("FTUI_HOME", str(tmp_path))
+    assert main(["--db", "postgres://u:secret@nohost/x", "stats"]) == 2
+    err = capsys.readouterr().err
+    assert "postgresql://" in err and "fix:" in err and "install the driver" not in err, err
+    assert "secret" not in err  # the password stays masked

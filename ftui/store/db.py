@@ -167,6 +167,10 @@ def open_store(url: str, create: bool = True, upgrade: bool | None = None,
             f"not a database URL: {shown!r}",
             "pass a file path or a SQLAlchemy URL such as sqlite:///path/to/ftui.db",
         ) from err
+    if parsed.drivername.split("+")[0] == "postgres":  # Heroku's spelling; SQLAlchemy's differs
+        raise StoreError(f"the database URL {shown} starts with postgres://, which SQLAlchemy "
+                         "does not know", "write postgresql:// instead (e.g. "
+                         "postgresql://user@host/ftui)")
     connect_args: dict = {}
     if parsed.get_backend_name() == "sqlite":
         db_path = parsed.database
