@@ -292,10 +292,15 @@ def default_since(weeks: int | None = DEFAULT_WEEKS) -> datetime | None:
     return _midnight(period_start(utcnow() - timedelta(weeks=weeks - 1), "week"))
 
 
-def warm_default_view(store: Store) -> tuple[int, float]:
+def warm_default_view(store: Store, saved: Any = None) -> tuple[int, float]:
     """After an import: the figures the Monitoring screen shows first (last DEFAULT_WEEKS
-    weeks, per week, per model), computed where not current and kept."""
-    return refresh(store, [("week", "model")], since=default_since(), force=False)
+    weeks, per week and model, and the view the screen remembers: `saved`, its
+    {"period", "by"}), computed where not current and kept."""
+    views = [("week", "model")]
+    if isinstance(saved, dict) and saved.get("period") in PERIODS \
+            and saved.get("by") in GROUPINGS and (saved["period"], saved["by"]) not in views:
+        views.append((saved["period"], saved["by"]))
+    return refresh(store, views, since=default_since(), force=False)
 
 
 def _midnight(day: date) -> datetime:

@@ -460,8 +460,14 @@ def test_cli_monitor_json_equals_the_core_and_bad_spans_say_how(filled, capsys):
 
 
 def test_cli_import_keeps_the_first_view_and_monitor_refresh_computes_all(store, tmp_path,
-                                                                         capsys):
+                                                                         capsys, monkeypatch):
     from ftui.cli import main
+
+    home = tmp_path / "home"  # the screen last showed days by mode: that view is kept too
+    home.mkdir()
+    (home / "ui-state.json").write_text(json.dumps(
+        {"monitoring.view": {"by": "mode", "period": "day", "figure": 0}}))
+    monkeypatch.setenv("FTUI_HOME", str(home))
 
     start = utcnow() - timedelta(days=20)
     path = tmp_path / "recent.jsonl"
@@ -473,7 +479,7 @@ def test_cli_import_keeps_the_first_view_and_monitor_refresh_computes_all(store,
     assert "monitoring figures of the last weeks (F8's first view) kept in" in \
         capsys.readouterr().out
     kept = monitoring.kept_periods(store)
-    assert set(kept) == {("week", "model")} and kept[("week", "model")] >= 2
+    assert set(kept) == {("week", "model"), ("day", "mode")} and kept[("week", "model")] >= 2
     assert main(["--db", store.url, "monitor", "--refresh", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["refreshed"]["periods"] > 0

@@ -27,7 +27,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     _check_some_file_readable(args.files)  # before the store: a typo leaves no empty store
     store = store_for(args)
     report = import_files(store, args.files, fmt=args.format, mode=args.mode, source=args.source)
-    warm_s = _warm_monitoring(store) if report.imported else None
+    warm_s = _warm_monitoring(store, args) if report.imported else None
 
     def human() -> None:
         fmts = ", ".join(f"{k}: {v}" for k, v in report.formats.items())
@@ -52,16 +52,18 @@ def cmd_import(args: argparse.Namespace) -> int:
     return EXIT_SKIPPED if report.skipped else EXIT_OK
 
 
-def _warm_monitoring(store) -> float | None:
-    """The Monitoring screen's first view computed and kept now, not when F8 first opens (an
-    import of old traffic marks its periods for computing again). Seconds; None if it failed:
-    the rows are imported either way and F8 computes the figures itself."""
+def _warm_monitoring(store, args: argparse.Namespace) -> float | None:
+    """The Monitoring screen's first view (and the one it remembers) computed and kept now, not
+    when F8 first opens (an import of old traffic marks its periods for computing again).
+    Seconds; None if it failed: the rows are imported either way and F8 computes them itself."""
     from sqlalchemy.exc import SQLAlchemyError
 
     from ftui import monitoring
+    from ftui.uistate import UiState
 
     try:
-        return monitoring.warm_default_view(store)[1]
+        saved = UiState(settings_for(args).home).get("monitoring.view", {}, dict)
+        return monitoring.warm_default_view(store, saved)[1]
     except SQLAlchemyError as err:
         print(f"  note: monitoring figures not computed now ({err.__class__.__name__}); "
               "F8 computes them when opened", file=sys.stderr)
