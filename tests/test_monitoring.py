@@ -516,3 +516,19 @@ def test_an_existing_store_is_upgraded_and_its_triggers_catch_changes(filled):
               1e-9)
     finally:
         store.close()
+
+
+def test_figures_kept_by_other_code_are_computed_again(filled, monkeypatch):
+    from sqlalchemy import text as sql
+
+    first = monitoring.compute(filled, by="all")
+    weeks = len({r.period for r in first.rows})
+    with filled.engine.begin() as conn:  # unreadable for this code (an older or newer ftui)
+        conn.execute(sql("UPDATE monitoring_rollup SET rows_json = '[{\"period\": 1}]' "
+                         "WHERE period_start = (SELECT min(period_start) FROM monitoring_rollup)"))
+    calls = _computed(monkeypatch)
+    assert monitoring.compute(filled, by="all").as_dict() == first.as_dict()
+    assert len(calls[-1]) == 1
+    monkeypatch.setattr(monitoring, "FIGURES_VERSION", monitoring.FIGURES_VERSION + 1)
+    assert monitoring.compute(filled, by="all").as_dict() == first.as_dict()
+    assert len(calls[-1]) == weeks  # a new definition of the figures: every period again
