@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -9,6 +11,22 @@ from ftui.demo import load_demo
 from ftui.store import Store, open_store
 
 REALDATA = Path(__file__).resolve().parents[2] / "shared" / "realdata"
+
+
+def _share_the_cores_between_xdist_workers() -> None:
+    """Under pytest-xdist each worker's torch (and the ftui processes it starts) gets its share
+    of the cores, not all of them: on 2 cores two workers of 2 threads each spin-wait on each
+    other (the tiny/demo model tests ran 2-4x slower that way)."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if workers <= 1 or "OMP_NUM_THREADS" in os.environ:
+        return
+    share = str(max(1, (os.cpu_count() or 1) // workers))
+    os.environ["OMP_NUM_THREADS"] = share  # read by torch at import, here and in children
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(int(share))
+
+
+_share_the_cores_between_xdist_workers()
 
 
 # Test modules whose tests that use a store (`store`, `demo_store`, `settings`) run on SQLite
