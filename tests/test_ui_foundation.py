@@ -95,6 +95,27 @@ async def test_table_keeps_selection_and_has_movement_keys(tmp_path):
         assert table.selected_key is None
 
 
+async def test_a_refresh_in_flight_does_not_undo_a_key_the_operator_just_pressed(tmp_path):
+    """A screen keeps its own `selected` from RowHighlighted messages and refreshes with
+    keep=selected. A refresh applied after `j` moved the cursor but before the highlight message
+    reached the screen put the cursor back (a lost key in F3 under load)."""
+    app = HarnessApp(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        table = app.screen.query_one(RecordTable)
+        table.show_rows(rows(5), keep=1)
+        table.focus()
+        screen_selected = table.selected_key  # what the screen knew: 1
+        table.action_cursor_down()  # the operator's `j`, its message not yet handled
+        table.show_rows(rows(5), keep=screen_selected)  # a poll applied in between
+        assert table.selected_key == 2
+        # a screen that moves the selection on purpose (a new run on top) still can, also
+        # right after the operator moved the cursor
+        table.action_cursor_down()
+        table.show_rows([(0, ("0", "new")), *rows(5)], keep=0)
+        assert table.selected_key == 0
+        await pilot.pause()
+
+
 async def test_timers_pause_while_hidden_and_resume(tmp_path):
     app = HarnessApp(tmp_path)
     async with app.run_test() as pilot:

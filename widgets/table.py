@@ -34,6 +34,7 @@ class RecordTable(DataTable):
         self._initial_columns = columns
         self.empty_text = empty_text
         self._keys: list[Any] = []
+        self._placed: Any = None  # the key show_rows/select_key last put the cursor on
 
     def on_mount(self) -> None:
         if self._initial_columns and not self.columns:
@@ -52,6 +53,7 @@ class RecordTable(DataTable):
         if key not in self._keys:
             return False
         self.move_cursor(row=self._keys.index(key), animate=False)
+        self._placed = key
         return True
 
     def show_rows(self, rows: Iterable[Row], keep: Any = None) -> Any:
@@ -59,7 +61,13 @@ class RecordTable(DataTable):
         there, else on the first row. Returns the selected key (None when empty)."""
         rows = [(key, [c if isinstance(c, str | Text) else str(c) for c in cells])
                 for key, cells in rows]
-        keep = self.selected_key if keep is None else keep
+        under_cursor = self.selected_key
+        if keep is None or (keep == self._placed and under_cursor is not None
+                            and under_cursor != self._placed):
+            # The screen asks for where this table last put the cursor, but the cursor has moved
+            # since: a key the operator just pressed, whose RowHighlighted message the screen
+            # has not handled yet. The operator's move wins; any other `keep` is deliberate.
+            keep = under_cursor
         keys = [key for key, _ in rows]
         if keys == self._keys:
             for index, (_, cells) in enumerate(rows):
@@ -73,10 +81,12 @@ class RecordTable(DataTable):
             for key, cells in rows:
                 self.add_row(*cells, key=str(key))
         if not keys:
+            self._placed = None
             return None
         target = keys.index(keep) if keep in keys else 0
         if target != self.cursor_row or self.cursor_row >= len(keys):
             self.move_cursor(row=target, animate=False)
+        self._placed = keys[target]
         return keys[target]
 
     def key_of(self, row_key) -> Any:
