@@ -274,3 +274,17 @@ def test_log_interaction_records_mode_model_latency_and_rating(store):
         log_interaction(store, msgs, mode="telepathy")
     with pytest.raises(FtuiError, match="no assistant turn"):
         log_interaction(store, msgs[:1])
+
+
+def test_imported_rows_without_an_id_can_be_rated(store, tmp_path):
+    """Imported records carry no uid; rating one said 'interaction N does not exist'."""
+    path = write_lines(tmp_path / "few.jsonl", _distinct_records(3))
+    import_files(store, [path])
+    row = q.page_first(store, q.InteractionFilter(), 1)[0]
+    assert q.get(store, row.id).uid is None
+    q.set_rating(store, row.id, 5)
+    assert q.get(store, row.id).rating == 5
+    q.set_rating(store, row.id, None)
+    assert q.get(store, row.id).rating is None
+    with pytest.raises(FtuiError, match="does not exist"):
+        q.set_rating(store, 10_000_000, 4)

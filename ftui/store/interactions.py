@@ -349,11 +349,13 @@ def _rate(conn, where, rating: int | None) -> bool:
     goes through here, so the experiment's verdict sees every rating."""
     from ftui.store.models import Outcome
 
-    uid = conn.execute(select(C.uid).where(where)).scalar()
-    if uid is None:
+    found = conn.execute(select(C.id, C.uid).where(where)).first()
+    if found is None:
         return False
     conn.execute(update(T).where(where).values(rating=rating, updated_at=utcnow()))
-    conn.execute(update(Outcome).where(Outcome.interaction_uid == uid).values(rating=rating))
+    if found.uid is not None:  # imported rows carry no uid, and no experiment produced them
+        conn.execute(update(Outcome).where(Outcome.interaction_uid == found.uid)
+                     .values(rating=rating))
     return True
 
 
