@@ -194,7 +194,8 @@ class PlaygroundScreen(FtuiScreen):
             return
         g = ex.routed.generation
         turn.answer = g.text
-        turn.note = (f"{ex.routed.mode} · {g.model} · {fmt.millis(g.latency_ms)}"
+        turn.note = (f"{ex.routed.mode} · {self._answered_by(model, ex.routed)} · "
+                     f"{fmt.millis(g.latency_ms)}"
                      + (f" · {g.tokens_per_second:.0f} tok/s" if g.tokens_per_second else "")
                      + (f" · fell back: {ex.routed.fallback_reason}" if ex.routed.fell_back
                         else ""))
@@ -203,6 +204,17 @@ class PlaygroundScreen(FtuiScreen):
             turn.note += " · the model answered nothing (not logged)"
         self.history = ex.messages
         self.app.call_from_thread(self._done, turn, ex)
+
+    def _answered_by(self, ref: str, routed) -> str:
+        """Who answered: Ollama's model name, or a local model's registry name (not the
+        folder its weights are in); after a fallback, the base that answered."""
+        g = routed.generation
+        if g.backend == "ollama" or routed.fell_back:
+            return g.model
+        try:
+            return registry.get_model(self.store, ref).name
+        except FtuiError:
+            return g.model
 
     def _done(self, turn: Turn, ex) -> None:
         self.busy = False
