@@ -193,7 +193,12 @@ class AutopilotScreen(FtuiScreen):
             head.append("not running (start it with: ftui autopilot run)", style="dim")
         head.append("\n")
         if st["policy_error"]:
-            head.append(f"policy: {st['policy_error']}\n", style="red")
+            from ftui.autopilot.policy import policy_path
+
+            where = policy_path(self.settings.home)
+            head.append(f"policy: no autopilot policy at {where}\n  fix: p here writes one, "
+                        "starting from the example\n" if not where.is_file()  # this screen's key
+                        else f"policy: {st['policy_error']}\n", style="red")
         elif st["next"]:
             head.append(f"next: {st['next']['did']}", style="bold")
             head.append(f" — {st['next']['why']}\n", style="dim")
