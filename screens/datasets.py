@@ -42,6 +42,7 @@ from ftui.curate import (
 from ftui.curate.export import EXPORT_FORMATS, export_dataset
 from ftui.curate.redact import KINDS
 from ftui.curate.spec import PAIR_SOURCES
+from ftui.curate.versions import check_dataset_name
 from ftui.errors import FtuiError
 
 # A rule typed waits this long for the next key (the preview itself: ~0.5 s on 100k interactions)
@@ -419,7 +420,11 @@ class DatasetsScreen(FtuiScreen):
         except FtuiError as err:
             self.notify_error(err)
             return
-        name = self.query_one("#name", Input).value
+        try:
+            name = check_dataset_name(self.query_one("#name", Input).value)
+        except FtuiError as err:
+            self.notify_error(err)
+            return
         # mounted while building only: a hidden ProgressBar (display: none) kept the whole
         # screen from painting on its first visit (nothing showed until a key)
         self.query("#build-progress").remove()

@@ -34,7 +34,7 @@ def test_rating_status_and_unrated_rules(demo_store):
     ids = {e.interaction_id for e in r.examples}
     statuses = {q.get(demo_store, i).status for i in ids}
     assert "rejected" not in statuses
-    _, r2, _ = build_dataset(demo_store, "good+unrated",
+    _, r2, _ = build_dataset(demo_store, "good-and-unrated",
                              DatasetSpec(min_rating=4, include_unrated=True, near_dup=None))
     assert any(e.rating is None for e in r2.examples)
     assert all(e.rating is None or e.rating >= 4 for e in r2.examples)

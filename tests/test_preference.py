@@ -186,7 +186,7 @@ def test_trl_export_reads_with_datasets_and_trl(store, signals, tmp_path, home):
 
 
 def test_llamafactory_ranking_and_kto_layouts(store, signals, tmp_path):
-    pairs, _, _ = build_dataset(store, "my prefs", _spec())
+    pairs, _, _ = build_dataset(store, "my-prefs", _spec())
     got = export_dataset(store, pairs.id, "sharegpt", tmp_path / "lf")
     info = json.loads(Path(got["dataset_info"]).read_text())
     entry = info["my_prefs_train"]

@@ -58,7 +58,9 @@ def _dataset_line(d) -> str:
 
 def cmd_dataset_build(args: argparse.Namespace) -> int:
     from ftui.curate import build_dataset
+    from ftui.curate.versions import check_dataset_name
 
+    check_dataset_name(args.name)  # before the store is opened (or created)
     spec = _spec_from_args(args)
     store = store_for(args)
     version, result, created = build_dataset(store, args.name, spec, home=settings_for(args).home)

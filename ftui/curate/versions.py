@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,15 +21,28 @@ from ftui.prompts import system_prompts
 from ftui.store import Dataset, DatasetExample, Store
 
 PREVIEW_SAMPLE = 3000
+# as experiment and model names (ftui.ab.experiments): a model trained on a dataset is
+# registered as "<dataset>-run<N>", which must stay a name F5 and the gateway accept
+_DATASET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")
+
+
+def check_dataset_name(name: str) -> str:
+    """The name, stripped; a clear error if it is empty or not a simple name."""
+    name = (name or "").strip()
+    if not name:
+        raise FtuiError("a dataset needs a name", "give one, e.g. ftui dataset build support-v1")
+    if not _DATASET_NAME.match(name):
+        raise FtuiError(f"dataset name {name!r} is not a simple name",
+                        "use letters, digits and . _ : - only (up to 64, starting with a letter "
+                        "or digit), e.g. support-v1")
+    return name
 
 
 def build_dataset(store: Store, name: str, spec: DatasetSpec, *, home: Path | None = None,
                   progress: Progress | None = None) -> tuple[Dataset, BuildResult, bool]:
     """Build and freeze a version. Returns (version, result, created); the same rules over the
     same data give the same hash, and then the existing version is returned unchanged."""
-    name = name.strip()
-    if not name:
-        raise FtuiError("a dataset needs a name", "give one, e.g. ftui dataset build support-v1")
+    name = check_dataset_name(name)
     spec.validate()
     total = count_matching(store, spec)
     if progress:
