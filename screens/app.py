@@ -21,6 +21,7 @@ from textual import events, work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
+from textual.widgets import Input
 
 from ftui.config import Settings
 from ftui.logs import setup_logging
@@ -53,6 +54,9 @@ class FtuiApp(App):
         Binding("ctrl+t", "toggle_dark", "Light/dark", show=False),
         # Screens on FtuiScreen bind `?` themselves; this serves the others.
         Binding("question_mark", "help", "Help", show=False),
+        # in a field, ctrl+a selects all (Textual's Input moves to the line start: "300" typed
+        # over "20" gave 30020); home still moves there. Other widgets keep their own ctrl+a.
+        Binding("ctrl+a", "select_field", "Select all", show=False, priority=True),
     ]
 
     def __init__(self, store: Store, settings: Settings, prebuild: bool | None = None) -> None:
@@ -161,6 +165,15 @@ class FtuiApp(App):
     def open_playground(self, model_ref: str) -> None:
         self.switch_mode("playground")
         self.call_after_refresh(lambda: self.screen.choose_model(model_ref))
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "select_field":  # otherwise the key goes on to the focused widget
+            return isinstance(self.focused, Input)
+        return super().check_action(action, parameters)
+
+    def action_select_field(self) -> None:
+        if isinstance(self.focused, Input):
+            self.focused.select_all()
 
     def action_help(self) -> None:
         from ftui.screens.help import HelpScreen
