@@ -7,6 +7,7 @@ never shown before computes them all once (the head says so); r computes everyth
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 
 from ftui.screens.base import FtuiScreen
@@ -15,6 +16,7 @@ from ftui.widgets.plotting import Chart, redrawn_on_resize
 from ftui.widgets.run_plots import downsample
 from ftui.widgets.section_bar import SectionBar
 from ftui.widgets.table import RecordTable
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import Static
@@ -49,32 +51,72 @@ def table_cells(row: monitoring.Row) -> list[str]:
             str(row.returning_users), fmt.percent(row.fallback_rate, 1)]
 
 
+# one color per line, named so the legend line beside the chart can use the same ones
+# (textual-plotext's own first six); plotext's legend was drawn over the lines
+LINE_COLORS = ((0, 130, 200), (60, 180, 75), (230, 25, 75), (255, 225, 25), (245, 130, 48),
+               (145, 30, 180))
+PERCENT_FIGURES = {name for name, _, cell in FIGURES if cell is fmt.percent}
+
+
+def axis_ticks(low: float, high: float, figure: str) -> tuple[list[float], list[str]]:
+    """Round y ticks (steps of 1, 2 or 5 x 10^k) over low..high, labelled with the figure's
+    unit: "1,100 ms", "65%", "3.2" (plotext's own "1110.4" read like a year)."""
+    scale = 100.0 if figure in PERCENT_FIGURES else 1.0
+    low, high = low * scale, high * scale
+    if high - low < 1e-9:
+        low, high = low - max(abs(low) * 0.1, 1.0), high + max(abs(high) * 0.1, 1.0)
+    raw = (high - low) / 4
+    power = 10 ** math.floor(math.log10(raw))
+    step = next(m * power for m in (1, 2, 5, 10) if m * power >= raw)
+    first, last = math.floor(low / step), math.ceil(high / step)
+    ticks = [i * step for i in range(first, last + 1)]
+    decimals = max(0, -math.floor(math.log10(step)))
+    unit = "%" if scale != 1.0 else " ms" if figure.startswith("latency") else ""
+    labels = [f"{t:,.{decimals}f}{unit}" for t in ticks]
+    return [t / scale for t in ticks], labels
+
+
 class TrendPlot(Chart):
     @redrawn_on_resize
     def show(self, report: monitoring.Report, figure: str, title: str) -> None:
         plt = self.plt
         plt.clear_data()
         plt.clear_figure()
-        plt.title(title)
         width = self.size.width or 60
         periods = sorted({r.period for r in report.rows})
         index = {p: i for i, p in enumerate(periods)}
-        for group in report.groups()[:6]:  # more lines than that cannot be told apart
+        values: list[float] = []
+        # more lines than six cannot be told apart
+        for group, color in zip(report.groups(), LINE_COLORS, strict=False):
             points = [(index[p], float(v)) for p, v in report.series(figure, group)]
             if points:
                 points = downsample(points, width)
-                plt.plot([x for x, _ in points], [y for _, y in points], label=group[:18],
+                values += [y for _, y in points]
+                plt.plot([x for x, _ in points], [y for _, y in points], color=color,
                          marker="braille")
         if periods:
             step = max(1, len(periods) // 4)
             ticks = list(range(0, len(periods), step))
             plt.xticks(ticks, [periods[i].strftime("%m-%d") for i in ticks])
+        if values:
+            ticks, labels = axis_ticks(min(values), max(values), figure)
+            plt.ylim(ticks[0], ticks[-1])
+            plt.yticks(ticks, labels)
         self.refresh()
+
+
+def legend(report: monitoring.Report) -> Text:
+    text = Text(no_wrap=True, overflow="ellipsis")
+    for group, (r, g, b) in zip(report.groups(), LINE_COLORS, strict=False):
+        text.append("⣿ ", style=f"rgb({r},{g},{b})")
+        text.append(f"{group[:18]}  ")
+    return text
 
 
 class MonitoringScreen(FtuiScreen):
     DEFAULT_CSS = """
     #mon-head { height: 1; padding: 0 1; }
+    #mon-legend { height: 1; padding: 0 1; }
     #mon-plot { height: 1fr; min-height: 8; }
     #mon-table { height: 1fr; min-height: 5; }
     """
@@ -102,6 +144,7 @@ class MonitoringScreen(FtuiScreen):
     def compose(self) -> ComposeResult:
         yield SectionBar("monitoring")
         yield Static("", id="mon-head")
+        yield Static("", id="mon-legend")
         yield TrendPlot(id="mon-plot")
         yield RecordTable(*COLUMNS, id="mon-table",
                           empty_text="no interactions yet: import some (ftui import FILE) or "
@@ -158,10 +201,12 @@ class MonitoringScreen(FtuiScreen):
         if report is None:
             return
         name, title, _ = FIGURES[self.figure]
-        estimate = "" if report.exact_percentiles else " (percentiles ~2%)"
+        if not report.exact_percentiles and name.startswith("latency"):
+            title = title.replace(")", ", ~2%)")  # estimated percentiles; short, to fit 80
         self.query_one("#mon-head", Static).update(
             f"{WINDOWS[self.window][0]} · per {report.period} · by {report.by} · "
-            f"m: {title}{estimate} · {self.took_s:.2f} s")
+            f"m: {title} · {self.took_s:.2f} s")
+        self.query_one("#mon-legend", Static).update(legend(report))
         self.query_one(TrendPlot).show(report, name, title)
         rows = sorted(report.rows, key=lambda r: (r.period, r.group), reverse=True)
         self.query_one(RecordTable).show_rows(
