@@ -67,7 +67,9 @@ def test_judge_votes_both_orders_recorded_apart_from_people(store, server, tmp_p
     with_judges = ranking(store, rounds=20, voters="all")
     assert [x["model"] for x in with_judges] == ["a:1", "b:1"]
     assert ranking(store, rounds=20, voters="judges") == with_judges
-    assert export_pairs(store, tmp_path / "pairs.jsonl").written == 0
+    with pytest.raises(FtuiError, match=r"no decisive arena votes yet \(people's votes only\)"):
+        export_pairs(store, tmp_path / "pairs.jsonl")
+    assert not (tmp_path / "pairs.jsonl").exists()
     assert export_pairs(store, tmp_path / "judged.jsonl", voters="all").written == 2
     summary = judge_arena_summary(store, exp.id)
     assert (summary["votes"], summary["decisive"], summary["b_wins"]) == (3, 2, 0)

@@ -142,6 +142,12 @@ def export_pairs(store: Store, out: Path, experiment_id: int | None = None,
         if experiment_id is not None:
             stmt = stmt.where(ArenaVote.experiment_id == experiment_id)
         votes = list(s.exec(stmt.order_by(col(ArenaVote.id))))
+        if not votes:  # say why rather than write an empty file
+            undecided = voter_filter(select(ArenaVote).where(
+                col(ArenaVote.winner).not_in(("A", "B"))), voters)
+            if experiment_id is not None:
+                undecided = undecided.where(ArenaVote.experiment_id == experiment_id)
+            _no_pairs(len(list(s.exec(undecided))), voters, experiment_id)
     records = []
     for v in votes:
         win, lose = (v.answer_a, v.answer_b) if v.winner == "A" else (v.answer_b, v.answer_a)
@@ -149,6 +155,15 @@ def export_pairs(store: Store, out: Path, experiment_id: int | None = None,
             json.loads(v.prompt_json), chosen={"role": "assistant", "content": win},
             rejected={"role": "assistant", "content": lose}, meta={"source": f"arena:{v.id}"}))
     return write_training_data(out, records, redact=redact)
+
+
+def _no_pairs(undecided: int, voters: str, experiment_id: int | None) -> None:
+    where = f" in experiment {experiment_id}" if experiment_id is not None else ""
+    votes = f": {undecided} ties or both-bad, which make no pair" if undecided else ""
+    others = "" if voters == "all" else "; or --voters all to count judges' votes too"
+    raise FtuiError(f"no decisive arena votes yet ({VOTERS_LABEL[voters]}{where}){votes}",
+                    "vote in the arena: F5, pick an experiment, v, then left or right better"
+                    + others)
 
 
 def ranking(store: Store, rounds: int = 200, voters: str = "human") -> list[dict[str, Any]]:
