@@ -29,7 +29,9 @@ from ftui.errors import FtuiError
 from ftui.registry.lineage import lineage, lineage_lines
 
 EVAL_KEYS = fmt.EVAL_KEYS  # the CLI lists the same figures, the same way
-COLUMNS = ("id", "name", "stage", "slot", "kind", "base", "eval loss", "created")
+# the training run's best eval loss and the last evaluation's (`e`) loss: two figures, two
+# columns (one column that switched from the first to the second after `e` misled)
+COLUMNS = ("id", "name", "stage", "slot", "kind", "base", "best eval", "eval loss", "created")
 
 
 class EvaluationCancelled(Exception):
@@ -129,11 +131,12 @@ class ModelsScreen(FtuiScreen):
         items = registry.list_models(self.store)
         rows = []
         for m in items:
-            loss = m.metrics.get("eval_loss", m.metrics.get("best_eval_loss"))
             mark = "▶ " if m.id == self.marked else ""
             rows.append((m.id, (str(m.id), mark + m.name[:26], m.stage, m.slot[:14], m.kind,
                                 (m.base_model or m.ollama_name or "-")[:18],
-                                figure_of("loss", loss), f"{m.created_at:%m-%d %H:%M}")))
+                                figure_of("loss", m.metrics.get("best_eval_loss")),
+                                figure_of("loss", m.metrics.get("eval_loss")),
+                                f"{m.created_at:%m-%d %H:%M}")))
         self.selected = table.show_rows(rows, keep=self.selected)
         if self.selected is not None:
             self.show_model(self.selected)
