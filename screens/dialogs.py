@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TypeVar
 
-from rich.markdown import Markdown
+from rich.text import Text
 from textual.actions import SkipAction
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -127,7 +127,9 @@ class CorrectionDialog(FtuiDialog[str | None]):
                          markup=False)
             with Horizontal(id="correction-panes"):
                 with VerticalScroll(id="original-pane"):
-                    yield Static(Markdown(self.original or "(no assistant text)"))
+                    # raw text, as the correction pane holds it: rendered Markdown made
+                    # the panes differ where nothing was changed (backticks gone)
+                    yield Static(Text(self.original or "(no assistant text)"))
                 yield TextArea(self.correction if self.correction is not None else self.original,
                                id="editor", soft_wrap=True, show_line_numbers=False)
 
