@@ -508,16 +508,19 @@ class ModelsScreen(FtuiScreen):
     def _deploy(self, model_id: int, name: str, base: str | None) -> None:
         from ftui.registry.deploy import deploy
 
-        say = lambda line: self.app.call_from_thread(self.log_line, f"  {line}")  # noqa: E731
-        say(f"deploying as {name}…")
+        # the first and the result line at the margin, deploy's progress lines under them
+        log = lambda line: self.app.call_from_thread(self.log_line, line)  # noqa: E731
+        model_name = registry.get_model(self.store, model_id).name
+        log(f"deploying {model_name} as {name}…")
         try:
             out = deploy(self.store, model_id, home=self.settings.home,
                          host=self.settings.ollama_host, name=name, ollama_base=base,
-                         on_line=say)
-            self._from_thread(self.say, f"deployed as {out['ollama_name']}; smoke answer: "
-                              f"{out['smoke_reply']!r}")
+                         on_line=lambda line: log(f"  {line}"))
+            done = f"deployed as {out['ollama_name']}; smoke answer: {out['smoke_reply']!r}"
+            log(done)
+            self._from_thread(self.say, done)
         except Exception as err:  # noqa: BLE001 - in the activity pane; unexpected ones logged
-            say(str(err))
+            log(str(err))
             self._from_thread(self.notify_error, err, "deploying from the Models screen")
         self.app.call_from_thread(self.refresh_table)
 

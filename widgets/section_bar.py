@@ -16,8 +16,9 @@ SECTIONS: tuple[tuple[str, str, str], ...] = (
     ("autopilot", "F7", "Autopilot"),
     ("monitoring", "F8", "Monitoring"),
 )
-# Below the full width the inactive tabs take a short name (whole words, not cut ones).
-SHORT = {"interactions": "Log", "datasets": "Data", "training": "Train", "models": "Models",
+# Below the full width the inactive tabs take a short name (whole words, not cut ones;
+# F1 "Chats": "Log" read like a log file).
+SHORT = {"interactions": "Chats", "datasets": "Data", "training": "Train", "models": "Models",
          "experiments": "A/B", "playground": "Play", "autopilot": "AP",
          "monitoring": "Mon"}
 
