@@ -4,6 +4,7 @@ F2's preview answers sooner and highlights every placeholder redaction writes.""
 from __future__ import annotations
 
 import hashlib
+import re
 
 import pytest
 
@@ -35,7 +36,7 @@ def test_keys_and_stored_json_are_those_of_the_final_conversation(demo_store, na
     # a correction, redactions (the demo has PII) and untouched conversations side by side
     row = q.page_first(demo_store, q.InteractionFilter(rating_min=5), 1)[0]
     q.set_correction(demo_store, row.id, "Corrected, with jane.doe@example.com inside.")
-    version, result, _ = build_dataset(demo_store, f"keys-{name}", SPECS[name])
+    version, result, _ = build_dataset(demo_store, "keys-" + re.sub(r"[^A-Za-z0-9._:-]+", "-", name), SPECS[name])
     assert result.changed.get("corrected") == 1
     if name != "pii kept":
         assert result.changed.get("redacted_examples", 0) > 0
