@@ -122,6 +122,10 @@ def test_merged_logits_match_base_plus_adapter(world):
     from ftui.train.base import load_base
 
     store, home, adapter = world
+    with StandIn(models={BASE_IN_OLLAMA: "x"}, model_info=TINY_INFO) as server:
+        # deployed here too: under pytest-xdist the first test may run on another worker
+        deploy(store, adapter.id, home=home, host=server.url, ollama_base=BASE_IN_OLLAMA,
+               smoke_prompt=None)
     merged = merge_adapter(store, adapter.id, home=home, dtype="fp32")
     assert merged.kind == "merged" and merged.run_id == adapter.run_id
     folder = Path(merged.path)
@@ -138,7 +142,7 @@ def test_merged_logits_match_base_plus_adapter(world):
         alone = AutoModelForCausalLM.from_pretrained(folder)(input_ids=ids).logits
     assert (tuned - plain).abs().max() > 1e-3  # the adapter does something
     assert (alone - tuned).abs().max() < 1e-4
-    # the adapter was deployed (first test); the merged model is not, and does not say it is
+    # the adapter was deployed (above); the merged model is not, and does not say it is
     assert registry.deployment_summary(registry.get_model(store, adapter.id))
     assert "deployed" not in merged.metrics and registry.deployment_summary(merged) is None
     assert Path(merged.path).parent == home.resolve() / "merged"

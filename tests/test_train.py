@@ -335,8 +335,10 @@ def test_resume_redoes_steps_once_and_counts_only_running_time(demo_store, datas
     assert 0 < seconds < wall - 2.5, (seconds, wall)
     assert final.summary["seconds"] == pytest.approx(seconds)
     assert runs.tokens_per_second(final) == pytest.approx(final.train_tokens / seconds)
+    # running_seconds is stored to 0.01 s: on a fast machine the run trains ~0.5 s, so allow
+    # for that rounding on top of the 1%
     assert final.summary["tokens_per_second"] == pytest.approx(runs.tokens_per_second(final),
-                                                               rel=0.01)
+                                                               rel=0.01 + 0.005 / seconds)
 
 
 def test_paused_time_is_not_running_time(demo_store, dataset_id, home):
