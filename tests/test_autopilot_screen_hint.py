@@ -4,7 +4,7 @@ the person is looking at (walkthrough 3)."""
 from __future__ import annotations
 
 from test_autopilot_screen import _text
-from ui_wait import wait_for
+from ui_wait import decline_the_demo, wait_for
 
 from ftui.config import Settings
 
@@ -16,7 +16,7 @@ async def test_no_policy_says_p_writes_one_here(store, tmp_path):
     app = FtuiApp(store, Settings(home=tmp_path, database_url=store.url,
                                   ollama_host="http://127.0.0.1:9"))
     async with app.run_test(size=(100, 30)) as pilot:
-        await pilot.press("n")  # no demo
+        await decline_the_demo(pilot)
         await pilot.press("f7")
         await wait_for(pilot, lambda: isinstance(app.screen, AutopilotScreen)
                        and "policy:" in _text(app, "#ap-head"))

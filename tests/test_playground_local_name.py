@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from test_models_screen import wait_until
 from textual.widgets import Select
+from ui_wait import decline_the_demo
 
 from ftui import registry
 from ftui.config import Settings
@@ -20,7 +21,7 @@ async def test_a_local_answer_names_the_registered_model(store, home):
     app = FtuiApp(store, Settings(home=home, database_url=store.url,
                                   ollama_host="http://127.0.0.1:9"))
     async with app.run_test(size=(100, 30)) as pilot:
-        await pilot.press("n")  # no demo
+        await decline_the_demo(pilot)
         await pilot.press("f6")
         await wait_until(pilot, lambda: isinstance(app.screen, PlaygroundScreen))
         screen = app.screen

@@ -6,6 +6,7 @@ from __future__ import annotations
 from ollama_standin import StandIn
 from test_models_screen import wait_until
 from textual.widgets import Input, Select
+from ui_wait import decline_the_demo
 
 from ftui import registry
 from ftui.config import Settings
@@ -22,7 +23,7 @@ async def test_a_model_picked_after_enter_gives_the_prompt_back(store, tmp_path)
         app = FtuiApp(store, Settings(home=tmp_path, database_url=store.url,
                                       ollama_host=server.url))
         async with app.run_test(size=(100, 30)) as pilot:
-            await pilot.press("n")  # no demo
+            await decline_the_demo(pilot)
             await pilot.press("f6")
             await wait_until(pilot, lambda: isinstance(app.screen, PlaygroundScreen))
             screen = app.screen

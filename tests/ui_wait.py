@@ -33,3 +33,15 @@ async def wait_for_footer(pilot, wanted: set[str], width: int, by: str = "descri
     wait until it shows every key in `wanted` within `width` columns."""
     await wait_for(pilot, lambda: wanted <= footer_entries(pilot.app, width, by),
                    what=f"footer keys {sorted(wanted)} within {width} columns")
+
+
+async def decline_the_demo(pilot) -> None:
+    """An empty store offers the demo data once F1 has counted it (in a worker thread): wait for
+    the offer, then say no. A key pressed before the offer shows goes to F1 instead."""
+    from ftui.screens.dialogs import ConfirmDialog
+
+    await wait_for(pilot, lambda: isinstance(pilot.app.screen, ConfirmDialog),
+                   what="the demo offer")
+    await pilot.press("n")
+    await wait_for(pilot, lambda: not isinstance(pilot.app.screen, ConfirmDialog),
+                   what="the demo offer to close")
