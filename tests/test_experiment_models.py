@@ -79,22 +79,28 @@ def test_cli_refuses_with_a_fix_and_no_check_creates(store, capsys):
     assert [e.model_b for e in ab.list_experiments(store)] == ["nosuchmodel"]
 
 
+async def new_experiment_dialog(app, pilot, name: str, model_a: str, model_b: str):
+    """F5, `n`, the dialog filled in with these values (not yet saved)."""
+    from ftui.screens.experiments import ExperimentsScreen, NewExperimentDialog
+
+    await pilot.press("f5")
+    await wait_until(pilot, lambda: isinstance(app.screen, ExperimentsScreen))
+    await pilot.press("n")
+    await wait_until(pilot, lambda: isinstance(app.screen, NewExperimentDialog))
+    dialog = app.screen
+    for field, value in (("#x_name", name), ("#x_a", model_a), ("#x_b", model_b)):
+        dialog.query_one(field).value = value
+    return dialog
+
 async def test_f5_dialog_refuses_an_unknown_model(demo_store, tmp_path):
     from ftui.screens.app import FtuiApp
-    from ftui.screens.experiments import ExperimentsScreen, NewExperimentDialog
+    from ftui.screens.experiments import ExperimentsScreen
 
     with StandIn(models=dict(MODELS)) as ollama:
         app = FtuiApp(demo_store, Settings(home=tmp_path, database_url=demo_store.url,
                                            ollama_host=ollama.url))
         async with app.run_test(size=(100, 30)) as pilot:
-            await pilot.press("f5")
-            await wait_until(pilot, lambda: isinstance(app.screen, ExperimentsScreen))
-            await pilot.press("n")
-            await wait_until(pilot, lambda: isinstance(app.screen, NewExperimentDialog))
-            dialog = app.screen
-            dialog.query_one("#x_name").value = "v9"
-            dialog.query_one("#x_a").value = "llama3.2:3b"
-            dialog.query_one("#x_b").value = "nosuchmodel"
+            dialog = await new_experiment_dialog(app, pilot, "v9", "llama3.2:3b", "nosuchmodel")
             for _ in range(2):  # asking again does not slip it through
                 await pilot.press("ctrl+s")
                 await pilot.pause()
@@ -109,19 +115,12 @@ async def test_f5_dialog_refuses_an_unknown_model(demo_store, tmp_path):
 
 async def test_f5_dialog_with_ollama_down_creates_only_when_asked_again(demo_store, tmp_path):
     from ftui.screens.app import FtuiApp
-    from ftui.screens.experiments import ExperimentsScreen, NewExperimentDialog
+    from ftui.screens.experiments import ExperimentsScreen
 
     app = FtuiApp(demo_store, Settings(home=tmp_path, database_url=demo_store.url,
                                        ollama_host=closed_port_url()))
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.press("f5")
-        await wait_until(pilot, lambda: isinstance(app.screen, ExperimentsScreen))
-        await pilot.press("n")
-        await wait_until(pilot, lambda: isinstance(app.screen, NewExperimentDialog))
-        dialog = app.screen
-        dialog.query_one("#x_name").value = "v9"
-        dialog.query_one("#x_a").value = "llama3.2:3b"
-        dialog.query_one("#x_b").value = "tuned:1"
+        dialog = await new_experiment_dialog(app, pilot, "v9", "llama3.2:3b", "tuned:1")
         await pilot.press("ctrl+s")
         await pilot.pause()
         assert app.screen is dialog and ab.list_experiments(demo_store) == []
